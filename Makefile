@@ -1,0 +1,99 @@
+# blackhole - see README.md.  Plain GNU make; no configure step.
+#
+#   make            bin/blackhole and lib/libblackhole.a
+#   make test       build and run every test (unit + CLI), Criterion
+#   make sanitize   the same under AddressSanitizer + UBSan (separate build dir)
+#   make deps       install the Debian packages the build and tests need
+#   make install    PREFIX=/usr/local: program, library, headers, man page
+#   make bench      benchmarks (see bench/)
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+OPT     ?= -O2 -g
+BUILD   ?= build
+BINDIR  ?= bin
+LIBDIR  ?= lib
+SANFLAGS ?=
+
+CPPFLAGS += -Iinclude -D_POSIX_C_SOURCE=200809L
+CFLAGS  += -std=c11 -Wall -Wextra $(OPT) $(SANFLAGS)
+LDFLAGS += $(SANFLAGS)
+# GSL on OpenBLAS's CBLAS, not the reference gslcblas.
+LDLIBS  += -lgsl -lopenblas -lcsv -linih -ljansson -lm -lpthread
+
+LIB_SRC  := $(sort $(wildcard src/*.c))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/unit/*.c tests/cli/*.c))
+LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:src/cli/%.c=$(BUILD)/obj/cli/%.o)
+TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.o)
+HEADERS  := $(wildcard include/blackhole/*.h src/cli/*.h tests/*.h)
+
+LIB  := $(LIBDIR)/libblackhole.a
+PROG := $(BINDIR)/blackhole
+TESTS := $(BUILD)/tests/run_tests
+
+DEBIAN_PACKAGES := build-essential libgsl-dev libcsv-dev libcriterion-dev \
+    libopenblas-dev libinih-dev libjansson-dev gnuplot-nox pkg-config
+
+.PHONY: all test sanitize deps install uninstall clean bench check-warnings
+
+all: $(PROG) $(LIB)
+
+$(BUILD)/obj/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/cli/%.o: src/cli/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Isrc/cli $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/tests/%.o: tests/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(PROG): $(CLI_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+
+$(TESTS): $(TEST_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIB) -lcriterion $(LDLIBS)
+
+# The suite runs from the repository root (fixtures are found relative to
+# it) and finds the program under test through BH_BIN.
+test: $(TESTS) $(PROG)
+	BH_BIN=$(abspath $(PROG)) ./$(TESTS) --jobs 2
+
+sanitize:
+	$(MAKE) test BUILD=build/san BINDIR=build/san/bin LIBDIR=build/san/lib \
+	    OPT="-O1 -g -fno-omit-frame-pointer" \
+	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+
+deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEBIAN_PACKAGES)
+
+install: $(PROG) $(LIB)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+	    $(DESTDIR)$(PREFIX)/include/blackhole $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(PROG) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/blackhole/*.h $(DESTDIR)$(PREFIX)/include/blackhole/
+	install -m 644 man/blackhole.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/blackhole $(DESTDIR)$(PREFIX)/lib/libblackhole.a \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/blackhole.1
+	rm -rf $(DESTDIR)$(PREFIX)/include/blackhole
+
+bench: $(PROG)
+	bench/run.sh
+
+clean:
+	rm -rf build bin lib

@@ -1,0 +1,494 @@
+/* output.c - fitted models as tables (text, CSV, Markdown, LaTeX, HTML) and
+ * JSON.  Only formats; every number comes from the bh_fit. */
+#include "blackhole/output.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void bh_output_default_options(bh_output_options *opt)
+{
+    opt->format = BH_FMT_TEXT;
+    opt->digits = 5;
+}
+
+const char *bh_stars(double p)
+{
+    if (isnan(p))
+        return "";
+    if (p < 0.001)
+        return "***";
+    if (p < 0.01)
+        return "**";
+    if (p < 0.05)
+        return "*";
+    if (p < 0.1)
+        return ".";
+    return "";
+}
+
+static const char *str_or(const char *s, const char *dflt)
+{
+    return s && *s ? s : dflt;
+}
+
+static const char *stat_label(const bh_fit *f)
+{
+    return isinf(f->df_inference) ? "z" : "t";
+}
+
+/* ---- CSV contract ---------------------------------------------------------- */
+
+static void csv_num(FILE *out, double v)
+{
+    if (isnan(v))
+        fputs("NA", out);
+    else if (isinf(v))
+        fputs(v > 0 ? "Inf" : "-Inf", out);
+    else
+        fprintf(out, "%.17g", v);
+}
+
+static void write_csv(FILE *out, const bh_fit *const *fits, size_t nfits)
+{
+    fputs("model,component,term,estimate,std_error,statistic,p_value,conf_low,conf_high\n", out);
+    for (size_t m = 0; m < nfits; m++) {
+        const bh_fit *f = fits[m];
+        for (size_t j = 0; j < f->p; j++) {
+            bh_write_csv_field(out, str_or(f->name, ""));
+            fputc(',', out);
+            bh_write_csv_field(out, f->component ? str_or(f->component[j], "") : "");
+            fputc(',', out);
+            bh_write_csv_field(out, f->term[j]);
+            const double v[6] = {f->beta[j], f->se[j], f->statistic[j], f->p_value[j],
+                                 f->conf_low[j], f->conf_high[j]};
+            for (int k = 0; k < 6; k++) {
+                fputc(',', out);
+                csv_num(out, v[k]);
+            }
+            fputc('\n', out);
+        }
+    }
+}
+
+/* ---- JSON ------------------------------------------------------------------- */
+
+static json_t *jnum(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static int jset(json_t *obj, const char *key, json_t *v)
+{
+    return v ? json_object_set_new(obj, key, v) : -1;
+}
+
+static json_t *json_fit(const bh_fit *f)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    int bad = 0;
+    bad |= jset(o, "name", json_string(str_or(f->name, "")));
+    bad |= jset(o, "formula", json_string(str_or(f->formula, "")));
+    bad |= jset(o, "family", json_string(str_or(f->family, "")));
+    bad |= jset(o, "link", json_string(str_or(f->link, "")));
+    bad |= jset(o, "method", json_string(str_or(f->method, "")));
+    bad |= jset(o, "nobs", json_integer((json_int_t)f->nobs));
+    bad |= jset(o, "rows_dropped", json_integer((json_int_t)f->ndropped));
+
+    json_t *vc = json_object();
+    bad |= jset(vc, "type", json_string(f->vcov_type));
+    bad |= jset(vc, "clusters", f->nclusters ? json_integer((json_int_t)f->nclusters)
+                                             : json_null());
+    bad |= jset(vc, "df", jnum(f->df_inference));
+    bad |= jset(vc, "statistic", json_string(stat_label(f)));
+    bad |= jset(vc, "level", jnum(f->level));
+    bad |= jset(o, "vcov", vc);
+
+    json_t *coefs = json_array();
+    json_t *terms = json_array();
+    for (size_t j = 0; j < f->p; j++) {
+        json_t *c = json_object();
+        bad |= jset(c, "component", json_string(f->component ? str_or(f->component[j], "") : ""));
+        bad |= jset(c, "term", json_string(f->term[j]));
+        bad |= jset(c, "estimate", jnum(f->beta[j]));
+        bad |= jset(c, "std_error", jnum(f->se[j]));
+        bad |= jset(c, "statistic", jnum(f->statistic[j]));
+        bad |= jset(c, "p_value", jnum(f->p_value[j]));
+        bad |= jset(c, "conf_low", jnum(f->conf_low[j]));
+        bad |= jset(c, "conf_high", jnum(f->conf_high[j]));
+        bad |= jset(c, "aliased", json_boolean(f->aliased && f->aliased[j]));
+        bad |= json_array_append_new(coefs, c);
+        bad |= json_array_append_new(terms, json_string(f->term[j]));
+    }
+    bad |= jset(o, "coefficients", coefs);
+
+    json_t *cov = json_object();
+    json_t *rows = json_array();
+    for (size_t i = 0; i < f->p; i++) {
+        json_t *r = json_array();
+        for (size_t j = 0; j < f->p; j++)
+            bad |= json_array_append_new(r, jnum(f->vcov ? f->vcov[i * f->p + j] : NAN));
+        bad |= json_array_append_new(rows, r);
+    }
+    bad |= jset(cov, "terms", terms);
+    bad |= jset(cov, "matrix", rows);
+    bad |= jset(o, "covariance", cov);
+
+    const bh_fit_stats *s = &f->stats;
+    json_t *st = json_object();
+    const struct { const char *k; double v; } sv[] = {
+        {"r_squared", s->r2}, {"adj_r_squared", s->adj_r2}, {"sigma", s->sigma},
+        {"f_statistic", s->fstat}, {"f_df1", s->f_df1}, {"f_df2", s->f_df2},
+        {"f_p_value", s->f_pvalue}, {"log_likelihood", s->loglik}, {"aic", s->aic},
+        {"bic", s->bic}, {"deviance", s->deviance}, {"null_deviance", s->null_deviance},
+        {"df_model", s->df_model}, {"df_residual", s->df_resid},
+        {"pseudo_r_squared_mcfadden", s->pseudo_r2_mcfadden},
+        {"pseudo_r_squared_tjur", s->pseudo_r2_tjur}, {"auc", s->auc},
+    };
+    for (size_t k = 0; k < sizeof sv / sizeof sv[0]; k++)
+        if (!isnan(sv[k].v))
+            bad |= jset(st, sv[k].k, jnum(sv[k].v));
+    bad |= jset(o, "statistics", st);
+
+    json_t *cv = json_object();
+    bad |= jset(cv, "converged", json_boolean(f->converged));
+    bad |= jset(cv, "iterations", json_integer((json_int_t)f->iterations));
+    bad |= jset(o, "convergence", cv);
+
+    json_t *w = json_array();
+    for (size_t k = 0; k < f->nwarnings; k++)
+        bad |= json_array_append_new(w, json_string(f->warnings[k]));
+    bad |= jset(o, "warnings", w);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static bh_status write_json(FILE *out, const bh_fit *const *fits, size_t nfits,
+                            bh_error *err)
+{
+    json_t *root = json_object();
+    json_t *models = json_array();
+    int bad = !root || !models;
+    for (size_t m = 0; !bad && m < nfits; m++) {
+        json_t *o = json_fit(fits[m]);
+        bad |= !o || json_array_append_new(models, o) != 0;
+    }
+    if (!bad)
+        bad |= json_object_set_new(root, "models", models) != 0;
+    else
+        json_decref(models);
+    if (bad || json_dumpf(root, out, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0) {
+        json_decref(root);
+        return bh_error_set(err, BH_EOUTPUT, "cannot write JSON output");
+    }
+    fputc('\n', out);
+    json_decref(root);
+    return BH_OK;
+}
+
+/* ---- human-readable tables ------------------------------------------------- */
+
+static const char *coef_label(const bh_fit *f, size_t j, char *buf, size_t n)
+{
+    if (f->component && f->component[j] && f->component[j][0])
+        snprintf(buf, n, "%s: %s", f->component[j], f->term[j]);
+    else
+        snprintf(buf, n, "%s", f->term[j]);
+    return buf;
+}
+
+static bh_status add_stat_note(bh_table *t, const char *text)
+{
+    return bh_table_add_note(t, text);
+}
+
+/* Model description lines shared by the single- and multi-model layouts. */
+static bh_status describe_model(bh_table *t, const bh_fit *f, int digits)
+{
+    char line[1024], a[64], b[64], c[64], d[64];
+    bh_status s = BH_OK;
+    snprintf(line, sizeof line, "Model %s: %s  [%s, %s link; %s]", str_or(f->name, ""),
+             str_or(f->formula, ""), str_or(f->family, "gaussian"),
+             str_or(f->link, "identity"), str_or(f->method, ""));
+    s = add_stat_note(t, line);
+    if (s == BH_OK) {
+        snprintf(line, sizeof line, "N = %zu (%zu row%s dropped for missing values); "
+                 "standard errors: %s%s", f->nobs, f->ndropped, f->ndropped == 1 ? "" : "s",
+                 f->vcov_type[0] ? f->vcov_type : "classical", "");
+        s = add_stat_note(t, line);
+    }
+    if (s == BH_OK && f->nclusters) {
+        snprintf(line, sizeof line, "%zu clusters; %s tests with %s df%s", f->nclusters,
+                 stat_label(f), bh_fmt_num(a, sizeof a, f->df_inference, 6),
+                 f->nclusters < 42 ? " (few clusters: cluster-robust SEs may be biased "
+                                     "downward; consider the wild cluster bootstrap)" : "");
+        s = add_stat_note(t, line);
+    }
+    const bh_fit_stats *st = &f->stats;
+    if (s == BH_OK && !isnan(st->r2)) {
+        snprintf(line, sizeof line, "R-squared %s, adjusted %s; residual SD %s on %s df",
+                 bh_fmt_num(a, sizeof a, st->r2, digits), bh_fmt_num(b, sizeof b, st->adj_r2, digits),
+                 bh_fmt_num(c, sizeof c, st->sigma, digits),
+                 bh_fmt_num(d, sizeof d, st->df_resid, 10));
+        s = add_stat_note(t, line);
+    }
+    if (s == BH_OK && !isnan(st->fstat)) {
+        char p[32];
+        snprintf(line, sizeof line, "F = %s on %s and %s df, p %s%s",
+                 bh_fmt_num(a, sizeof a, st->fstat, digits), bh_fmt_num(b, sizeof b, st->f_df1, 10),
+                 bh_fmt_num(c, sizeof c, st->f_df2, 10), isnan(st->f_pvalue) || st->f_pvalue >= 2.2e-16 ? "= " : "",
+                 bh_fmt_pvalue(p, sizeof p, st->f_pvalue));
+        s = add_stat_note(t, line);
+    }
+    if (s == BH_OK && !isnan(st->loglik)) {
+        snprintf(line, sizeof line, "log-likelihood %s, AIC %s, BIC %s",
+                 bh_fmt_num(a, sizeof a, st->loglik, digits + 2),
+                 bh_fmt_num(b, sizeof b, st->aic, digits + 2),
+                 bh_fmt_num(c, sizeof c, st->bic, digits + 2));
+        s = add_stat_note(t, line);
+    }
+    if (s == BH_OK && !f->converged) {
+        snprintf(line, sizeof line, "WARNING: did not converge after %zu iterations", f->iterations);
+        s = add_stat_note(t, line);
+    }
+    for (size_t k = 0; s == BH_OK && k < f->nwarnings; k++) {
+        snprintf(line, sizeof line, "Warning: %s", f->warnings[k]);
+        s = add_stat_note(t, line);
+    }
+    return s;
+}
+
+static bh_status single_table(const bh_fit *f, const bh_output_options *opt,
+                              bh_table **out)
+{
+    int dg = opt->digits > 0 ? opt->digits : 5;
+    bh_table *t = bh_table_new(8);
+    if (!t)
+        return BH_ENOMEM;
+    char sh[32], ph[32], lo[48], hi[48];
+    snprintf(sh, sizeof sh, "%s value", stat_label(f));
+    snprintf(ph, sizeof ph, "Pr(>|%s|)", stat_label(f));
+    double lvl = isnan(f->level) ? 95 : 100 * f->level;
+    snprintf(lo, sizeof lo, "%.4g%% CI low", lvl);
+    snprintf(hi, sizeof hi, "high");
+    const char *hdr[8] = {"term", "estimate", "std.error", sh, ph, "", lo, hi};
+    bh_status s = bh_table_set_header(t, hdr);
+    for (size_t j = 1; j < 8; j++)
+        bh_table_set_align(t, j, j == 5 ? BH_ALIGN_LEFT : BH_ALIGN_RIGHT);
+    for (size_t j = 0; s == BH_OK && j < f->p; j++) {
+        char c[8][64];
+        coef_label(f, j, c[0], sizeof c[0]);
+        if (f->aliased && f->aliased[j]) {
+            const char *row[8] = {c[0], "NA", "(aliased)", "", "", "", "", ""};
+            s = bh_table_add_row(t, row);
+            continue;
+        }
+        bh_fmt_num(c[1], 64, f->beta[j], dg);
+        bh_fmt_num(c[2], 64, f->se[j], dg);
+        bh_fmt_num(c[3], 64, f->statistic[j], 4);
+        bh_fmt_pvalue(c[4], 64, f->p_value[j]);
+        snprintf(c[5], 64, "%s", bh_stars(f->p_value[j]));
+        bh_fmt_num(c[6], 64, f->conf_low[j], dg);
+        bh_fmt_num(c[7], 64, f->conf_high[j], dg);
+        const char *row[8] = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]};
+        s = bh_table_add_row(t, row);
+    }
+    if (s == BH_OK)
+        s = describe_model(t, f, dg);
+    if (s == BH_OK)
+        s = bh_table_add_note(t, "Signif. codes: *** 0.001, ** 0.01, * 0.05, . 0.1");
+    if (s != BH_OK) {
+        bh_table_free(t);
+        return s;
+    }
+    *out = t;
+    return BH_OK;
+}
+
+/* Union of coefficient labels over all models, in order of first appearance. */
+static bh_status collect_labels(const bh_fit *const *fits, size_t nfits, char ***labels,
+                                size_t *nlab)
+{
+    size_t cap = 16, n = 0;
+    char **v = malloc(cap * sizeof *v);
+    if (!v)
+        return BH_ENOMEM;
+    for (size_t m = 0; m < nfits; m++)
+        for (size_t j = 0; j < fits[m]->p; j++) {
+            char buf[512];
+            coef_label(fits[m], j, buf, sizeof buf);
+            size_t k = 0;
+            while (k < n && strcmp(v[k], buf) != 0)
+                k++;
+            if (k < n)
+                continue;
+            if (n == cap) {
+                char **nv = realloc(v, (cap *= 2) * sizeof *v);
+                if (!nv)
+                    goto oom;
+                v = nv;
+            }
+            if (!(v[n] = strdup(buf)))
+                goto oom;
+            n++;
+        }
+    *labels = v;
+    *nlab = n;
+    return BH_OK;
+oom:
+    for (size_t k = 0; k < n; k++)
+        free(v[k]);
+    free(v);
+    return BH_ENOMEM;
+}
+
+static long find_coef(const bh_fit *f, const char *label)
+{
+    char buf[512];
+    for (size_t j = 0; j < f->p; j++)
+        if (strcmp(coef_label(f, j, buf, sizeof buf), label) == 0)
+            return (long)j;
+    return -1;
+}
+
+static bh_status multi_table(const bh_fit *const *fits, size_t nfits,
+                             const bh_output_options *opt, bh_table **out)
+{
+    int dg = opt->digits > 0 ? opt->digits : 5;
+    char **labels = NULL;
+    size_t nlab = 0;
+    bh_status s = collect_labels(fits, nfits, &labels, &nlab);
+    if (s != BH_OK)
+        return s;
+    bh_table *t = bh_table_new(nfits + 1);
+    const char **cells = calloc(nfits + 1, sizeof *cells);
+    char (*buf)[96] = calloc(nfits + 1, sizeof *buf);
+    if (!t || !cells || !buf) {
+        s = BH_ENOMEM;
+        goto done;
+    }
+    cells[0] = "";
+    for (size_t m = 0; m < nfits; m++) {
+        cells[m + 1] = str_or(fits[m]->name, "");
+        bh_table_set_align(t, m + 1, BH_ALIGN_RIGHT);
+    }
+    s = bh_table_set_header(t, cells);
+    for (size_t k = 0; s == BH_OK && k < nlab; k++) {
+        cells[0] = labels[k];
+        for (int pass = 0; s == BH_OK && pass < 2; pass++) {
+            for (size_t m = 0; m < nfits; m++) {
+                long j = find_coef(fits[m], labels[k]);
+                buf[m + 1][0] = '\0';
+                if (j >= 0 && fits[m]->aliased && fits[m]->aliased[j])
+                    snprintf(buf[m + 1], 96, pass ? "" : "(aliased)");
+                else if (j >= 0 && pass == 0) {
+                    char e[64];
+                    snprintf(buf[m + 1], 96, "%s%s", bh_fmt_num(e, sizeof e, fits[m]->beta[j], dg),
+                             bh_stars(fits[m]->p_value[j]));
+                } else if (j >= 0) {
+                    char e[64];
+                    snprintf(buf[m + 1], 96, "(%s)", bh_fmt_num(e, sizeof e, fits[m]->se[j], dg));
+                }
+                cells[m + 1] = buf[m + 1];
+            }
+            s = bh_table_add_row(t, cells);
+            cells[0] = "";
+        }
+    }
+    if (s == BH_OK)
+        s = bh_table_add_rule(t);
+    /* Statistics rows: only those some model has. */
+    const char *names[] = {"N", "R-squared", "Adj. R-squared", "Residual SD",
+                           "Log-likelihood", "AIC", "BIC", "Clusters", "Std. errors"};
+    for (size_t r = 0; s == BH_OK && r < sizeof names / sizeof names[0]; r++) {
+        int any = 0;
+        cells[0] = names[r];
+        for (size_t m = 0; m < nfits; m++) {
+            const bh_fit *f = fits[m];
+            const bh_fit_stats *st = &f->stats;
+            double v = NAN;
+            buf[m + 1][0] = '\0';
+            switch (r) {
+            case 0: snprintf(buf[m + 1], 96, "%zu", f->nobs); any = 1; break;
+            case 1: v = st->r2; break;
+            case 2: v = st->adj_r2; break;
+            case 3: v = st->sigma; break;
+            case 4: v = st->loglik; break;
+            case 5: v = st->aic; break;
+            case 6: v = st->bic; break;
+            case 7:
+                if (f->nclusters) {
+                    snprintf(buf[m + 1], 96, "%zu", f->nclusters);
+                    any = 1;
+                }
+                break;
+            case 8: snprintf(buf[m + 1], 96, "%s", f->vcov_type); any = 1; break;
+            }
+            if (!isnan(v)) {
+                bh_fmt_num(buf[m + 1], 96, v, r >= 4 ? dg + 2 : dg);
+                any = 1;
+            }
+            cells[m + 1] = buf[m + 1];
+        }
+        if (any)
+            s = bh_table_add_row(t, cells);
+    }
+    for (size_t m = 0; s == BH_OK && m < nfits; m++) {
+        char line[1024];
+        snprintf(line, sizeof line, "%s: %s [%s, %s link]", str_or(fits[m]->name, ""),
+                 str_or(fits[m]->formula, ""), str_or(fits[m]->family, "gaussian"),
+                 str_or(fits[m]->link, "identity"));
+        s = bh_table_add_note(t, line);
+        for (size_t k = 0; s == BH_OK && k < fits[m]->nwarnings; k++) {
+            snprintf(line, sizeof line, "%s: warning: %s", str_or(fits[m]->name, ""),
+                     fits[m]->warnings[k]);
+            s = bh_table_add_note(t, line);
+        }
+    }
+    if (s == BH_OK)
+        s = bh_table_add_note(t, "Standard errors in parentheses. "
+                                 "Signif. codes: *** 0.001, ** 0.01, * 0.05, . 0.1");
+done:
+    for (size_t k = 0; k < nlab; k++)
+        free(labels[k]);
+    free(labels);
+    free(cells);
+    free(buf);
+    if (s != BH_OK) {
+        bh_table_free(t);
+        return s;
+    }
+    *out = t;
+    return BH_OK;
+}
+
+bh_status bh_output_fits(FILE *out, const bh_fit *const *fits, size_t nfits,
+                         const bh_output_options *opt, bh_error *err)
+{
+    bh_output_options dflt;
+    if (!opt) {
+        bh_output_default_options(&dflt);
+        opt = &dflt;
+    }
+    if (opt->format == BH_FMT_CSV) {
+        write_csv(out, fits, nfits);
+        return ferror(out) ? bh_error_set(err, BH_EOUTPUT, "write error") : BH_OK;
+    }
+    if (opt->format == BH_FMT_JSON)
+        return write_json(out, fits, nfits, err);
+    bh_table *t = NULL;
+    bh_status s = nfits == 1 ? single_table(fits[0], opt, &t)
+                             : multi_table(fits, nfits, opt, &t);
+    if (s != BH_OK)
+        return bh_error_set(err, s, "cannot build the results table (%s)", bh_status_name(s));
+    s = bh_table_render(t, opt->format, out, err);
+    bh_table_free(t);
+    return s;
+}
