@@ -1,5 +1,6 @@
 /* frame.c - the column-oriented data frame (see frame.h). */
 #include "blackhole/frame.h"
+#include "blackhole/strutil.h"
 
 #include <errno.h>
 #include <math.h>
@@ -71,56 +72,20 @@ const bh_column *bh_frame_col(const bh_frame *f, const char *name)
     return j < 0 ? NULL : &f->cols[j];
 }
 
-/* Levenshtein distance with two rolling rows; names are short, so the
- * O(|a||b|) cost is irrelevant.  Returns SIZE_MAX on allocation failure. */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    size_t *prev = malloc((lb + 1) * sizeof *prev);
-    size_t *cur = malloc((lb + 1) * sizeof *cur);
-    if (!prev || !cur) {
-        free(prev);
-        free(cur);
-        return SIZE_MAX;
-    }
-    for (size_t j = 0; j <= lb; j++)
-        prev[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-            size_t m = sub < del ? sub : del;
-            cur[j] = m < ins ? m : ins;
-        }
-        size_t *t = prev;
-        prev = cur;
-        cur = t;
-    }
-    size_t d = prev[lb];
-    free(prev);
-    free(cur);
-    return d;
-}
-
 const char *bh_frame_suggest(const bh_frame *f, const char *name)
 {
-    if (!f || !name)
+    if (!f || !name || f->ncol == 0)
         return NULL;
-    size_t len = strlen(name);
-    size_t limit = len / 3 > 1 ? len / 3 : 1;
-    const char *best = NULL;
-    size_t bestd = SIZE_MAX;
+    const char **names = malloc(f->ncol * sizeof *names);
+    if (!names)
+        return NULL;
+    for (size_t j = 0; j < f->ncol; j++)
+        names[j] = f->cols[j].name;
     /* Ties go to the earlier column: deterministic and usually the one
      * the user saw first in the file. */
-    for (size_t j = 0; j < f->ncol; j++) {
-        size_t d = edit_distance(name, f->cols[j].name);
-        if (d < bestd) {
-            bestd = d;
-            best = f->cols[j].name;
-        }
-    }
-    return bestd <= limit ? best : NULL;
+    const char *best = bh_suggest(name, names, f->ncol);
+    free(names);
+    return best;
 }
 
 static int lower_ascii(int c)
