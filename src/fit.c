@@ -1,0 +1,220 @@
+/* fit.c - the generic estimation result: allocation, warnings, scores and
+ * the coefficient table. */
+#include "blackhole/fit.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_cdf.h>
+
+/* malloc(0) may return NULL; every array gets at least one element so a
+ * NULL always means "out of memory". */
+static double *nan_array(size_t k)
+{
+    double *v = malloc((k ? k : 1) * sizeof *v);
+    if (v)
+        for (size_t i = 0; i < k; i++)
+            v[i] = NAN;
+    return v;
+}
+
+bh_fit *bh_fit_alloc(size_t p, size_t n, size_t m, size_t nblocks)
+{
+    bh_fit *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->p = p;
+    f->nrows = n;
+    f->linear = 0;
+    f->converged = 1;
+    f->level = 0.95;
+    f->df_inference = INFINITY;
+    f->dispersion = NAN;
+    double *st = (double *)&f->stats;
+    for (size_t k = 0; k < sizeof f->stats / sizeof(double); k++)
+        st[k] = NAN;
+
+    size_t p1 = p ? p : 1;
+    f->term = calloc(p1, sizeof *f->term);
+    f->component = calloc(p1, sizeof *f->component);
+    f->aliased = calloc(p1, 1);
+    f->beta = nan_array(p);
+    f->vcov = nan_array(p * p);
+    f->bread = nan_array(p * p);
+    f->se = nan_array(p);
+    f->statistic = nan_array(p);
+    f->p_value = nan_array(p);
+    f->conf_low = nan_array(p);
+    f->conf_high = nan_array(p);
+    int ok = f->term && f->component && f->aliased && f->beta && f->vcov &&
+             f->bread && f->se && f->statistic && f->p_value && f->conf_low &&
+             f->conf_high;
+    for (size_t j = 0; ok && j < p; j++)
+        ok = (f->component[j] = calloc(1, 1)) != NULL;
+    if (ok && nblocks) {
+        f->nblocks = nblocks;
+        ok = (f->blocks = calloc(nblocks, sizeof *f->blocks)) != NULL;
+    }
+    if (ok && n) {
+        size_t m1 = m ? m : 1;
+        f->fitted = nan_array(n * m1);
+        f->resid = nan_array(n * m1);
+        ok = f->fitted && f->resid;
+        if (ok && nblocks)
+            ok = (f->u = nan_array(n * nblocks)) != NULL;
+    }
+    if (!ok) {
+        bh_fit_free(f);
+        return NULL;
+    }
+    return f;
+}
+
+void bh_fit_free(bh_fit *f)
+{
+    if (!f)
+        return;
+    free(f->name);
+    free(f->formula);
+    free(f->family);
+    free(f->link);
+    free(f->method);
+    for (size_t j = 0; j < f->p; j++) {
+        if (f->term)
+            free(f->term[j]);
+        if (f->component)
+            free(f->component[j]);
+    }
+    free(f->term);
+    free(f->component);
+    free(f->beta);
+    free(f->aliased);
+    free(f->vcov);
+    free(f->se);
+    free(f->statistic);
+    free(f->p_value);
+    free(f->conf_low);
+    free(f->conf_high);
+    for (size_t k = 0; k < f->nwarnings; k++)
+        free(f->warnings[k]);
+    free(f->warnings);
+    free(f->bread);
+    free(f->blocks);
+    free(f->u);
+    free(f->scores);
+    free(f->hat);
+    free(f->fitted);
+    free(f->resid);
+    free(f);
+}
+
+bh_status bh_fit_set_string(char **field, const char *value)
+{
+    char *c = NULL;
+    if (value) {
+        size_t L = strlen(value) + 1;
+        c = malloc(L);
+        if (!c)
+            return BH_ENOMEM;
+        memcpy(c, value, L);
+    }
+    free(*field);
+    *field = c;
+    return BH_OK;
+}
+
+bh_status bh_fit_warn(bh_fit *fit, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (k < 0)
+        return BH_EINTERNAL;
+    char *msg = malloc((size_t)k + 1);
+    if (!msg)
+        return BH_ENOMEM;
+    va_start(ap, fmt);
+    vsnprintf(msg, (size_t)k + 1, fmt, ap);
+    va_end(ap);
+    char **w = realloc(fit->warnings, (fit->nwarnings + 1) * sizeof *w);
+    if (!w) {
+        free(msg);
+        return BH_ENOMEM;
+    }
+    fit->warnings = w;
+    w[fit->nwarnings++] = msg;
+    return BH_OK;
+}
+
+void bh_fit_score(const bh_fit *fit, size_t i, double *s)
+{
+    size_t n = fit->nrows, p = fit->p;
+    if (fit->scores) {
+        for (size_t j = 0; j < p; j++)
+            s[j] = fit->aliased[j] ? 0.0 : fit->scores[j * n + i];
+        return;
+    }
+    for (size_t j = 0; j < p; j++)
+        s[j] = 0.0;
+    for (size_t b = 0; b < fit->nblocks; b++) {
+        const bh_score_block *bl = &fit->blocks[b];
+        double ui = fit->u[b * n + i];
+        for (size_t c = 0; c < bl->ncol && bl->coef0 + c < p; c++)
+            s[bl->coef0 + c] += bl->x[c * n + i] * ui;
+    }
+    for (size_t j = 0; j < p; j++)
+        if (fit->aliased[j])
+            s[j] = 0.0;
+}
+
+bh_status bh_fit_summarize(bh_fit *fit, double level, bh_error *err)
+{
+    if (!(level > 0 && level < 1))
+        return bh_error_set(err, BH_EUSAGE,
+                            "confidence level %g is not between 0 and 1",
+                            level);
+    double df = fit->df_inference;
+    /* t with df > 0; INFINITY (or anything not finite-positive but +inf)
+     * means a z test; df <= 0 or NAN leaves no test at all. */
+    int use_t = isfinite(df) && df > 0;
+    int use_z = isinf(df) && df > 0;
+    double alpha2 = (1.0 - level) / 2.0;
+    double crit = NAN;
+    if (use_t)
+        crit = gsl_cdf_tdist_Qinv(alpha2, df);
+    else if (use_z)
+        crit = gsl_cdf_ugaussian_Qinv(alpha2);
+    fit->level = level;
+    size_t p = fit->p;
+    for (size_t j = 0; j < p; j++) {
+        double v = fit->vcov[j * p + j];
+        if (fit->aliased[j] || !(v >= 0) || !isfinite(fit->beta[j])) {
+            fit->se[j] = fit->statistic[j] = fit->p_value[j] = NAN;
+            fit->conf_low[j] = fit->conf_high[j] = NAN;
+            continue;
+        }
+        double se = sqrt(v), b = fit->beta[j];
+        double t = b / se; /* se == 0: +-inf, or NAN for 0/0 */
+        double at = fabs(t), pv = NAN;
+        if (isnan(t))
+            pv = NAN;
+        else if (isinf(at))
+            pv = 0.0;
+        else if (use_t)
+            pv = 2.0 * gsl_cdf_tdist_Q(at, df);
+        else if (use_z)
+            pv = 2.0 * gsl_cdf_ugaussian_Q(at);
+        if (pv > 1.0)
+            pv = 1.0;
+        fit->se[j] = se;
+        fit->statistic[j] = t;
+        fit->p_value[j] = pv;
+        fit->conf_low[j] = b - crit * se;
+        fit->conf_high[j] = b + crit * se;
+    }
+    return BH_OK;
+}

@@ -1,0 +1,523 @@
+/* lm.c - linear least squares by Householder QR in extended precision.
+ *
+ * Steps: (1) validate and form A = diag(sqrt w) X S, with S scaling every
+ * column to unit norm (equilibration); (2) Householder QR of A with R's
+ * limited pivoting (dqrdc2): columns are taken in order, a column whose
+ * norm orthogonal to the accepted ones is below tol times its own norm is
+ * rotated to the end and aliased; (3) solve R b = Q'(sqrt w y), then refine
+ * b by solving for the correction from the residual recomputed from the
+ * original data; (4) covariance from R^-1, never from X'X.
+ *
+ * Everything runs in long double: on x86-64 that is the x87 80-bit format
+ * (64-bit significand, eps 5.4e-20), which leaves NIST's hardest design
+ * (Filip, condition number ~1e15 unscaled) with well over 7 correct digits.
+ */
+#include "blackhole/lm.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_cdf.h>
+
+typedef long double real;
+
+struct bh_lm_workspace {
+    size_t nmax, pmax;
+    real *a;        /* nmax x pmax working matrix, column-major         */
+    real *sw;       /* nmax sqrt(weights)                               */
+    real *vec;      /* nmax work vector (right-hand side, residuals)    */
+    real *hbeta;    /* pmax Householder scalars 2 / v'v                 */
+    real *rdiag;    /* pmax diagonal of R                               */
+    real *scale;    /* pmax column scales (1 / column norm, 0 if zero)  */
+    real *b;        /* pmax solution in working (pivoted, scaled) order */
+    real *beta;     /* pmax coefficients, original order and units      */
+    real *rinv;     /* pmax x pmax R^-1 (upper triangle), column-major   */
+    real *z;        /* pmax row work                                    */
+    size_t *perm;   /* pmax original column at each working position    */
+};
+
+void bh_lm_default_options(bh_lm_options *opt)
+{
+    opt->tol = BH_LM_TOL;
+    opt->refine = 2;
+    opt->response = 0;
+    opt->colnames = NULL;
+}
+
+bh_lm_workspace *bh_lm_workspace_alloc(size_t n, size_t p)
+{
+    bh_lm_workspace *ws = calloc(1, sizeof *ws);
+    if (!ws)
+        return NULL;
+    size_t n1 = n ? n : 1, p1 = p ? p : 1;
+    ws->nmax = n;
+    ws->pmax = p;
+    ws->a = malloc(n1 * p1 * sizeof *ws->a);
+    ws->sw = malloc(n1 * sizeof *ws->sw);
+    ws->vec = malloc(n1 * sizeof *ws->vec);
+    ws->hbeta = malloc(p1 * sizeof *ws->hbeta);
+    ws->rdiag = malloc(p1 * sizeof *ws->rdiag);
+    ws->scale = malloc(p1 * sizeof *ws->scale);
+    ws->b = malloc(p1 * sizeof *ws->b);
+    ws->beta = malloc(p1 * sizeof *ws->beta);
+    ws->rinv = malloc(p1 * p1 * sizeof *ws->rinv);
+    ws->z = malloc(p1 * sizeof *ws->z);
+    ws->perm = malloc(p1 * sizeof *ws->perm);
+    if (!ws->a || !ws->sw || !ws->vec || !ws->hbeta || !ws->rdiag ||
+        !ws->scale || !ws->b || !ws->beta || !ws->rinv || !ws->z ||
+        !ws->perm) {
+        bh_lm_workspace_free(ws);
+        return NULL;
+    }
+    return ws;
+}
+
+void bh_lm_workspace_free(bh_lm_workspace *ws)
+{
+    if (!ws)
+        return;
+    free(ws->a);
+    free(ws->sw);
+    free(ws->vec);
+    free(ws->hbeta);
+    free(ws->rdiag);
+    free(ws->scale);
+    free(ws->b);
+    free(ws->beta);
+    free(ws->rinv);
+    free(ws->z);
+    free(ws->perm);
+    free(ws);
+}
+
+/* Name of design column j for messages and the coefficient table. */
+static const char *col_name(const bh_design *d, const bh_lm_options *opt,
+                            size_t j, char *buf, size_t bufsize)
+{
+    if (d->terms && d->terms->colnames && d->terms->colnames[j])
+        return d->terms->colnames[j];
+    if (opt->colnames && opt->colnames[j])
+        return opt->colnames[j];
+    snprintf(buf, bufsize, "x%zu", j + 1);
+    return buf;
+}
+
+/* 1-based row number of design row i in the data (frame) for messages. */
+static size_t data_row(const bh_design *d, size_t i)
+{
+    return (d->rows ? d->rows[i] : i) + 1;
+}
+
+/* Whether the model has an intercept: from the terms when known, else a
+ * column that is one non-zero constant (how R's summary decides is by the
+ * terms; a hand-built design has none). */
+static int has_intercept(const bh_design *d)
+{
+    if (d->terms)
+        return d->terms->intercept != 0;
+    for (size_t j = 0; j < d->p; j++) {
+        const double *c = d->x + j * d->n;
+        if (d->n == 0 || c[0] == 0)
+            continue;
+        size_t i = 1;
+        while (i < d->n && c[i] == c[0])
+            i++;
+        if (i == d->n)
+            return 1;
+    }
+    return 0;
+}
+
+/* Apply Householder reflection k (vector in a[k..n-1, k]) to v[k..n-1]. */
+static void apply_h(const real *a, size_t n, size_t k, real hb, real *v)
+{
+    const real *h = a + k * n;
+    real s = 0;
+    for (size_t i = k; i < n; i++)
+        s += h[i] * v[i];
+    s *= hb;
+    for (size_t i = k; i < n; i++)
+        v[i] -= s * h[i];
+}
+
+/* Q'v for the first r reflections, then back-substitute R x = (Q'v)[0..r). */
+static void qr_solve(const bh_lm_workspace *ws, size_t n, size_t r, real *v,
+                     real *x)
+{
+    for (size_t k = 0; k < r; k++)
+        apply_h(ws->a, n, k, ws->hbeta[k], v);
+    for (size_t k = r; k-- > 0;) {
+        real s = v[k];
+        for (size_t j = k + 1; j < r; j++)
+            s -= ws->a[j * n + k] * x[j];
+        x[k] = s / ws->rdiag[k];
+    }
+}
+
+/* Householder QR with dqrdc2's limited pivoting.  Returns the rank; ws->perm
+ * maps working positions to original columns (aliased ones at the end). */
+static size_t qr_factor(bh_lm_workspace *ws, size_t n, size_t p, real tol)
+{
+    real *a = ws->a;
+    size_t pe = p; /* columns [pe, p) are aliased */
+    size_t k = 0;
+    for (; k < pe && k < n; k++) {
+        real nrm = 0;
+        for (;;) {
+            /* Norm of the candidate's part orthogonal to columns 0..k-1;
+             * computed afresh (no downdating) so the test is exact. */
+            real *c = a + k * n;
+            real s = 0;
+            for (size_t i = k; i < n; i++)
+                s += c[i] * c[i];
+            nrm = sqrtl(s);
+            /* Columns are equilibrated: the original norm is 1, or 0 for a
+             * column of zeros, which is aliased as well. */
+            real orig = ws->scale[ws->perm[k]] > 0 ? 1.0L : 0.0L;
+            if (orig > 0 && nrm >= tol * orig)
+                break;
+            if (k + 1 >= pe) {
+                pe = k;
+                break;
+            }
+            /* Rotate column k to the end of the active block. */
+            size_t pk = ws->perm[k];
+            for (size_t i = 0; i < n; i++)
+                ws->vec[i] = c[i];
+            memmove(a + k * n, a + (k + 1) * n,
+                    (pe - k - 1) * n * sizeof *a);
+            memcpy(a + (pe - 1) * n, ws->vec, n * sizeof *a);
+            memmove(ws->perm + k, ws->perm + k + 1,
+                    (pe - k - 1) * sizeof *ws->perm);
+            ws->perm[pe - 1] = pk;
+            pe--;
+        }
+        if (k >= pe)
+            break;
+        real *c = a + k * n;
+        real alpha = c[k] > 0 ? -nrm : nrm;
+        real vk = c[k] - alpha;
+        /* v'v = nrm^2 - 2 alpha c_k + alpha^2 = 2 nrm (nrm + |c_k|). */
+        real vtv = 2 * nrm * (nrm + fabsl(c[k]));
+        c[k] = vk;
+        ws->hbeta[k] = 2 / vtv;
+        ws->rdiag[k] = alpha;
+        for (size_t j = k + 1; j < p; j++)
+            apply_h(a, n, k, ws->hbeta[k], a + j * n);
+    }
+    return k < pe ? k : pe;
+}
+
+/* Residual e = y - X beta in long double for row i. */
+static real row_resid(const bh_design *d, const double *y, const real *beta,
+                      const unsigned char *alias, size_t i)
+{
+    real s = y[i];
+    for (size_t j = 0; j < d->p; j++)
+        if (!alias[j])
+            s -= (real)d->x[j * d->n + i] * beta[j];
+    return s;
+}
+
+bh_status bh_lm_fit(const bh_design *d, const bh_lm_options *opt,
+                    bh_lm_workspace *ws, bh_fit **out, bh_error *err)
+{
+    bh_lm_options defopt;
+    if (!opt) {
+        bh_lm_default_options(&defopt);
+        opt = &defopt;
+    }
+    *out = NULL;
+    if (!d || !d->x || !d->y)
+        return bh_error_set(err, BH_EINTERNAL, "lm: design without data");
+    size_t n = d->n, p = d->p;
+    char nb[32];
+    const char *src = d->source;
+    if (opt->response >= (d->m ? d->m : 1))
+        return bh_error_set(err, BH_EUSAGE,
+                            "lm: response %zu requested, the design has %zu",
+                            opt->response + 1, d->m);
+    if (!(opt->tol > 0 && opt->tol < 1))
+        return bh_error_set(err, BH_EUSAGE,
+                            "lm: rank tolerance %g is not in (0, 1)",
+                            opt->tol);
+    if (p == 0)
+        return bh_error_set(err, BH_EUSAGE, "lm: the model has no columns");
+    const double *y = d->y + opt->response * n;
+    const char *yname = d->ynames && d->ynames[opt->response]
+                            ? d->ynames[opt->response] : "response";
+    int freq = d->w && d->weight_kind == BH_WEIGHTS_FREQUENCY;
+
+    /* Validate: finite data, usable weights. */
+    size_t nz = 0;     /* rows with positive weight */
+    real wsum = 0;     /* sum of weights over those rows */
+    for (size_t i = 0; i < n; i++) {
+        double wi = d->w ? d->w[i] : 1.0;
+        if (!isfinite(wi) || wi < 0)
+            return bh_error_at(err, BH_EDATA, src, data_row(d, i), 0,
+                               "weight%s%s is %g in row %zu: weights must "
+                               "be finite and non-negative",
+                               d->weights_name ? " " : "",
+                               d->weights_name ? d->weights_name : "",
+                               wi, data_row(d, i));
+        if (!isfinite(y[i]))
+            return bh_error_at(err, BH_EDATA, src, data_row(d, i), 0,
+                               "response %s is %g in row %zu: values must "
+                               "be finite", yname, y[i], data_row(d, i));
+        if (wi > 0) {
+            nz++;
+            wsum += wi;
+        }
+    }
+    for (size_t j = 0; j < p; j++)
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(d->x[j * n + i]))
+                return bh_error_at(err, BH_EDATA, src, data_row(d, i), 0,
+                                   "model column %s is %g in row %zu: values "
+                                   "must be finite",
+                                   col_name(d, opt, j, nb, sizeof nb),
+                                   d->x[j * n + i], data_row(d, i));
+    if (nz == 0)
+        return bh_error_set(err, BH_EDATA,
+                            "lm: no observations with positive weight");
+
+    bh_lm_workspace *own = NULL;
+    if (!ws) {
+        ws = own = bh_lm_workspace_alloc(n, p);
+        if (!ws)
+            return bh_error_set(err, BH_ENOMEM, "lm: out of memory (%zu x %zu)",
+                                n, p);
+    } else if (ws->nmax < n || ws->pmax < p) {
+        return bh_error_set(err, BH_EUSAGE,
+                            "lm: workspace for %zu x %zu is too small for %zu x %zu",
+                            ws->nmax, ws->pmax, n, p);
+    }
+    bh_status st = BH_OK;
+    bh_fit *fit = NULL;
+
+    /* (1) A = diag(sqrt w) X, columns equilibrated. */
+    for (size_t i = 0; i < n; i++)
+        ws->sw[i] = d->w ? sqrtl((real)d->w[i]) : 1.0L;
+    for (size_t j = 0; j < p; j++) {
+        real s = 0;
+        real *c = ws->a + j * n;
+        for (size_t i = 0; i < n; i++) {
+            c[i] = ws->sw[i] * (real)d->x[j * n + i];
+            s += c[i] * c[i];
+        }
+        real nrm = sqrtl(s);
+        ws->scale[j] = nrm > 0 ? 1 / nrm : 0;
+        for (size_t i = 0; i < n; i++)
+            c[i] *= ws->scale[j];
+        ws->perm[j] = j;
+    }
+
+    /* (2) Factor. */
+    size_t r = qr_factor(ws, n, p, (real)opt->tol);
+    real nobs = freq ? wsum : (real)nz;
+    if (nobs <= (real)r) {
+        st = bh_error_set(err, BH_EDATA,
+                          "lm: %zu observations%s for %zu estimable "
+                          "coefficients: no residual degrees of freedom",
+                          freq ? (size_t)llroundl(wsum) : nz,
+                          freq ? " (sum of frequency weights)" : "", r);
+        goto done;
+    }
+
+    fit = bh_fit_alloc(p, n, 1, 1);
+    if (!fit) {
+        st = bh_error_set(err, BH_ENOMEM, "lm: out of memory");
+        goto done;
+    }
+    for (size_t k = r; k < p; k++)
+        fit->aliased[ws->perm[k]] = 1;
+
+    /* (3) Solve and refine.  The correction solves the same least-squares
+     * problem with the residual (accumulated in long double from the
+     * original double data) as right-hand side. */
+    for (size_t j = 0; j < p; j++)
+        ws->beta[j] = 0;
+    for (int it = 0; it <= opt->refine; it++) {
+        for (size_t i = 0; i < n; i++)
+            ws->vec[i] = ws->sw[i] * row_resid(d, y, ws->beta, fit->aliased, i);
+        qr_solve(ws, n, r, ws->vec, ws->b);
+        for (size_t k = 0; k < r; k++)
+            ws->beta[ws->perm[k]] += ws->b[k] * ws->scale[ws->perm[k]];
+    }
+
+    /* (4) R^-1 (upper triangular, r x r, column-major with leading dim p). */
+    real *ri = ws->rinv;
+    for (size_t c = 0; c < r; c++) {
+        for (size_t i = c + 1; i < r; i++)
+            ri[c * p + i] = 0;
+        ri[c * p + c] = 1 / ws->rdiag[c];
+        for (size_t i = c; i-- > 0;) {
+            real s = 0;
+            for (size_t k = i + 1; k <= c; k++)
+                s += ws->a[k * n + i] * ri[c * p + k];
+            ri[c * p + i] = -s / ws->rdiag[i];
+        }
+    }
+    /* bread = S R^-1 R^-T S in original order. */
+    for (size_t a1 = 0; a1 < r; a1++)
+        for (size_t b1 = a1; b1 < r; b1++) {
+            real s = 0;
+            for (size_t k = b1; k < r; k++)
+                s += ri[k * p + a1] * ri[k * p + b1];
+            size_t ja = ws->perm[a1], jb = ws->perm[b1];
+            s *= ws->scale[ja] * ws->scale[jb];
+            fit->bread[ja * p + jb] = fit->bread[jb * p + ja] = (double)s;
+        }
+
+    /* Fold the column scales into R^-1 for the leverages: row i of
+     * diag(sqrt w) X S R^-1 is then sqrt(w_i) x_i(perm) times this. */
+    for (size_t c = 0; c < r; c++)
+        for (size_t k = 0; k <= c; k++)
+            ri[c * p + k] *= ws->scale[ws->perm[k]];
+
+    /* Residuals, fitted values, scores, leverages, sums of squares. */
+    fit->hat = malloc(n * sizeof *fit->hat);
+    if (!fit->hat) {
+        st = bh_error_set(err, BH_ENOMEM, "lm: out of memory");
+        goto done;
+    }
+    real rss = 0, sumw_f = 0, sumlogw = 0;
+    for (size_t i = 0; i < n; i++) {
+        real wi = d->w ? (real)d->w[i] : 1.0L;
+        real e = row_resid(d, y, ws->beta, fit->aliased, i);
+        real f = (real)y[i] - e;
+        fit->resid[i] = (double)e;
+        fit->fitted[i] = (double)f;
+        fit->u[i] = (double)(freq ? ws->sw[i] * e : wi * e);
+        /* h_i = || sqrt(w_i) x_i S_perm R^-1 ||^2 */
+        real h = 0;
+        if (wi > 0) {
+            for (size_t k = 0; k < r; k++)
+                ws->z[k] = (real)d->x[ws->perm[k] * n + i];
+            for (size_t c = 0; c < r; c++) {
+                real s = 0;
+                for (size_t k = 0; k <= c; k++)
+                    s += ws->z[k] * ri[c * p + k];
+                h += s * s;
+            }
+            h *= wi;
+            rss += wi * e * e;
+            sumw_f += wi * f;
+            if (!freq)
+                sumlogw += logl(wi);
+        }
+        fit->hat[i] = (double)h;
+    }
+    int icpt = has_intercept(d);
+    real mss = 0;
+    {
+        real m = sumw_f / wsum;
+        for (size_t i = 0; i < n; i++) {
+            real wi = d->w ? (real)d->w[i] : 1.0L;
+            if (!(wi > 0))
+                continue;
+            real f = (real)y[i] - row_resid(d, y, ws->beta, fit->aliased, i);
+            real dv = icpt ? f - m : f;
+            mss += wi * dv * dv;
+        }
+    }
+
+    for (size_t j = 0; j < p; j++) {
+        fit->beta[j] = fit->aliased[j] ? NAN : (double)ws->beta[j];
+        if ((st = bh_fit_set_string(&fit->term[j],
+                                    col_name(d, opt, j, nb, sizeof nb))))
+            goto nomem;
+    }
+    real rdf = nobs - (real)r;
+    real sigma2 = rss / rdf;
+    for (size_t a1 = 0; a1 < p; a1++)
+        for (size_t b1 = 0; b1 < p; b1++)
+            fit->vcov[a1 * p + b1] = fit->bread[a1 * p + b1] * (double)sigma2;
+
+    fit->design = d;
+    fit->linear = 1;
+    fit->rank = r;
+    fit->nobs = freq ? (size_t)llroundl(wsum) : nz;
+    fit->ndropped = d->ndropped;
+    fit->dispersion = (double)sigma2;
+    fit->df_inference = (double)rdf;
+    fit->blocks[0].x = d->x;
+    fit->blocks[0].ncol = p;
+    fit->blocks[0].coef0 = 0;
+    snprintf(fit->vcov_type, sizeof fit->vcov_type, "classical");
+    if ((st = bh_fit_set_string(&fit->family, "gaussian")) ||
+        (st = bh_fit_set_string(&fit->link, "identity")) ||
+        (st = bh_fit_set_string(&fit->method, d->w ? "wls" : "ols")) ||
+        (st = bh_fit_set_string(&fit->name, "(1)")))
+        goto nomem;
+    if (d->terms && d->terms->formula && d->terms->formula->text &&
+        (st = bh_fit_set_string(&fit->formula, d->terms->formula->text)))
+        goto nomem;
+
+    /* Fit statistics by R's summary.lm / logLik.lm rules. */
+    bh_fit_stats *S = &fit->stats;
+    real dfint = icpt ? 1 : 0;
+    S->deviance = (double)rss;
+    S->null_deviance = (double)(mss + rss);
+    S->sigma = (double)sqrtl(sigma2);
+    S->df_model = (double)r;
+    S->df_resid = (double)rdf;
+    if ((real)r > dfint) {
+        S->r2 = (double)(mss / (mss + rss));
+        S->adj_r2 = (double)(1 - (1 - mss / (mss + rss)) * ((nobs - dfint) / rdf));
+        S->f_df1 = (double)((real)r - dfint);
+        S->f_df2 = (double)rdf;
+        S->fstat = (double)((mss / ((real)r - dfint)) / sigma2);
+        S->f_pvalue = isinf(S->fstat) ? 0.0
+                      : gsl_cdf_fdist_Q(S->fstat, S->f_df1, S->f_df2);
+    } else {
+        S->r2 = S->adj_r2 = 0;
+    }
+    /* logLik.lm: 0.5 (sum log w - N (log 2pi + 1 - log N + log sum w e^2))
+     * over positive-weight rows; frequency weights replicate rows, so the
+     * sum of log weights drops out and N = sum w. */
+    real N = nobs;
+    real ll = 0.5L * (sumlogw - N * (logl(2 * 3.14159265358979323846264338327950288L) +
+                                      1 - logl(N) + logl(rss)));
+    S->loglik = (double)ll;
+    S->aic = (double)(-2 * ll + 2 * ((real)r + 1));
+    S->bic = (double)(-2 * ll + logl(N) * ((real)r + 1));
+
+    /* Warn about aliased columns, naming them in design order. */
+    if (r < p) {
+        size_t L = 0;
+        for (size_t j = 0; j < p; j++)
+            if (fit->aliased[j])
+                L += strlen(fit->term[j]) + 2;
+        char *names = malloc(L + 1);
+        if (!names) {
+            st = BH_ENOMEM;
+            goto nomem;
+        }
+        names[0] = '\0';
+        for (size_t j = 0; j < p; j++)
+            if (fit->aliased[j]) {
+                if (names[0])
+                    strcat(names, ", ");
+                strcat(names, fit->term[j]);
+            }
+        st = bh_fit_warn(fit, "not estimable (collinear): %s", names);
+        free(names);
+        if (st)
+            goto nomem;
+    }
+    goto done;
+
+nomem:
+    st = bh_error_set(err, BH_ENOMEM, "lm: out of memory");
+done:
+    bh_lm_workspace_free(own);
+    if (st) {
+        bh_fit_free(fit);
+        return st;
+    }
+    *out = fit;
+    return BH_OK;
+}
