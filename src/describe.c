@@ -45,10 +45,10 @@ static bh_status unknown_var(const bh_frame *f, const char *name,
     bh_quote(q, sizeof q, name, 60);
     if (sug)
         return bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
-                           "unknown variable \"%s\" (%s); did you mean \"%s\"?",
+                           "unknown variable '%s' (%s); did you mean '%s'?",
                            q, role, bh_quote(qs, sizeof qs, sug, 60));
     return bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
-                       "unknown variable \"%s\" (%s)", q, role);
+                       "unknown variable '%s' (%s)", q, role);
 }
 
 void bh_describe_default_options(bh_describe_options *opt)
@@ -299,7 +299,7 @@ static bh_status select_vars(const bh_frame *f, const bh_describe_options *opt,
                 free(v);
                 free(seen);
                 return bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
-                                   "variable \"%s\" is listed twice in the variables to describe",
+                                   "variable '%s' is listed twice in the variables to describe",
                                    bh_quote(q, sizeof q, name, 60));
             }
             seen[c] = 1;
@@ -351,7 +351,7 @@ static bh_status make_groups(const bh_frame *f, const bh_column *g,
         if (max_groups && k > max_groups) {
             free(u);
             return bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
-                               "grouping variable \"%s\" has %zu distinct values "
+                               "grouping variable '%s' has %zu distinct values "
                                "(at most %zu groups); is it continuous?",
                                bh_quote(q, sizeof q, g->name, 60), k, max_groups);
         }
@@ -382,7 +382,7 @@ static bh_status make_groups(const bh_frame *f, const bh_column *g,
     }
     if (max_groups && k > max_groups)
         return bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
-                           "grouping variable \"%s\" has %zu levels (at most %zu groups)",
+                           "grouping variable '%s' has %zu levels (at most %zu groups)",
                            bh_quote(q, sizeof q, g->name, 60), k, max_groups);
     lab = calloc(k ? k : 1, sizeof *lab);
     if (!lab)
@@ -557,7 +557,7 @@ bh_status bh_describe_run(const bh_frame *f, const bh_describe_options *opt,
         if (present == 0) {
             char q[128];
             s = bh_error_at(err, BH_EDATA, f->source, 0, 0,
-                            "grouping variable \"%s\" is missing in every row",
+                            "grouping variable '%s' is missing in every row",
                             bh_quote(q, sizeof q, g->name, 60));
             goto fail;
         }
@@ -669,10 +669,10 @@ bh_status bh_scale_score(bh_frame *f, const char *name,
     bh_quote(q, sizeof q, name, 60);
     if (bh_frame_col(f, name))
         return bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
-                           "scale \"%s\": a column of that name already exists", q);
+                           "scale '%s': a column of that name already exists", q);
     if (k < 2 || !items)
         return bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
-                           "scale \"%s\" needs at least 2 items, got %zu", q, items ? k : 0);
+                           "scale '%s' needs at least 2 items, got %zu", q, items ? k : 0);
 
     const bh_column **cols = calloc(k, sizeof *cols);
     if (!cols)
@@ -686,29 +686,29 @@ bh_status bh_scale_score(bh_frame *f, const char *name,
             const char *sug = bh_frame_suggest(f, it);
             if (sug)
                 s = bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
-                                "scale \"%s\": unknown item \"%s\"; did you mean \"%s\"?",
+                                "scale '%s': unknown item '%s'; did you mean '%s'?",
                                 q, q2, bh_quote(q3, sizeof q3, sug, 60));
             else
                 s = bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
-                                "scale \"%s\": unknown item \"%s\"", q, q2);
+                                "scale '%s': unknown item '%s'", q, q2);
             goto done;
         }
         if (c->type != BH_COL_NUMERIC) {
             if (c->first_text && c->first_text_line)
                 s = bh_error_at(err, BH_EUSAGE, f->source, c->first_text_line,
                                 c->file_column,
-                                "scale \"%s\": item \"%s\" is not numeric (value \"%s\")",
+                                "scale '%s': item '%s' is not numeric (value '%s')",
                                 q, q2, bh_quote(q3, sizeof q3, c->first_text, 40));
             else
                 s = bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
-                                "scale \"%s\": item \"%s\" is categorical, not numeric",
+                                "scale '%s': item '%s' is categorical, not numeric",
                                 q, q2);
             goto done;
         }
         for (size_t i = 0; i < j; i++)
             if (cols[i] == c) {
                 s = bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
-                                "scale \"%s\": item \"%s\" is listed twice", q, q2);
+                                "scale '%s': item '%s' is listed twice", q, q2);
                 goto done;
             }
         cols[j] = c;
@@ -815,13 +815,13 @@ bh_status bh_scale_spec_parse(const char *spec, char **name, char ***items,
     const char *eq = strchr(spec, '=');
     if (!eq)
         return bh_error_set(err, BH_EUSAGE,
-                            "scale \"%s\": expected name=item1,item2,...", q);
+                            "scale '%s': expected name=item1,item2,...", q);
     char *nm = dup_trim(spec, (size_t)(eq - spec));
     if (!nm)
         return nomem(err, "scale name");
     if (!*nm) {
         free(nm);
-        return bh_error_set(err, BH_EUSAGE, "scale \"%s\": empty name before '='", q);
+        return bh_error_set(err, BH_EUSAGE, "scale '%s': empty name before '='", q);
     }
     size_t cnt = 1;
     for (const char *p = eq + 1; *p; p++)
@@ -842,7 +842,7 @@ bh_status bh_scale_spec_parse(const char *spec, char **name, char ***items,
         }
         if (!*it[j]) {
             bh_scale_spec_free(nm, it, cnt);
-            return bh_error_set(err, BH_EUSAGE, "scale \"%s\": item %zu is empty", q, j + 1);
+            return bh_error_set(err, BH_EUSAGE, "scale '%s': item %zu is empty", q, j + 1);
         }
         p = c ? c + 1 : p + len;
     }

@@ -14,15 +14,23 @@
 /* Log relative error: correct significant digits of got against want. */
 double bht_lre(double got, double want);
 
-/* Assert |got - want| <= rtol * |want| (want == 0: |got| <= rtol). */
+/* Assert |got - want| <= rtol * |want| (want == 0: |got| <= rtol).  Extra
+ * arguments, if any, are a printf format and its values naming the case. */
 #define bht_assert_rel(got, want, rtol, ...)                                   \
     do {                                                                       \
         double g_ = (got), w_ = (want), t_ = (rtol);                           \
         double d_ = fabs(g_ - w_), s_ = fabs(w_) > 0 ? fabs(w_) : 1.0;         \
-        cr_assert(d_ <= t_ * s_ || (isnan(g_) && isnan(w_)),                   \
-                  "%s: got %.17g want %.17g (rel err %.3g > %.3g) " __VA_ARGS__, \
-                  #got, g_, w_, d_ / s_, t_);                                  \
+        if (!(d_ <= t_ * s_ || (isnan(g_) && isnan(w_)))) {                    \
+            char ctx_[512];                                                    \
+            bht_context(ctx_, sizeof ctx_, "" __VA_ARGS__);                    \
+            cr_assert_fail("%s: got %.17g want %.17g (rel err %.3g > %.3g) %s", \
+                           #got, g_, w_, d_ / s_, t_, ctx_);                   \
+        }                                                                      \
     } while (0)
+
+/* snprintf for assertion context (a function so an empty format is fine). */
+void bht_context(char *buf, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* A fixture: rows of comma-separated cells, '#' comment lines skipped, the
  * first non-comment line is the header.  No quoting (fixtures avoid it). */

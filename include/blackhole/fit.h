@@ -32,6 +32,8 @@ typedef struct {
     double df_model;          /* estimated coefficients (incl. intercept)   */
     double df_resid;
     double pseudo_r2_mcfadden, pseudo_r2_tjur, auc;
+    double hl_stat, hl_df, hl_pvalue;  /* Hosmer-Lemeshow goodness of fit */
+    double null_df;           /* residual df of the null model             */
 } bh_fit_stats;
 
 typedef struct {

@@ -406,7 +406,7 @@ Test(describe, numeric_by_variable)
     opt.max_groups = 10;
     cr_assert_eq(bh_describe_run(f, &opt, &res, &err), BH_EUSAGE);
     cr_assert_null(res);
-    cr_assert(strstr(err.msg, "\"performance\"") && strstr(err.msg, "distinct"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "'performance'") && strstr(err.msg, "distinct"), "%s", err.msg);
     opt.max_groups = 0;
     cr_assert_eq(bh_describe_run(f, &opt, &res, &err), BH_OK, "%s", err.msg);
     cr_assert_eq(res->ngroups, 38);
@@ -427,7 +427,7 @@ Test(describe, usage_errors)
     opt.nvars = 2;
     cr_assert_eq(bh_describe_run(f, &opt, &res, &err), BH_EUSAGE);
     cr_assert_null(res);
-    cr_assert(strstr(err.msg, "\"experiance\"") && strstr(err.msg, "did you mean \"experience\""),
+    cr_assert(strstr(err.msg, "'experiance'") && strstr(err.msg, "did you mean 'experience'"),
               "%s", err.msg);
     cr_assert(strstr(err.msg, "survey.csv"), "names the file: %s", err.msg);
 
@@ -435,17 +435,17 @@ Test(describe, usage_errors)
     opt.vars = twice;
     opt.nvars = 3;
     cr_assert_eq(bh_describe_run(f, &opt, &res, &err), BH_EUSAGE);
-    cr_assert(strstr(err.msg, "\"leads\"") && strstr(err.msg, "twice"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "'leads'") && strstr(err.msg, "twice"), "%s", err.msg);
 
     opt.vars = NULL;
     opt.nvars = 0;
     opt.by = "firms";
     cr_assert_eq(bh_describe_run(f, &opt, &res, &err), BH_EUSAGE);
-    cr_assert(strstr(err.msg, "\"firms\"") && strstr(err.msg, "did you mean \"firm\""),
+    cr_assert(strstr(err.msg, "'firms'") && strstr(err.msg, "did you mean 'firm'"),
               "%s", err.msg);
     opt.by = "zzzzzzzz";
     cr_assert_eq(bh_describe_run(f, &opt, &res, &err), BH_EUSAGE);
-    cr_assert(strstr(err.msg, "\"zzzzzzzz\"") && !strstr(err.msg, "did you mean"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "'zzzzzzzz'") && !strstr(err.msg, "did you mean"), "%s", err.msg);
     bh_frame_free(f);
 }
 
@@ -462,7 +462,7 @@ Test(describe, by_all_missing_is_data_error)
     opt.by = "g";
     bh_describe_result *res = NULL;
     cr_assert_eq(bh_describe_run(f, &opt, &res, &err), BH_EDATA);
-    cr_assert(strstr(err.msg, "\"g\""), "%s", err.msg);
+    cr_assert(strstr(err.msg, "'g'"), "%s", err.msg);
     cr_assert_null(res);
     bh_frame_free(f);
 }
@@ -492,7 +492,7 @@ Test(describe, scale_errors_leave_frame_unchanged)
     bh_error err;
 
     cr_assert_eq(bh_scale_score(f, "leads", ITEMS, 4, &sr, &err), BH_EUSAGE);
-    cr_assert(strstr(err.msg, "\"leads\"") && strstr(err.msg, "already exists"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "'leads'") && strstr(err.msg, "already exists"), "%s", err.msg);
     bh_scale_result_free(&sr);
 
     cr_assert_eq(bh_scale_score(f, "s", ITEMS, 1, &sr, &err), BH_EUSAGE);
@@ -502,15 +502,15 @@ Test(describe, scale_errors_leave_frame_unchanged)
 
     const char *typo[] = {"q1", "q2", "q33"};
     cr_assert_eq(bh_scale_score(f, "s", typo, 3, &sr, &err), BH_EUSAGE);
-    cr_assert(strstr(err.msg, "\"q33\"") && strstr(err.msg, "did you mean \"q3\""), "%s", err.msg);
+    cr_assert(strstr(err.msg, "'q33'") && strstr(err.msg, "did you mean 'q3'"), "%s", err.msg);
 
     const char *cat[] = {"q1", "firm"};
     cr_assert_eq(bh_scale_score(f, "s", cat, 2, &sr, &err), BH_EUSAGE);
-    cr_assert(strstr(err.msg, "\"firm\"") && strstr(err.msg, "not numeric"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "'firm'") && strstr(err.msg, "not numeric"), "%s", err.msg);
 
     const char *dup[] = {"q1", "q2", "q1"};
     cr_assert_eq(bh_scale_score(f, "s", dup, 3, &sr, &err), BH_EUSAGE);
-    cr_assert(strstr(err.msg, "\"q1\"") && strstr(err.msg, "twice"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "'q1'") && strstr(err.msg, "twice"), "%s", err.msg);
 
     cr_assert_eq(f->ncol, ncol);
     cr_assert_null(bh_frame_col(f, "s"));

@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,4 +184,12 @@ void bht_rmtree(const char *dir)
     snprintf(cmd, L, "chmod -R u+w '%s'; rm -rf '%s'", dir, dir);
     if (system(cmd) != 0) { /* best effort */ }
     free(cmd);
+}
+
+void bht_context(char *buf, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, n, fmt, ap);
+    va_end(ap);
 }

@@ -1,0 +1,84 @@
+/* cli.h - the command-line layer: command table, option parsing, exit codes.
+ * Only this layer prints and chooses exit codes. */
+#ifndef BH_CLI_H
+#define BH_CLI_H
+
+#include <stddef.h>
+#include "blackhole/frame.h"
+#include "blackhole/status.h"
+
+/* Documented exit codes (README, --help, man page). */
+enum {
+    BH_EXIT_OK = 0,
+    BH_EXIT_ESTIMATION = 1,   /* estimation failed or did not converge */
+    BH_EXIT_USAGE = 2,        /* bad command line, formula or spec       */
+    BH_EXIT_INPUT = 3,        /* unreadable or unusable input data       */
+    BH_EXIT_OUTPUT = 4        /* cannot write output                     */
+};
+
+int bh_cli_exit_code(bh_status s);
+
+/* Option descriptor: long name (without --), short letter (0 = none),
+ * whether it takes a value, and a help line. */
+typedef struct {
+    const char *name;
+    char short_name;
+    int has_arg;
+    const char *arg_name;
+    const char *help;
+} bh_cli_option;
+
+/* Parsed command line: values per option (repeatable options collect all
+ * values in order) and positional arguments. */
+typedef struct {
+    const bh_cli_option *opts;
+    size_t nopts;
+    char ***values;           /* values[k][0..count[k]-1] */
+    size_t *count;
+    char **pos;
+    size_t npos;
+} bh_cli_args;
+
+/* Parse argv (without the command name).  Errors name the unknown option
+ * and suggest the closest known one. "--help" sets *help. */
+bh_status bh_cli_parse(int argc, char **argv, const bh_cli_option *opts, size_t nopts,
+                       bh_cli_args *out, int *help, bh_error *err);
+void bh_cli_args_free(bh_cli_args *a);
+/* Last value of an option or NULL; all values with count. */
+const char *bh_cli_get(const bh_cli_args *a, const char *name);
+char **bh_cli_all(const bh_cli_args *a, const char *name, size_t *count);
+int bh_cli_flag(const bh_cli_args *a, const char *name);
+
+/* Print usage of a command (for --help and usage errors). */
+void bh_cli_print_options(const bh_cli_option *opts, size_t nopts);
+
+/* Print an error the uniform way ("blackhole fit: <message>") and return
+ * the exit code for its status. */
+int bh_cli_fail(const char *cmd, const bh_error *err);
+
+/* Parse a separator option value (",", ";", "tab", "\t"). */
+bh_status bh_cli_sep(const char *s, char *sep, bh_error *err);
+
+/* Split "a,b,c" into a malloc'ed array of malloc'ed strings. */
+char **bh_cli_split(const char *s, char delim, size_t *n);
+void bh_cli_free_list(char **v, size_t n);
+
+/* Read the DATA argument with the shared --sep / --na options. */
+bh_status bh_cli_read_data(const char *path, const bh_cli_args *a, bh_frame **out,
+                           bh_error *err);
+
+/* Options every data-reading command accepts. */
+#define BH_CLI_DATA_OPTIONS                                                        \
+    {"sep", 0, 1, "C", "field separator: ',' (default), ';' or 'tab'"},             \
+    {"na", 0, 1, "S", "also treat S as missing (repeatable; '' and NA always are)"}
+
+typedef struct {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} bh_cli_command;
+
+int bh_cmd_fit(int argc, char **argv);
+int bh_cmd_describe(int argc, char **argv);
+
+#endif

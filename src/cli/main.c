@@ -1,0 +1,60 @@
+/* main.c - `blackhole COMMAND ...`: dispatch to one command per file. */
+#include <gsl/gsl_errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#ifndef BH_VERSION
+#define BH_VERSION "0.1.0"
+#endif
+
+static const bh_cli_command commands[] = {
+    {"describe", "descriptive statistics, correlations and scale reliabilities", bh_cmd_describe},
+    {"fit", "fit regression models and print coefficient tables", bh_cmd_fit},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: blackhole COMMAND [ARGS]\n"
+            "\n"
+            "Regression toolkit replicating \"The Sales Lead Black Hole\" "
+            "(Sabnis et al., 2013).\n\nCommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out,
+            "\nRun 'blackhole COMMAND --help' for a command's options.\n"
+            "\nExit codes:\n"
+            "  0  success\n"
+            "  1  estimation failed or did not converge\n"
+            "  2  usage error (bad option, formula or specification)\n"
+            "  3  input or data error (unreadable file, malformed or unusable data)\n"
+            "  4  output error (cannot write an output file)\n");
+}
+
+int main(int argc, char **argv)
+{
+    /* GSL's default handler aborts; every status is checked instead. */
+    gsl_set_error_handler_off();
+    if (argc < 2) {
+        usage(stderr);
+        return BH_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return BH_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("blackhole %s\n", BH_VERSION);
+        return BH_EXIT_OK;
+    }
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "blackhole: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return BH_EXIT_USAGE;
+}

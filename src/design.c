@@ -1,0 +1,490 @@
+/* design.c - from formula and frame to the numeric problem: listwise
+ * deletion, training of the terms on the complete rows, X, y, weights,
+ * offsets, cluster and random-effect groupings, precision design.
+ */
+#include "blackhole/design.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+static bh_status nomem(bh_error *err)
+{
+    return bh_error_set(err, BH_ENOMEM, "out of memory");
+}
+
+void bh_design_default_options(bh_design_options *opt)
+{
+    opt->weights = NULL;
+    opt->weight_kind = BH_WEIGHTS_ANALYTIC;
+    opt->cluster = NULL;
+}
+
+/* ------------------------------------------------------------ groupings */
+
+void bh_grouping_free(bh_grouping *g)
+{
+    if (!g)
+        return;
+    free(g->name);
+    free(g->code);
+    if (g->labels)
+        for (size_t k = 0; k < g->ngroups; k++)
+            free(g->labels[k]);
+    free(g->labels);
+    free(g);
+}
+
+/* qsort has no context argument; sort an array of (key pointer, row). */
+typedef struct {
+    const double *key;
+    size_t ncols;
+    size_t i;
+} keyref;
+
+static int cmp_keyref(const void *a, const void *b)
+{
+    const keyref *x = a, *y = b;
+    for (size_t c = 0; c < x->ncols; c++) {
+        if (x->key[c] < y->key[c])
+            return -1;
+        if (x->key[c] > y->key[c])
+            return 1;
+    }
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static bh_status unknown_column(const bh_frame *data, const char *what,
+                                const char *name, bh_error *err)
+{
+    const char *s = bh_frame_suggest(data, name);
+    char q[160], q2[160];
+    bh_quote(q, sizeof q, name, 100);
+    if (s)
+        return bh_error_set(err, BH_EUSAGE,
+                            "%s column '%s' not found in %s (did you mean "
+                            "'%s'?)", what, q,
+                            data->source ? data->source : "the data",
+                            bh_quote(q2, sizeof q2, s, 100));
+    return bh_error_set(err, BH_EUSAGE, "%s column '%s' not found in %s", what,
+                        q, data->source ? data->source : "the data");
+}
+
+bh_status bh_grouping_build(const bh_frame *data, const char *const *cols,
+                            size_t ncols, const size_t *rows, size_t n,
+                            bh_grouping **out, bh_error *err)
+{
+    *out = NULL;
+    if (ncols == 0)
+        return bh_error_set(err, BH_EINTERNAL, "grouping without columns");
+    const bh_column **cc = malloc(ncols * sizeof *cc);
+    double *key = malloc((n ? n : 1) * ncols * sizeof *key);
+    keyref *ref = malloc((n ? n : 1) * sizeof *ref);
+    bh_grouping *g = calloc(1, sizeof *g);
+    bh_status st = BH_OK;
+    if (!cc || !key || !ref || !g) {
+        st = nomem(err);
+        goto done;
+    }
+    size_t namelen = 1;
+    for (size_t c = 0; c < ncols; c++) {
+        if (!(cc[c] = bh_frame_col(data, cols[c]))) {
+            st = unknown_column(data, "grouping", cols[c], err);
+            goto done;
+        }
+        namelen += strlen(cols[c]) + 1;
+    }
+    if (!(g->name = malloc(namelen))) {
+        st = nomem(err);
+        goto done;
+    }
+    g->name[0] = '\0';
+    for (size_t c = 0; c < ncols; c++) {
+        if (c)
+            strcat(g->name, ":");
+        strcat(g->name, cols[c]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t r = rows[i];
+        for (size_t c = 0; c < ncols; c++) {
+            const bh_column *col = cc[c];
+            if (col->na[r]) {
+                st = bh_error_at(err, BH_EDATA, data->source, 0, 0,
+                                 "missing value of grouping variable '%s' in "
+                                 "data row %zu", col->name, r + 1);
+                goto done;
+            }
+            /* Level codes follow the frame's level order, numbers sort
+             * numerically: labels come out in frame level order. */
+            key[i * ncols + c] = col->type == BH_COL_CATEGORICAL
+                                     ? (double)col->code[r] : col->num[r];
+        }
+        ref[i].key = key + i * ncols;
+        ref[i].ncols = ncols;
+        ref[i].i = i;
+    }
+    qsort(ref, n, sizeof *ref, cmp_keyref);
+    g->code = malloc((n ? n : 1) * sizeof *g->code);
+    g->labels = calloc(n + 1, sizeof *g->labels);
+    if (!g->code || !g->labels) {
+        st = nomem(err);
+        goto done;
+    }
+    for (size_t s = 0; s < n; s++) {
+        int fresh = s == 0 || memcmp(ref[s].key, ref[s - 1].key,
+                                     ncols * sizeof *key) != 0;
+        if (fresh) {
+            size_t len = 1;
+            char num[40];
+            for (size_t c = 0; c < ncols; c++) {
+                const bh_column *col = cc[c];
+                if (col->type == BH_COL_CATEGORICAL)
+                    len += strlen(col->levels[(size_t)ref[s].key[c]]) + 1;
+                else
+                    len += sizeof num;
+            }
+            char *lab = malloc(len);
+            if (!lab) {
+                st = nomem(err);
+                goto done;
+            }
+            lab[0] = '\0';
+            for (size_t c = 0; c < ncols; c++) {
+                const bh_column *col = cc[c];
+                if (c)
+                    strcat(lab, ":");
+                if (col->type == BH_COL_CATEGORICAL) {
+                    strcat(lab, col->levels[(size_t)ref[s].key[c]]);
+                } else {
+                    snprintf(num, sizeof num, "%.15g", ref[s].key[c]);
+                    strcat(lab, num);
+                }
+            }
+            g->labels[g->ngroups++] = lab;
+        }
+        g->code[ref[s].i] = g->ngroups - 1;
+    }
+done:
+    free(cc);
+    free(key);
+    free(ref);
+    if (st)
+        bh_grouping_free(g);
+    else
+        *out = g;
+    return st;
+}
+
+/* ------------------------------------------------------------ design */
+
+void bh_design_free(bh_design *d)
+{
+    if (!d)
+        return;
+    bh_terms_free(d->terms);
+    free(d->source);
+    free(d->x);
+    free(d->y);
+    if (d->ynames)
+        for (size_t k = 0; k < d->m; k++)
+            free(d->ynames[k]);
+    free(d->ynames);
+    free(d->w);
+    free(d->weights_name);
+    free(d->offset);
+    bh_grouping_free(d->cluster);
+    if (d->re) {
+        for (size_t k = 0; k < d->nre; k++) {
+            free(d->re[k].name);
+            free(d->re[k].code);
+            if (d->re[k].labels)
+                for (size_t l = 0; l < d->re[k].ngroups; l++)
+                    free(d->re[k].labels[l]);
+            free(d->re[k].labels);
+        }
+    }
+    free(d->re);
+    free(d->z);
+    free(d->rows);
+    free(d);
+}
+
+/* The first non-finite value of a column-major block, reported with the
+ * column name and data row. */
+static bh_status check_finite(const double *x, size_t n, size_t p,
+                              char *const *names, const size_t *rows,
+                              const char *what, const char *source,
+                              bh_error *err)
+{
+    for (size_t j = 0; j < p; j++)
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(x[j * n + i]))
+                return bh_error_at(err, BH_EDATA, source, 0, 0,
+                                   "%s '%s' is %g in data row %zu (a "
+                                   "transformation outside its domain?)",
+                                   what, names[j], x[j * n + i], rows[i] + 1);
+    return BH_OK;
+}
+
+/* A numeric option column (weights): must exist and hold numbers. */
+static bh_status option_column(const bh_frame *data, const char *what,
+                               const char *name, int numeric, long *idx,
+                               bh_error *err)
+{
+    *idx = bh_frame_index(data, name);
+    if (*idx < 0)
+        return unknown_column(data, what, name, err);
+    const bh_column *c = &data->cols[*idx];
+    if (numeric && c->type != BH_COL_NUMERIC) {
+        if (c->first_text)
+            return bh_error_at(err, BH_EDATA, NULL, c->first_text_line,
+                               c->file_column,
+                               "%s column '%s' is numeric except for '%s' at "
+                               "%s:line %zu; use --na %s", what, name,
+                               c->first_text,
+                               data->source ? data->source : "<data>",
+                               c->first_text_line, c->first_text);
+        return bh_error_set(err, BH_EDATA,
+                            "%s column '%s' is categorical; %s must be numbers",
+                            what, name, what);
+    }
+    return BH_OK;
+}
+
+bh_status bh_design_build(const bh_formula *f, const bh_frame *data,
+                          const bh_design_options *opt, bh_design **out,
+                          bh_error *err)
+{
+    *out = NULL;
+    bh_design_options defopt;
+    if (!opt) {
+        bh_design_default_options(&defopt);
+        opt = &defopt;
+    }
+    const char **names = NULL;
+    size_t *cols = NULL, nvar = 0, *map = NULL, *phimap = NULL;
+    bh_status st;
+    bh_design *d = calloc(1, sizeof *d);
+    if (!d)
+        return nomem(err);
+    d->weight_kind = opt->weight_kind;
+    if (data->source && !(d->source = xstrdup(data->source))) {
+        st = nomem(err);
+        goto fail;
+    }
+    if ((st = bh_formula_find_columns(f, data, &names, &cols, &nvar, err)))
+        goto fail;
+    long wcol = -1, ccol = -1;
+    if (opt->weights &&
+        (st = option_column(data, "weights", opt->weights, 1, &wcol, err)))
+        goto fail;
+    if (opt->cluster &&
+        (st = option_column(data, "cluster", opt->cluster, 0, &ccol, err)))
+        goto fail;
+
+    /* Listwise deletion over every column the model reads. */
+    size_t N = data->nrow;
+    d->nrow_data = N;
+    d->rows = malloc((N ? N : 1) * sizeof *d->rows);
+    if (!d->rows) {
+        st = nomem(err);
+        goto fail;
+    }
+    for (size_t r = 0; r < N; r++) {
+        int ok = 1;
+        for (size_t k = 0; k < nvar && ok; k++)
+            ok = !data->cols[cols[k]].na[r];
+        if (ok && wcol >= 0)
+            ok = !data->cols[wcol].na[r];
+        if (ok && ccol >= 0)
+            ok = !data->cols[ccol].na[r];
+        if (ok)
+            d->rows[d->n++] = r;
+    }
+    d->ndropped = N - d->n;
+    if (d->n == 0) {
+        char list[512] = "";
+        size_t L = 0;
+        for (size_t k = 0; k < nvar + 2; k++) {
+            long c = k < nvar ? (long)cols[k] : k == nvar ? wcol : ccol;
+            if (c < 0)
+                continue;
+            size_t miss = 0;
+            for (size_t r = 0; r < N; r++)
+                miss += data->cols[c].na[r];
+            if (miss && L < sizeof list - 1)
+                L += (size_t)snprintf(list + L, sizeof list - L, "%s%s %zu",
+                                      L ? ", " : "", data->cols[c].name, miss);
+            if (L >= sizeof list)
+                L = sizeof list - 1;
+        }
+        st = bh_error_at(err, BH_EDATA, data->source, 0, 0,
+                         "no complete rows: listwise deletion removed all %zu "
+                         "rows%s%s%s", N, L ? " (missing values: " : "", list,
+                         L ? ")" : "");
+        goto fail;
+    }
+    size_t n = d->n;
+
+    if ((st = bh_terms_train(f, data, d->rows, n, &d->terms, err)))
+        goto fail;
+    bh_terms *t = d->terms;
+    map = malloc((t->nraw + 1) * sizeof *map);
+    if (!map) {
+        st = nomem(err);
+        goto fail;
+    }
+    if ((st = bh_terms_map(t, data, map, err)))
+        goto fail;
+
+    d->p = t->p;
+    d->x = malloc((n * d->p > 0 ? n * d->p : 1) * sizeof *d->x);
+    if (!d->x) {
+        st = nomem(err);
+        goto fail;
+    }
+    if ((st = bh_terms_eval_rows(t, data, map, d->rows, n, NULL, 0, SIZE_MAX,
+                                 d->x, n, err)) ||
+        (st = check_finite(d->x, n, d->p, t->colnames, d->rows,
+                           "design column", data->source, err)))
+        goto fail;
+
+    const bh_formula *g = t->formula;
+    d->m = g->nlhs;
+    if (d->m) {
+        d->y = malloc(n * d->m * sizeof *d->y);
+        d->ynames = calloc(d->m, sizeof *d->ynames);
+        if (!d->y || !d->ynames) {
+            st = nomem(err);
+            goto fail;
+        }
+        for (size_t k = 0; k < d->m; k++) {
+            if (!(d->ynames[k] = xstrdup(g->lhs_labels[k]))) {
+                st = nomem(err);
+                goto fail;
+            }
+            if ((st = bh_terms_eval_expr_rows(t, g->lhs[k], data, map, d->rows,
+                                              n, NULL, 0, SIZE_MAX,
+                                              d->y + k * n, NULL, err)))
+                goto fail;
+        }
+        if ((st = check_finite(d->y, n, d->m, d->ynames, d->rows, "response",
+                               data->source, err)))
+            goto fail;
+    }
+
+    if (wcol >= 0) {
+        const bh_column *wc = &data->cols[wcol];
+        if (!(d->w = malloc(n * sizeof *d->w)) ||
+            !(d->weights_name = xstrdup(opt->weights))) {
+            st = nomem(err);
+            goto fail;
+        }
+        for (size_t i = 0; i < n; i++) {
+            double w = wc->num[d->rows[i]];
+            if (!(w >= 0) || !isfinite(w)) {
+                st = bh_error_at(err, BH_EDATA, data->source, 0, 0,
+                                 "weight '%s' is %g in data row %zu; weights "
+                                 "must be finite and non-negative",
+                                 opt->weights, w, d->rows[i] + 1);
+                goto fail;
+            }
+            if (opt->weight_kind == BH_WEIGHTS_FREQUENCY && w != floor(w)) {
+                st = bh_error_at(err, BH_EDATA, data->source, 0, 0,
+                                 "frequency weight '%s' is %g in data row "
+                                 "%zu; frequency weights must be whole "
+                                 "numbers", opt->weights, w, d->rows[i] + 1);
+                goto fail;
+            }
+            d->w[i] = w;
+        }
+    }
+
+    if (g->noffsets) {
+        double *tmp = malloc(n * sizeof *tmp);
+        d->offset = calloc(n, sizeof *d->offset);
+        if (!tmp || !d->offset) {
+            free(tmp);
+            st = nomem(err);
+            goto fail;
+        }
+        for (size_t k = 0; k < g->noffsets && !st; k++) {
+            st = bh_terms_eval_expr_rows(t, g->offsets[k], data, map, d->rows,
+                                         n, NULL, 0, SIZE_MAX, tmp, NULL, err);
+            for (size_t i = 0; i < n && !st; i++)
+                d->offset[i] += tmp[i];
+        }
+        free(tmp);
+        if (st)
+            goto fail;
+        char *oname = "offset";
+        if ((st = check_finite(d->offset, n, 1, &oname, d->rows, "offset",
+                               data->source, err)))
+            goto fail;
+    }
+
+    if (ccol >= 0 &&
+        (st = bh_grouping_build(data, &opt->cluster, 1, d->rows, n,
+                                &d->cluster, err)))
+        goto fail;
+
+    if (g->nre) {
+        if (!(d->re = calloc(g->nre, sizeof *d->re))) {
+            st = nomem(err);
+            goto fail;
+        }
+        for (size_t k = 0; k < g->nre; k++) {
+            bh_grouping *gr;
+            if ((st = bh_grouping_build(data, (const char *const *)g->re[k].group,
+                                        g->re[k].ngroup, d->rows, n, &gr, err)))
+                goto fail;
+            d->re[k] = *gr;   /* take over the contents */
+            free(gr);
+            d->nre = k + 1;
+        }
+    }
+
+    if (t->phi) {
+        phimap = malloc((t->phi->nraw + 1) * sizeof *phimap);
+        if (!phimap) {
+            st = nomem(err);
+            goto fail;
+        }
+        d->pz = t->phi->p;
+        d->z = malloc((n * d->pz > 0 ? n * d->pz : 1) * sizeof *d->z);
+        if (!d->z) {
+            st = nomem(err);
+            goto fail;
+        }
+        if ((st = bh_terms_map(t->phi, data, phimap, err)) ||
+            (st = bh_terms_eval_rows(t->phi, data, phimap, d->rows, n, NULL, 0,
+                                     SIZE_MAX, d->z, n, err)) ||
+            (st = check_finite(d->z, n, d->pz, t->phi->colnames, d->rows,
+                               "precision design column", data->source, err)))
+            goto fail;
+    }
+    free(names);
+    free(cols);
+    free(map);
+    free(phimap);
+    *out = d;
+    return BH_OK;
+fail:
+    free(names);
+    free(cols);
+    free(map);
+    free(phimap);
+    bh_design_free(d);
+    return st;
+}
