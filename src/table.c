@@ -252,6 +252,8 @@ char *bh_fmt_num(char *buf, size_t size, double v, int digits)
         snprintf(buf, size, v > 0 ? "Inf" : "-Inf");
     else if (v == 0)
         snprintf(buf, size, "0");
+    else if (v == floor(v) && fabs(v) < 1e15 && fabs(v) >= 1)
+        snprintf(buf, size, "%.0f", v);   /* counts and df print as integers */
     else {
         double a = fabs(v);
         if (a >= 1e-4 && a < 1e15) {

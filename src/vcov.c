@@ -13,6 +13,7 @@
  * scaled by G/(G-1), times (N-1)/(N-K) for linear models (vcovCL type HC1).
  */
 #include "blackhole/vcov.h"
+#include "blackhole/wald.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -259,6 +260,20 @@ bh_status bh_vcov_compute(bh_fit *fit, const bh_vcov_spec *spec,
     memcpy(fit->vcov_type, type, sizeof type);
     fit->nclusters = ncl;
     fit->df_inference = df;
+    /* A linear model's overall F must use the chosen covariance (as Stata's
+     * robust F does); under the classical one the Wald F equals the usual
+     * F, so only robust types recompute it.  Not computable (more
+     * restrictions than clusters - 1): reported as missing. */
+    if (fit->linear && spec->kind != BH_VCOV_CLASSICAL && !isnan(fit->stats.fstat)) {
+        bh_wald_result w;
+        if (bh_wald_overall(fit, &w, NULL) == BH_OK) {
+            fit->stats.fstat = w.f;
+            fit->stats.f_df1 = w.df1;
+            fit->stats.f_df2 = w.df2;
+            fit->stats.f_pvalue = w.p_value;
+        } else
+            fit->stats.fstat = fit->stats.f_df1 = fit->stats.f_df2 = fit->stats.f_pvalue = NAN;
+    }
 done:
     free(idx);
     free(B);

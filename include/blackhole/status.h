@@ -5,6 +5,10 @@
  * variable or value at fault.  All errors pass through bh_error_at(), so one
  * breakpoint catches them all.  The library never prints and never exits;
  * the CLI maps statuses to exit codes.
+ *
+ * Programs using the library must call gsl_set_error_handler_off() once
+ * at start-up (GSL's default handler aborts); the library checks every GSL
+ * status and turns failures into bh_status values.
  */
 #ifndef BH_STATUS_H
 #define BH_STATUS_H

@@ -1,0 +1,96 @@
+/* glm.h - generalized linear models by iteratively reweighted least squares.
+ *
+ * Families: binomial (logit, probit, cloglog), fractional (Papke-Wooldridge
+ * quasi-likelihood: Bernoulli log-likelihood on y in [0, 1]; logit or
+ * probit), poisson (log), gaussian (identity).  Prior weights and offsets
+ * come from the design.
+ *
+ * The solver follows GSL's iterative-solver pattern: a workspace allocated
+ * once from sizes, then init / iterate / test, and a driver (bh_glm_fit)
+ * that loops.  Each iteration solves a weighted least-squares problem; step
+ * halving backs off when the deviance rises; convergence is on the relative
+ * change in deviance, |dev - dev_old| / (|dev| + 0.1) < tol (R's glm rule).
+ *
+ * The result is a bh_fit with bread = (X'WX)^-1 at the solution (W the
+ * working weights), score multipliers u_i = working residual * working
+ * weight (sandwich::estfun.glm), leverages from the working weights,
+ * dispersion (1 for binomial/poisson; Pearson chi^2/(n - p) for fractional,
+ * gaussian, as R's quasi families), and the model-based vcov
+ * dispersion * bread.  Fractional models default to robust (HC0)
+ * standard errors in the CLI.
+ *
+ * Ownership: the workspace is the caller's; fits do not point into it.
+ */
+#ifndef BH_GLM_H
+#define BH_GLM_H
+
+#include <stddef.h>
+#include "blackhole/status.h"
+#include "blackhole/design.h"
+#include "blackhole/fit.h"
+
+typedef enum {
+    BH_FAM_GAUSSIAN = 0, BH_FAM_BINOMIAL, BH_FAM_POISSON, BH_FAM_FRACTIONAL
+} bh_family;
+
+typedef enum {
+    BH_LINK_IDENTITY = 0, BH_LINK_LOGIT, BH_LINK_PROBIT, BH_LINK_CLOGLOG, BH_LINK_LOG
+} bh_link;
+
+bh_status bh_family_parse(const char *s, bh_family *out, bh_error *err);
+bh_status bh_link_parse(const char *s, bh_link *out, bh_error *err);
+const char *bh_family_name(bh_family f);
+const char *bh_link_name(bh_link l);
+bh_link bh_family_default_link(bh_family f);
+/* BH_EUSAGE when the family does not take this link. */
+bh_status bh_family_check_link(bh_family f, bh_link l, bh_error *err);
+
+/* Link function pieces, numerically safe for any finite eta (also used by
+ * margins): mu = g^-1(eta), dmu/deta, d2mu/deta2, d3mu/deta3, and g(mu). */
+double bh_link_inv(bh_link l, double eta);
+double bh_link_mu_eta(bh_link l, double eta);
+double bh_link_mu_eta2(bh_link l, double eta);
+double bh_link_mu_eta3(bh_link l, double eta);
+double bh_link_fun(bh_link l, double mu);
+
+/* Called once per iteration when set (the library never prints). */
+typedef void (*bh_glm_trace_fn)(void *ctx, size_t iter, double deviance,
+                                double rel_change, unsigned halvings);
+
+typedef struct {
+    bh_family family;
+    bh_link link;
+    double tol;               /* default 1e-10                            */
+    size_t maxiter;           /* default 100                              */
+    int firth;                /* Firth bias-reduced logistic regression   */
+    size_t response;          /* response column of the design (0)       */
+    const double *start;      /* p starting values or NULL               */
+    bh_glm_trace_fn trace;
+    void *trace_ctx;
+    const char *const *colnames; /* names when the design has no terms   */
+} bh_glm_options;
+
+void bh_glm_default_options(bh_glm_options *opt);
+
+typedef struct bh_glm_workspace bh_glm_workspace;
+bh_glm_workspace *bh_glm_workspace_alloc(size_t n, size_t p);
+void bh_glm_workspace_free(bh_glm_workspace *ws);
+
+/* The steps, for callers that drive the loop themselves. */
+bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
+                      const bh_glm_options *opt, bh_error *err);
+bh_status bh_glm_iterate(bh_glm_workspace *ws, bh_error *err);
+/* 1 when converged, 0 otherwise. */
+int bh_glm_test(const bh_glm_workspace *ws);
+/* Package the current state as a fit (also when not converged: the fit
+ * is then marked converged = 0 with a warning). */
+bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err);
+
+/* Driver: init, iterate until test or maxiter, result.  Non-convergence is
+ * not an error status: the fit comes back with converged = 0 and a
+ * warning, and the CLI exits 1.  Separation in binary models is detected
+ * and reported as a warning naming the variables involved. */
+bh_status bh_glm_fit(const bh_design *d, const bh_glm_options *opt,
+                     bh_glm_workspace *ws, bh_fit **out, bh_error *err);
+
+#endif
