@@ -36,7 +36,7 @@ TESTS := $(BUILD)/tests/run_tests
 DEBIAN_PACKAGES := build-essential libgsl-dev libcsv-dev libcriterion-dev \
     libopenblas-dev libinih-dev libjansson-dev gnuplot-nox pkg-config
 
-.PHONY: all test sanitize deps install uninstall clean bench check-warnings
+.PHONY: all test sanitize deps install uninstall clean bench demo
 
 all: $(PROG) $(LIB)
 
@@ -91,6 +91,20 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/blackhole $(DESTDIR)$(PREFIX)/lib/libblackhole.a \
 	    $(DESTDIR)$(PREFIX)/share/man/man1/blackhole.1
 	rm -rf $(DESTDIR)$(PREFIX)/include/blackhole
+
+# The main job on the shipped data (README quick start).
+DEMO_OUT ?= out
+demo: $(PROG)
+	@mkdir -p $(DEMO_OUT)
+	$(PROG) describe datasets/reps.csv \
+	    --vars experience,performance,lead_volume,prequal,tracking,share_marketing,firm \
+	    --scale prequal=prequal1,prequal2,prequal3 \
+	    --scale tracking=tracking1,tracking2,tracking3 \
+	    --write-scored $(DEMO_OUT)/reps_scored.csv
+	$(PROG) fit $(DEMO_OUT)/reps_scored.csv \
+	    -m 'share_marketing ~ experience + performance + prequal + tracking + lead_volume + firm' \
+	    -m 'share_marketing ~ center(experience) * (center(prequal) + center(tracking) + center(lead_volume)) + center(performance) * (center(tracking) + center(lead_volume)) + firm' \
+	    --name main --name interactions --vcov hc1
 
 bench: $(PROG)
 	bench/run.sh

@@ -269,6 +269,19 @@ char *bh_fmt_num(char *buf, size_t size, double v, int digits)
     return buf;
 }
 
+char *bh_fmt_fixed(char *buf, size_t size, double v, int decimals)
+{
+    if (isnan(v))
+        snprintf(buf, size, "NA");
+    else if (isinf(v))
+        snprintf(buf, size, v > 0 ? "Inf" : "-Inf");
+    else if (v != 0 && fabs(v) < 0.5 * pow(10, -decimals))
+        snprintf(buf, size, "%.1e", v);
+    else
+        snprintf(buf, size, "%.*f", decimals, v);
+    return buf;
+}
+
 char *bh_fmt_pvalue(char *buf, size_t size, double p)
 {
     if (isnan(p))

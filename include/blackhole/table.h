@@ -59,6 +59,9 @@ void bh_write_md(FILE *out, const char *s);
 /* Format a number for display with `digits` significant digits (like R's
  * print: 1.234, 0.0001234, 1.2e+10).  NAN prints as "NA". */
 char *bh_fmt_num(char *buf, size_t size, double v, int digits);
+/* Format with a fixed number of decimals ("0.300", "154.000"); NAN "NA".
+ * Values that would print as 0 but are not get scientific notation. */
+char *bh_fmt_fixed(char *buf, size_t size, double v, int decimals);
 /* Format a p-value the way R does ("< 2e-16", "0.0123"). */
 char *bh_fmt_pvalue(char *buf, size_t size, double p);
 

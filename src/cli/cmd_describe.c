@@ -20,7 +20,7 @@ static const bh_cli_option describe_options[] = {
     {"write-scored", 0, 1, "FILE", "write the data with the scale composites added (CSV)"},
     {"no-cor", 0, 0, NULL, "skip the correlation matrix"},
     {"format", 0, 1, "F", "text (default), csv, md, latex, html or json"},
-    {"digits", 0, 1, "N", "significant digits (default 4)"},
+    {"digits", 0, 1, "N", "decimals in text/md/latex/html tables (default 3)"},
     {"output", 'o', 1, "FILE", "write to FILE (atomically) instead of standard output"},
     BH_CLI_DATA_OPTIONS,
 };
@@ -46,9 +46,10 @@ typedef struct {
     int digits;
 } report;
 
+/* Descriptive tables print a fixed number of decimals (journal style). */
 static const char *num(char *buf, size_t n, double v, int digits)
 {
-    return bh_fmt_num(buf, n, v, digits);
+    return bh_fmt_fixed(buf, n, v, digits);
 }
 
 /* ---- human-readable tables ----------------------------------------------- */
@@ -193,7 +194,11 @@ static bh_status cor_table(const report *rp, bh_table **out)
             if (b < a) {
                 char x[40];
                 double rv = r->cor_r[a * k + b];
-                snprintf(buf[b + 1], 48, "%s%s", bh_fmt_num(x, sizeof x, rv, 2 > rp->digits ? 2 : rp->digits - 1),
+                /* correlations: plain decimals, no "-0.000" */
+                snprintf(x, sizeof x, "%.*f", rp->digits, rv);
+                if (strspn(x, "-0.") == strlen(x) && x[0] == '-')
+                    memmove(x, x + 1, strlen(x));
+                snprintf(buf[b + 1], 48, "%s%s", x,
                          bh_stars(r->cor_p[a * k + b]));
                 if (isnan(rv))
                     snprintf(buf[b + 1], 48, "NA");
@@ -480,12 +485,12 @@ int bh_cmd_describe(int argc, char **argv)
     const char *v;
     if ((v = bh_cli_get(&args, "format")) && (s = bh_format_parse(v, &fmt, &err)) != BH_OK)
         goto fail;
-    rp.digits = 4;
+    rp.digits = 3;
     if ((v = bh_cli_get(&args, "digits"))) {
         char *end;
         long d = strtol(v, &end, 10);
-        if (end == v || *end || d < 1 || d > 17) {
-            s = bh_error_set(&err, BH_EUSAGE, "--digits must be an integer in [1, 17], not '%s'", v);
+        if (end == v || *end || d < 0 || d > 17) {
+            s = bh_error_set(&err, BH_EUSAGE, "--digits must be an integer in [0, 17], not '%s'", v);
             goto fail;
         }
         rp.digits = (int)d;
