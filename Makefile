@@ -36,7 +36,7 @@ TESTS := $(BUILD)/tests/run_tests
 DEBIAN_PACKAGES := build-essential libgsl-dev libcsv-dev libcriterion-dev \
     libopenblas-dev libinih-dev libjansson-dev gnuplot-nox pkg-config
 
-.PHONY: all test sanitize deps install uninstall clean bench demo
+.PHONY: all test sanitize deps install uninstall clean bench demo golden
 
 all: $(PROG) $(LIB)
 
@@ -69,6 +69,11 @@ $(TESTS): $(TEST_OBJ) $(LIB)
 # it) and finds the program under test through BH_BIN.
 test: $(TESTS) $(PROG)
 	BH_BIN=$(abspath $(PROG)) ./$(TESTS) --jobs 2
+
+# Rewrite the golden CLI outputs after a deliberate change (review the diff).
+golden: $(PROG)
+	@grep -v '^#' tests/cli/golden/cases.txt | grep . | while IFS='|' read -r name args; do \
+	    eval "$(PROG) $$args" > tests/cli/golden/$$name.out || true; done
 
 sanitize:
 	$(MAKE) test BUILD=build/san BINDIR=build/san/bin LIBDIR=build/san/lib \
