@@ -22,7 +22,7 @@ double bht_lre(double got, double want);
         double d_ = fabs(g_ - w_), s_ = fabs(w_) > 0 ? fabs(w_) : 1.0;         \
         if (!(d_ <= t_ * s_ || (isnan(g_) && isnan(w_)))) {                    \
             char ctx_[512];                                                    \
-            bht_context(ctx_, sizeof ctx_, "" __VA_ARGS__);                    \
+            bht_context(ctx_, sizeof ctx_, " " __VA_ARGS__);                    \
             cr_assert_fail("%s: got %.17g want %.17g (rel err %.3g > %.3g) %s", \
                            #got, g_, w_, d_ / s_, t_, ctx_);                   \
         }                                                                      \

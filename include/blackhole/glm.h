@@ -12,12 +12,46 @@
  * change in deviance, |dev - dev_old| / (|dev| + 0.1) < tol (R's glm rule).
  *
  * The result is a bh_fit with bread = (X'WX)^-1 at the solution (W the
- * working weights), score multipliers u_i = working residual * working
- * weight (sandwich::estfun.glm), leverages from the working weights,
- * dispersion (1 for binomial/poisson; Pearson chi^2/(n - p) for fractional,
- * gaussian, as R's quasi families), and the model-based vcov
- * dispersion * bread.  Fractional models default to robust (HC0)
- * standard errors in the CLI.
+ * working weights of the last iteration, as R's glm.fit keeps them; from a
+ * Householder QR of sqrt(W) X, never an inverted X'WX), score multipliers
+ * u_i = working residual * working weight (sandwich::estfun.glm),
+ * leverages from the same QR, dispersion (1 for binomial/poisson; Pearson
+ * chi^2/(n - p) for fractional, gaussian, as R's quasi families), and the
+ * model-based vcov dispersion * bread.  Fractional models default to
+ * robust (HC0) standard errors in the CLI.
+ *
+ * Statistics follow R: null deviance from the intercept-only model (with
+ * an offset: intercept + offset fitted by IRLS; without an intercept: the
+ * offset alone), logLik/AIC/BIC as logLik.glm (fractional: the Bernoulli
+ * quasi-log-likelihood, AIC and BIC NAN as R's NA for quasi families;
+ * poisson with non-integer counts: -Inf as R), McFadden 1 - ll/ll0 (not
+ * gaussian, not Firth).  Binary 0/1 binomial responses also get Tjur's R^2
+ * and the AUC (both weighted by prior weights) and Hosmer-Lemeshow with 10
+ * groups as ResourceSelection::hoslem.test (unweighted fits only; NAN when
+ * the decile breaks tie).
+ *
+ * Links and variances clamp mu to [eps, 1 - eps] exactly as R's families
+ * do (bh_link_inv and bh_link_mu_eta are R's linkinv and mu.eta), so the
+ * deviance stays finite for any eta; bh_link_mu_eta2/3 are unclamped.
+ *
+ * Step halving: while the deviance is not finite (R) or rises above the
+ * previous iteration's (R's glm.fit does not check this; glm2 does).
+ *
+ * Separation (binomial, binary response): when fitted probabilities come
+ * within 1e-6 of 0 or 1, a linear program (Konis 2007) decides whether a
+ * direction b != 0 with x_i'b >= 0 for y = 1 and <= 0 for y = 0 exists; if
+ * so a warning names the columns with b_j != 0 ("complete" when every row
+ * is fitted at 0/1, else "quasi-complete").  An outcome that is constant
+ * is reported the same way.  The estimates are R's (large, not infinite).
+ *
+ * Firth (binomial logit only): Newton steps with the expected information
+ * on the modified score X'(w(y - mu) + h(1/2 - mu)), halving on the
+ * penalised log-likelihood l + log|X'WX|/2; convergence when the largest
+ * step is below tol * (1 + max|beta|) (the steps converge linearly, so a
+ * deviance criterion would stop early); start at beta = 0.  stats.loglik
+ * is the penalised log-likelihood (as logistf), AIC/BIC computed from it;
+ * the null deviance is the ML one (brglm2 and logistf report a penalised
+ * null model).  Profile-likelihood intervals are not provided.
  *
  * Ownership: the workspace is the caller's; fits do not point into it.
  */
@@ -60,7 +94,8 @@ typedef void (*bh_glm_trace_fn)(void *ctx, size_t iter, double deviance,
 typedef struct {
     bh_family family;
     bh_link link;
-    double tol;               /* default 1e-10                            */
+    double tol;               /* default 1e-10 (relative deviance change;
+                                 Firth: relative step size)               */
     size_t maxiter;           /* default 100                              */
     int firth;                /* Firth bias-reduced logistic regression   */
     size_t response;          /* response column of the design (0)       */

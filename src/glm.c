@@ -1,0 +1,1797 @@
+/* glm.c - generalized linear models by iteratively reweighted least squares.
+ *
+ * Steps.  init validates the data, decides which columns are estimable
+ * (Householder QR with R's limited pivoting on sqrt(w) X, as lm.c), and
+ * sets R's starting values (mustart).  Each iterate forms X'WX (dsyrk) and
+ * X'Wz (dgemv) in row chunks, solves them by Cholesky on the equilibrated
+ * X'WX (falling back to the QR when the Cholesky finds a tiny pivot),
+ * updates eta and halves the step while the deviance is not finite or
+ * rises.  result refactors sqrt(W) X by QR at the solution, so the bread
+ * (X'WX)^-1 and the leverages come from R^-1, never from an inverted X'WX,
+ * and then fills the statistics and checks binary models for separation.
+ *
+ * Link functions and the binomial variance follow R's families exactly,
+ * including their clamps of mu to [eps, 1 - eps] (so separated fits give
+ * R's numbers and the deviance stays finite for any eta); 1 - mu is
+ * computed from eta directly rather than by subtraction.
+ *
+ * Firth's bias-reduced logistic regression replaces IRLS by Newton steps
+ * on the modified score X'(w(y - mu) + h(1/2 - mu)), halving on the
+ * penalised log-likelihood l + log|X'WX|/2.
+ *
+ * Shared with lm.c in spirit (could become one internal module): the
+ * column naming, intercept detection and the dqrdc2-style QR; here in
+ * double precision, since the weights themselves carry the iteration's
+ * rounding.
+ */
+#include "blackhole/glm.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <gsl/gsl_cblas.h>
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_sf_gamma.h>
+
+/* Rows per dsyrk/dgemv call: large enough to amortise BLAS call overhead,
+ * small enough (CHUNK x p doubles) to stay in cache. */
+#define GLM_CHUNK 4096
+/* Rank tolerance of the QR (norm of a column orthogonal to the accepted
+ * ones relative to its own norm), as lm's default BH_LM_TOL. */
+#define GLM_RANK_TOL 1e-9
+/* Smallest equilibrated Cholesky pivot accepted in the iterations; below
+ * it the step is solved by the QR, which decides the rank properly. */
+#define GLM_CHOL_TOL 1e-13
+#define GLM_MAX_HALVINGS 30
+/* Fitted probabilities closer than this to 0 or 1 trigger the separation
+ * check (a linear program, which then decides). */
+#define GLM_SEP_PROB 1e-6
+#define GLM_SEP_TOL 1e-7
+/* Pivots allowed per estimable column (Dantzig pricing needs a few per
+ * column; the cap bounds the cost, O(n r) per pivot, on huge data). */
+#define GLM_LP_PIVOTS_PER_COL 50
+#define GLM_HL_GROUPS 10
+
+#define EPS DBL_EPSILON
+#define GLM_SQRT_2PI 2.5066282746310005024
+#define GLM_2PI 6.2831853071795864769
+
+struct bh_glm_workspace {
+    size_t nmax, pmax;
+    /* Problem (set by init). */
+    const bh_design *d;
+    bh_glm_options opt;
+    const double *y, *w, *off;
+    size_t n, p;
+    int freq, icpt, binary;
+    size_t nok;           /* rows with positive weight */
+    double wsum;          /* sum of weights over them */
+    int nonint;           /* poisson non-integer counts / binomial successes */
+    /* Rows. */
+    double *eta, *mu, *cmu, *wt, *z, *mu0, *cmu0;
+    /* Coefficients (p, indexed by design column; 0 where aliased). */
+    double *beta, *beta_old, *step;
+    unsigned char *alias;
+    size_t *act, r;       /* active (estimable) columns */
+    /* r x r matrices, column-major, leading dimension r. */
+    double *xtwx, *chol, *rinv, *rhs, *csc;
+    double *buf;          /* GLM_CHUNK x (p + 1) */
+    /* QR of sqrt(W) X: n x p column-major, columns in perm order. */
+    double *qa, *hbeta, *rdiag, *qscale;
+    size_t *perm;
+    /* State. */
+    double dev, devold, pl, rel;
+    size_t iter;
+    int converged, have_old, halving_failed;
+    unsigned halvings;
+};
+
+/* ---- families and links ---------------------------------------------- */
+
+static const char *const fam_names[] = {"gaussian", "binomial", "poisson",
+                                        "fractional"};
+static const char *const link_names[] = {"identity", "logit", "probit",
+                                         "cloglog", "log"};
+
+bh_status bh_family_parse(const char *s, bh_family *out, bh_error *err)
+{
+    char q[64];
+    for (size_t k = 0; s && k < sizeof fam_names / sizeof *fam_names; k++)
+        if (strcasecmp(s, fam_names[k]) == 0) {
+            *out = (bh_family)k;
+            return BH_OK;
+        }
+    return bh_error_set(err, BH_EUSAGE,
+                        "unknown family '%s' (expected gaussian, binomial, "
+                        "poisson or fractional)",
+                        bh_quote(q, sizeof q, s ? s : "", 40));
+}
+
+bh_status bh_link_parse(const char *s, bh_link *out, bh_error *err)
+{
+    char q[64];
+    for (size_t k = 0; s && k < sizeof link_names / sizeof *link_names; k++)
+        if (strcasecmp(s, link_names[k]) == 0) {
+            *out = (bh_link)k;
+            return BH_OK;
+        }
+    return bh_error_set(err, BH_EUSAGE,
+                        "unknown link '%s' (expected identity, logit, "
+                        "probit, cloglog or log)",
+                        bh_quote(q, sizeof q, s ? s : "", 40));
+}
+
+const char *bh_family_name(bh_family f)
+{
+    return (unsigned)f < 4 ? fam_names[f] : "?";
+}
+
+const char *bh_link_name(bh_link l)
+{
+    return (unsigned)l < 5 ? link_names[l] : "?";
+}
+
+bh_link bh_family_default_link(bh_family f)
+{
+    switch (f) {
+    case BH_FAM_BINOMIAL:
+    case BH_FAM_FRACTIONAL: return BH_LINK_LOGIT;
+    case BH_FAM_POISSON:    return BH_LINK_LOG;
+    default:                return BH_LINK_IDENTITY;
+    }
+}
+
+bh_status bh_family_check_link(bh_family f, bh_link l, bh_error *err)
+{
+    int ok = 0;
+    switch (f) {
+    case BH_FAM_GAUSSIAN:   ok = l == BH_LINK_IDENTITY; break;
+    case BH_FAM_BINOMIAL:   ok = l == BH_LINK_LOGIT || l == BH_LINK_PROBIT ||
+                                 l == BH_LINK_CLOGLOG; break;
+    case BH_FAM_FRACTIONAL: ok = l == BH_LINK_LOGIT || l == BH_LINK_PROBIT;
+                            break;
+    case BH_FAM_POISSON:    ok = l == BH_LINK_LOG; break;
+    }
+    if (ok)
+        return BH_OK;
+    return bh_error_set(err, BH_EUSAGE,
+                        "family %s does not take link %s (binomial: logit, "
+                        "probit, cloglog; fractional: logit, probit; "
+                        "poisson: log; gaussian: identity)",
+                        bh_family_name(f), bh_link_name(l));
+}
+
+/* R's probit clamp: -qnorm(.Machine$double.eps). */
+static double probit_thresh(void)
+{
+    return -gsl_cdf_ugaussian_Pinv(EPS);
+}
+
+/* mu = g^-1(eta) and its complement 1 - mu, both with R's clamps; the
+ * complement is computed from eta so it keeps full relative precision. */
+static void link_inv2(bh_link l, double eta, double *mu, double *cmu)
+{
+    switch (l) {
+    case BH_LINK_LOGIT:
+        /* R's logit_linkinv: eps / (1 + eps) beyond |eta| = 30. */
+        if (eta < -30) {
+            *mu = EPS / (1 + EPS);
+            *cmu = 1 / (1 + EPS);
+        } else if (eta > 30) {
+            *mu = 1 / (1 + EPS);
+            *cmu = EPS / (1 + EPS);
+        } else if (eta >= 0) {
+            double e = exp(-eta);
+            *mu = 1 / (1 + e);
+            *cmu = e / (1 + e);
+        } else {
+            double e = exp(eta);
+            *mu = e / (1 + e);
+            *cmu = 1 / (1 + e);
+        }
+        return;
+    case BH_LINK_PROBIT: {
+        double t = probit_thresh();
+        double e = eta < -t ? -t : (eta > t ? t : eta);
+        *mu = gsl_cdf_ugaussian_P(e);
+        *cmu = gsl_cdf_ugaussian_Q(e);
+        return;
+    }
+    case BH_LINK_CLOGLOG: {
+        double m = -expm1(-exp(eta));
+        if (m > 1 - EPS) {
+            *mu = 1 - EPS;
+            *cmu = EPS;
+        } else if (m < EPS) {
+            *mu = EPS;
+            *cmu = 1 - EPS;
+        } else {
+            *mu = m;
+            *cmu = exp(-exp(eta));
+        }
+        return;
+    }
+    case BH_LINK_LOG: {
+        double m = exp(eta);
+        *mu = m > EPS ? m : EPS;
+        *cmu = 1 - *mu;
+        return;
+    }
+    default:
+        *mu = eta;
+        *cmu = 1 - eta;
+    }
+}
+
+double bh_link_inv(bh_link l, double eta)
+{
+    double mu, cmu;
+    link_inv2(l, eta, &mu, &cmu);
+    return mu;
+}
+
+double bh_link_mu_eta(bh_link l, double eta)
+{
+    switch (l) {
+    case BH_LINK_LOGIT: {
+        if (eta > 30 || eta < -30)
+            return EPS;
+        double e = exp(-fabs(eta));
+        return e / ((1 + e) * (1 + e));
+    }
+    case BH_LINK_PROBIT: {
+        double v = exp(-0.5 * eta * eta) / GLM_SQRT_2PI;
+        return v > EPS ? v : EPS;
+    }
+    case BH_LINK_CLOGLOG: {
+        double e = eta < 700 ? eta : 700;
+        double v = exp(e - exp(e));
+        return v > EPS ? v : EPS;
+    }
+    case BH_LINK_LOG: {
+        double v = exp(eta);
+        return v > EPS ? v : EPS;
+    }
+    default:
+        return 1;
+    }
+}
+
+/* Unclamped logistic pieces for the higher derivatives. */
+static void plogis2(double eta, double *m, double *c)
+{
+    if (eta >= 0) {
+        double e = exp(-eta);
+        *m = 1 / (1 + e);
+        *c = e / (1 + e);
+    } else {
+        double e = exp(eta);
+        *m = e / (1 + e);
+        *c = 1 / (1 + e);
+    }
+}
+
+double bh_link_mu_eta2(bh_link l, double eta)
+{
+    switch (l) {
+    case BH_LINK_LOGIT: {
+        double m, c;
+        plogis2(eta, &m, &c);
+        return m * c * (c - m);
+    }
+    case BH_LINK_PROBIT:
+        return -eta * exp(-0.5 * eta * eta) / GLM_SQRT_2PI;
+    case BH_LINK_CLOGLOG: {
+        double t = exp(eta), d1 = exp(eta - t);
+        return d1 == 0 ? 0 : d1 * (1 - t);
+    }
+    case BH_LINK_LOG:
+        return exp(eta);
+    default:
+        return 0;
+    }
+}
+
+double bh_link_mu_eta3(bh_link l, double eta)
+{
+    switch (l) {
+    case BH_LINK_LOGIT: {
+        double m, c;
+        plogis2(eta, &m, &c);
+        return m * c * (1 - 6 * m * c);
+    }
+    case BH_LINK_PROBIT:
+        return (eta * eta - 1) * exp(-0.5 * eta * eta) / GLM_SQRT_2PI;
+    case BH_LINK_CLOGLOG: {
+        double t = exp(eta), d1 = exp(eta - t);
+        return d1 == 0 ? 0 : d1 * ((1 - t) * (1 - t) - t);
+    }
+    case BH_LINK_LOG:
+        return exp(eta);
+    default:
+        return 0;
+    }
+}
+
+double bh_link_fun(bh_link l, double mu)
+{
+    switch (l) {
+    case BH_LINK_LOGIT:   return log(mu / (1 - mu));
+    case BH_LINK_PROBIT:  return gsl_cdf_ugaussian_Pinv(mu);
+    case BH_LINK_CLOGLOG: return log(-log1p(-mu));
+    case BH_LINK_LOG:     return log(mu);
+    default:              return mu;
+    }
+}
+
+static double variance(bh_family f, double mu, double cmu)
+{
+    switch (f) {
+    case BH_FAM_BINOMIAL:
+    case BH_FAM_FRACTIONAL: return mu * cmu;
+    case BH_FAM_POISSON:    return mu;
+    default:                return 1;
+    }
+}
+
+/* y log(y / mu), 0 at y = 0 (R's y_log_y). */
+static double ylogy(double y, double mu)
+{
+    return y > 0 ? y * log(y / mu) : 0;
+}
+
+/* Unit deviance times the prior weight. */
+static double dev_resid(bh_family f, double y, double mu, double cmu,
+                        double w)
+{
+    switch (f) {
+    case BH_FAM_BINOMIAL:
+    case BH_FAM_FRACTIONAL:
+        return 2 * w * (ylogy(y, mu) + ylogy(1 - y, cmu));
+    case BH_FAM_POISSON:
+        return y > 0 ? 2 * w * (y * log(y / mu) - (y - mu)) : 2 * w * mu;
+    default:
+        return w * (y - mu) * (y - mu);
+    }
+}
+
+/* ---- options and workspace ------------------------------------------- */
+
+void bh_glm_default_options(bh_glm_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->family = BH_FAM_GAUSSIAN;
+    opt->link = BH_LINK_IDENTITY;
+    opt->tol = 1e-10;
+    opt->maxiter = 100;
+}
+
+bh_glm_workspace *bh_glm_workspace_alloc(size_t n, size_t p)
+{
+    bh_glm_workspace *ws = calloc(1, sizeof *ws);
+    if (!ws)
+        return NULL;
+    size_t n1 = n ? n : 1, p1 = p ? p : 1;
+    /* The QR buffer doubles as the sort buffer of AUC and Hosmer-Lemeshow
+     * (three doubles per row). */
+    size_t qcols = p1 < 3 ? 3 : p1;
+    ws->nmax = n;
+    ws->pmax = p;
+    double **nv[] = {&ws->eta, &ws->mu, &ws->cmu, &ws->wt, &ws->z, &ws->mu0,
+                     &ws->cmu0};
+    int ok = 1;
+    for (size_t k = 0; k < sizeof nv / sizeof *nv; k++)
+        ok &= (*nv[k] = malloc(n1 * sizeof(double))) != NULL;
+    double **pv[] = {&ws->beta, &ws->beta_old, &ws->step, &ws->rhs, &ws->csc,
+                     &ws->hbeta, &ws->rdiag, &ws->qscale};
+    for (size_t k = 0; k < sizeof pv / sizeof *pv; k++)
+        ok &= (*pv[k] = malloc(p1 * sizeof(double))) != NULL;
+    double **mv[] = {&ws->xtwx, &ws->chol, &ws->rinv};
+    for (size_t k = 0; k < sizeof mv / sizeof *mv; k++)
+        ok &= (*mv[k] = malloc(p1 * p1 * sizeof(double))) != NULL;
+    ok &= (ws->alias = calloc(p1, 1)) != NULL;
+    ok &= (ws->act = malloc(p1 * sizeof *ws->act)) != NULL;
+    ok &= (ws->perm = malloc(p1 * sizeof *ws->perm)) != NULL;
+    ok &= (ws->buf = malloc(GLM_CHUNK * (p1 + 1) * sizeof(double))) != NULL;
+    ok &= (ws->qa = malloc(n1 * qcols * sizeof(double))) != NULL;
+    if (!ok) {
+        bh_glm_workspace_free(ws);
+        return NULL;
+    }
+    return ws;
+}
+
+void bh_glm_workspace_free(bh_glm_workspace *ws)
+{
+    if (!ws)
+        return;
+    free(ws->eta);
+    free(ws->mu);
+    free(ws->cmu);
+    free(ws->wt);
+    free(ws->z);
+    free(ws->mu0);
+    free(ws->cmu0);
+    free(ws->beta);
+    free(ws->beta_old);
+    free(ws->step);
+    free(ws->rhs);
+    free(ws->csc);
+    free(ws->hbeta);
+    free(ws->rdiag);
+    free(ws->qscale);
+    free(ws->xtwx);
+    free(ws->chol);
+    free(ws->rinv);
+    free(ws->alias);
+    free(ws->act);
+    free(ws->perm);
+    free(ws->buf);
+    free(ws->qa);
+    free(ws);
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static const char *col_name(const bh_glm_workspace *ws, size_t j, char *buf,
+                            size_t bufsize)
+{
+    const bh_design *d = ws->d;
+    if (d->terms && d->terms->colnames && d->terms->colnames[j])
+        return d->terms->colnames[j];
+    if (ws->opt.colnames && ws->opt.colnames[j])
+        return ws->opt.colnames[j];
+    snprintf(buf, bufsize, "x%zu", j + 1);
+    return buf;
+}
+
+static size_t data_row(const bh_design *d, size_t i)
+{
+    return (d->rows ? d->rows[i] : i) + 1;
+}
+
+/* Intercept: from the terms, else a column that is one non-zero constant
+ * (a hand-built design has no terms). */
+static int has_intercept(const bh_design *d)
+{
+    if (d->terms)
+        return d->terms->intercept != 0;
+    for (size_t j = 0; j < d->p; j++) {
+        const double *c = d->x + j * d->n;
+        if (d->n == 0 || c[0] == 0)
+            continue;
+        size_t i = 1;
+        while (i < d->n && c[i] == c[0])
+            i++;
+        if (i == d->n)
+            return 1;
+    }
+    return 0;
+}
+
+static double wi_of(const bh_glm_workspace *ws, size_t i)
+{
+    return ws->w ? ws->w[i] : 1.0;
+}
+
+/* Working weight and working response of row i at the current eta:
+ * W = w mu'^2 / V, z = eta - offset + (y - mu) / mu' (R's glm.fit; rows
+ * with w = 0 or mu' = 0 get W = 0). */
+static void working(const bh_glm_workspace *ws, size_t i, double *W,
+                    double *z)
+{
+    double wi = wi_of(ws, i);
+    double me = bh_link_mu_eta(ws->opt.link, ws->eta[i]);
+    double o = ws->off ? ws->off[i] : 0;
+    if (!(wi > 0) || me == 0) {
+        *W = 0;
+        *z = ws->eta[i] - o;
+        return;
+    }
+    double V = variance(ws->opt.family, ws->mu[i], ws->cmu[i]);
+    *W = wi * me * me / V;
+    *z = ws->eta[i] - o + (ws->y[i] - ws->mu[i]) / me;
+}
+
+/* eta = offset + X beta over the active columns; mu, 1 - mu; returns the
+ * deviance. */
+static double update_eta(bh_glm_workspace *ws, const double *beta)
+{
+    size_t n = ws->n;
+    if (ws->off)
+        memcpy(ws->eta, ws->off, n * sizeof *ws->eta);
+    else
+        memset(ws->eta, 0, n * sizeof *ws->eta);
+    for (size_t k = 0; k < ws->r; k++) {
+        size_t j = ws->act[k];
+        if (beta[j] != 0)
+            cblas_daxpy((int)n, beta[j], ws->d->x + j * n, 1, ws->eta, 1);
+    }
+    double dev = 0;
+    for (size_t i = 0; i < n; i++) {
+        link_inv2(ws->opt.link, ws->eta[i], &ws->mu[i], &ws->cmu[i]);
+        double wi = wi_of(ws, i);
+        if (wi > 0)
+            dev += dev_resid(ws->opt.family, ws->y[i], ws->mu[i], ws->cmu[i],
+                             wi);
+    }
+    return dev;
+}
+
+/* Accumulate A = X'WX (upper triangle, r x r) and, when z is given,
+ * rhs = X'Wz over the active columns from the row weights ws->wt. */
+static void cross_products(bh_glm_workspace *ws, const double *z)
+{
+    size_t n = ws->n, r = ws->r;
+    const double *x = ws->d->x;
+    memset(ws->xtwx, 0, r * r * sizeof *ws->xtwx);
+    memset(ws->rhs, 0, r * sizeof *ws->rhs);
+    for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
+        size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
+        double *sz = ws->buf + c * r;
+        for (size_t ii = 0; ii < c; ii++) {
+            double s = sqrt(ws->wt[i0 + ii]);
+            ws->z[i0 + ii] = s; /* scratch: sqrt(W) */
+            if (z)
+                sz[ii] = s * z[i0 + ii];
+        }
+        for (size_t k = 0; k < r; k++) {
+            const double *xc = x + ws->act[k] * n + i0;
+            double *bc = ws->buf + k * c;
+            for (size_t ii = 0; ii < c; ii++)
+                bc[ii] = ws->z[i0 + ii] * xc[ii];
+        }
+        cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (int)r, (int)c,
+                    1.0, ws->buf, (int)c, 1.0, ws->xtwx, (int)r);
+        if (z)
+            cblas_dgemv(CblasColMajor, CblasTrans, (int)c, (int)r, 1.0,
+                        ws->buf, (int)c, sz, 1, 1.0, ws->rhs, 1);
+    }
+}
+
+/* Cholesky of the equilibrated X'WX: chol = U with S A S = U'U (upper),
+ * csc = S.  Returns 0 on success, -1 on a tiny or non-positive pivot. */
+static int chol_factor(bh_glm_workspace *ws)
+{
+    size_t r = ws->r;
+    double *U = ws->chol;
+    for (size_t k = 0; k < r; k++) {
+        double a = ws->xtwx[k * r + k];
+        if (!(a > 0) || !isfinite(a))
+            return -1;
+        ws->csc[k] = 1 / sqrt(a);
+    }
+    for (size_t j = 0; j < r; j++)
+        for (size_t i = 0; i <= j; i++)
+            U[j * r + i] = ws->xtwx[j * r + i] * ws->csc[i] * ws->csc[j];
+    for (size_t j = 0; j < r; j++) {
+        for (size_t i = 0; i < j; i++) {
+            double s = U[j * r + i];
+            for (size_t k = 0; k < i; k++)
+                s -= U[i * r + k] * U[j * r + k];
+            U[j * r + i] = s / U[i * r + i];
+        }
+        double s = U[j * r + j];
+        for (size_t k = 0; k < j; k++)
+            s -= U[j * r + k] * U[j * r + k];
+        if (!(s > GLM_CHOL_TOL))
+            return -1;
+        U[j * r + j] = sqrt(s);
+    }
+    return 0;
+}
+
+/* Solve (X'WX) t = v in place (v: r) with the Cholesky factor. */
+static void chol_solve(const bh_glm_workspace *ws, double *v)
+{
+    size_t r = ws->r;
+    const double *U = ws->chol;
+    for (size_t k = 0; k < r; k++)
+        v[k] *= ws->csc[k];
+    for (size_t i = 0; i < r; i++) { /* U' t = v */
+        double s = v[i];
+        for (size_t k = 0; k < i; k++)
+            s -= U[i * r + k] * v[k];
+        v[i] = s / U[i * r + i];
+    }
+    for (size_t i = r; i-- > 0;) { /* U t = v */
+        double s = v[i];
+        for (size_t k = i + 1; k < r; k++)
+            s -= U[k * r + i] * v[k];
+        v[i] = s / U[i * r + i];
+    }
+    for (size_t k = 0; k < r; k++)
+        v[k] *= ws->csc[k];
+}
+
+/* log det X'WX from the Cholesky factor. */
+static double chol_logdet(const bh_glm_workspace *ws)
+{
+    double s = 0;
+    for (size_t k = 0; k < ws->r; k++)
+        s += 2 * log(ws->chol[k * ws->r + k]) - 2 * log(ws->csc[k]);
+    return s;
+}
+
+/* Householder QR of diag(sw) X[:, cand] with equilibrated columns and
+ * dqrdc2's limited pivoting (a column whose part orthogonal to the accepted
+ * ones is below GLM_RANK_TOL of its norm moves to the end).  ws->perm gets
+ * the design column at each position; returns the rank. */
+static size_t qr_factor(bh_glm_workspace *ws, const double *sw,
+                        const size_t *cand, size_t nc)
+{
+    size_t n = ws->n;
+    double *a = ws->qa;
+    for (size_t k = 0; k < nc; k++) {
+        size_t j = cand[k];
+        double *c = a + k * n;
+        const double *xc = ws->d->x + j * n;
+        double s = 0;
+        for (size_t i = 0; i < n; i++) {
+            c[i] = sw[i] * xc[i];
+            s += c[i] * c[i];
+        }
+        double nrm = sqrt(s);
+        ws->qscale[j] = nrm > 0 ? 1 / nrm : 0;
+        for (size_t i = 0; i < n; i++)
+            c[i] *= ws->qscale[j];
+        ws->perm[k] = j;
+    }
+    size_t pe = nc, k = 0;
+    for (; k < pe && k < n; k++) {
+        double nrm = 0;
+        for (;;) {
+            double *c = a + k * n;
+            double s = 0;
+            for (size_t i = k; i < n; i++)
+                s += c[i] * c[i];
+            nrm = sqrt(s);
+            if (ws->qscale[ws->perm[k]] > 0 && nrm >= GLM_RANK_TOL)
+                break;
+            if (k + 1 >= pe) {
+                pe = k;
+                break;
+            }
+            /* Rotate column k to the end of the active block (the row
+             * scratch z holds it meanwhile). */
+            size_t pk = ws->perm[k];
+            memcpy(ws->z, c, n * sizeof *a);
+            memmove(a + k * n, a + (k + 1) * n, (pe - k - 1) * n * sizeof *a);
+            memcpy(a + (pe - 1) * n, ws->z, n * sizeof *a);
+            memmove(ws->perm + k, ws->perm + k + 1,
+                    (pe - k - 1) * sizeof *ws->perm);
+            ws->perm[pe - 1] = pk;
+            pe--;
+        }
+        if (k >= pe)
+            break;
+        double *c = a + k * n;
+        double alpha = c[k] > 0 ? -nrm : nrm;
+        double vtv = 2 * nrm * (nrm + fabs(c[k]));
+        c[k] -= alpha;
+        ws->hbeta[k] = 2 / vtv;
+        ws->rdiag[k] = alpha;
+        for (size_t j = k + 1; j < nc; j++) {
+            double *v = a + j * n;
+            double s = cblas_ddot((int)(n - k), c + k, 1, v + k, 1) *
+                       ws->hbeta[k];
+            cblas_daxpy((int)(n - k), -s, c + k, 1, v + k, 1);
+        }
+    }
+    return k < pe ? k : pe;
+}
+
+/* Solve the weighted LS step by the QR of sqrt(W) X (used when the
+ * Cholesky fails): updates the active set and ws->step (design order). */
+static void qr_step(bh_glm_workspace *ws, const double *z)
+{
+    size_t n = ws->n, nc = ws->r;
+    for (size_t i = 0; i < n; i++)
+        ws->cmu0[i] = sqrt(ws->wt[i]); /* scratch until result() */
+    /* qr_factor reads the candidates before it writes perm. */
+    size_t r = qr_factor(ws, ws->cmu0, ws->act, nc);
+    double *v = ws->mu0; /* scratch */
+    for (size_t i = 0; i < n; i++)
+        v[i] = ws->cmu0[i] * z[i];
+    for (size_t k = 0; k < r; k++) {
+        const double *h = ws->qa + k * n;
+        double s = cblas_ddot((int)(n - k), h + k, 1, v + k, 1) * ws->hbeta[k];
+        cblas_daxpy((int)(n - k), -s, h + k, 1, v + k, 1);
+    }
+    for (size_t k = r; k-- > 0;) {
+        double s = v[k];
+        for (size_t j = k + 1; j < r; j++)
+            s -= ws->qa[j * n + k] * v[j];
+        v[k] = s / ws->rdiag[k];
+    }
+    memset(ws->step, 0, ws->p * sizeof *ws->step);
+    for (size_t k = 0; k < r; k++)
+        ws->step[ws->perm[k]] = v[k] * ws->qscale[ws->perm[k]];
+    for (size_t k = r; k < nc; k++)
+        ws->alias[ws->perm[k]] = 1;
+    ws->r = 0;
+    for (size_t j = 0; j < ws->p; j++)
+        if (!ws->alias[j])
+            ws->act[ws->r++] = j;
+}
+
+/* ---- init / iterate / test ------------------------------------------- */
+
+bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
+                      const bh_glm_options *opt, bh_error *err)
+{
+    bh_glm_options defopt;
+    if (!opt) {
+        bh_glm_default_options(&defopt);
+        opt = &defopt;
+    }
+    if (!ws || !d || !d->x || !d->y)
+        return bh_error_set(err, BH_EINTERNAL, "glm: design without data");
+    size_t n = d->n, p = d->p;
+    if (ws->nmax < n || ws->pmax < p)
+        return bh_error_set(err, BH_EUSAGE,
+                            "glm: workspace for %zu x %zu is too small for "
+                            "%zu x %zu", ws->nmax, ws->pmax, n, p);
+    bh_status st = bh_family_check_link(opt->family, opt->link, err);
+    if (st)
+        return st;
+    if (opt->firth && !(opt->family == BH_FAM_BINOMIAL &&
+                        opt->link == BH_LINK_LOGIT))
+        return bh_error_set(err, BH_EUSAGE,
+                            "glm: Firth's penalised likelihood is available "
+                            "for family binomial with link logit only "
+                            "(got %s, %s)", bh_family_name(opt->family),
+                            bh_link_name(opt->link));
+    if (!(opt->tol > 0) || opt->maxiter == 0)
+        return bh_error_set(err, BH_EUSAGE,
+                            "glm: tolerance %g must be positive and maxiter "
+                            "(%zu) at least 1", opt->tol, opt->maxiter);
+    if (opt->response >= (d->m ? d->m : 1))
+        return bh_error_set(err, BH_EUSAGE,
+                            "glm: response %zu requested, the design has %zu",
+                            opt->response + 1, d->m);
+    if (p == 0)
+        return bh_error_set(err, BH_EUSAGE, "glm: the model has no columns");
+    ws->d = d;
+    ws->opt = *opt;
+    ws->n = n;
+    ws->p = p;
+    ws->y = d->y + opt->response * n;
+    ws->w = d->w;
+    ws->off = d->offset;
+    ws->freq = d->w && d->weight_kind == BH_WEIGHTS_FREQUENCY;
+    ws->icpt = has_intercept(d);
+    ws->iter = 0;
+    ws->converged = 0;
+    ws->have_old = 0;
+    ws->halving_failed = 0;
+    ws->halvings = 0;
+    ws->rel = NAN;
+    ws->nonint = 0;
+
+    const char *src = d->source;
+    const char *yname = d->ynames && d->ynames[opt->response]
+                            ? d->ynames[opt->response] : "response";
+    bh_family fam = opt->family;
+    char nb[32];
+    ws->nok = 0;
+    ws->wsum = 0;
+    ws->binary = fam == BH_FAM_BINOMIAL;
+    for (size_t i = 0; i < n; i++) {
+        double wi = wi_of(ws, i), yi = ws->y[i];
+        size_t row = data_row(d, i);
+        if (!isfinite(wi) || wi < 0)
+            return bh_error_at(err, BH_EDATA, src, row, 0,
+                               "weight%s%s is %g in row %zu: weights must be "
+                               "finite and non-negative",
+                               d->weights_name ? " " : "",
+                               d->weights_name ? d->weights_name : "", wi,
+                               row);
+        if (!isfinite(yi))
+            return bh_error_at(err, BH_EDATA, src, row, 0,
+                               "response %s is %g in row %zu: values must be "
+                               "finite", yname, yi, row);
+        if (ws->off && !isfinite(ws->off[i]))
+            return bh_error_at(err, BH_EDATA, src, row, 0,
+                               "offset is %g in row %zu: values must be "
+                               "finite", ws->off[i], row);
+        if (!(wi > 0))
+            continue;
+        ws->nok++;
+        ws->wsum += wi;
+        if ((fam == BH_FAM_BINOMIAL || fam == BH_FAM_FRACTIONAL) &&
+            (yi < 0 || yi > 1))
+            return bh_error_at(err, BH_EDATA, src, row, 0,
+                               "%s response %s is %g in row %zu: values must "
+                               "lie in [0, 1]%s", bh_family_name(fam), yname,
+                               yi, row,
+                               fam == BH_FAM_BINOMIAL
+                                   ? " (proportions, with the number of "
+                                     "trials as weights)" : "");
+        if (fam == BH_FAM_POISSON && yi < 0)
+            return bh_error_at(err, BH_EDATA, src, row, 0,
+                               "poisson response %s is %g in row %zu: counts "
+                               "must be non-negative", yname, yi, row);
+        if (fam == BH_FAM_POISSON && yi != floor(yi))
+            ws->nonint = 1;
+        if (fam == BH_FAM_BINOMIAL && fabs(wi * yi - round(wi * yi)) > 1e-3)
+            ws->nonint = 1;
+        if (yi != 0 && yi != 1)
+            ws->binary = 0;
+    }
+    for (size_t j = 0; j < p; j++)
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(d->x[j * n + i]))
+                return bh_error_at(err, BH_EDATA, src, data_row(d, i), 0,
+                                   "model column %s is %g in row %zu: values "
+                                   "must be finite",
+                                   col_name(ws, j, nb, sizeof nb),
+                                   d->x[j * n + i], data_row(d, i));
+    if (ws->nok == 0)
+        return bh_error_set(err, BH_EDATA,
+                            "glm: no observations with positive weight");
+
+    /* Estimable columns: QR of sqrt(w) X (exact collinearity does not
+     * depend on the working weights, only on which rows take part). */
+    for (size_t i = 0; i < n; i++)
+        ws->wt[i] = sqrt(wi_of(ws, i));
+    size_t *all = ws->act;
+    for (size_t j = 0; j < p; j++)
+        all[j] = j;
+    size_t r = qr_factor(ws, ws->wt, all, p);
+    memset(ws->alias, 0, p);
+    for (size_t k = r; k < p; k++)
+        ws->alias[ws->perm[k]] = 1;
+    ws->r = 0;
+    for (size_t j = 0; j < p; j++)
+        if (!ws->alias[j])
+            ws->act[ws->r++] = j;
+    if (ws->r == 0)
+        return bh_error_set(err, BH_EDATA,
+                            "glm: no estimable column (all are zero on the "
+                            "rows with positive weight)");
+
+    memset(ws->beta, 0, p * sizeof *ws->beta);
+    if (opt->start) {
+        for (size_t j = 0; j < p; j++) {
+            if (!isfinite(opt->start[j]))
+                return bh_error_set(err, BH_EUSAGE,
+                                    "glm: starting value %zu (%s) is %g",
+                                    j + 1, col_name(ws, j, nb, sizeof nb),
+                                    opt->start[j]);
+            ws->beta[j] = ws->alias[j] ? 0 : opt->start[j];
+        }
+    }
+    if (opt->start || opt->firth) {
+        /* Firth's Newton iterations start from beta = 0 (mu = 1/2 plus
+         * offset) unless told otherwise. */
+        ws->dev = ws->devold = update_eta(ws, ws->beta);
+        memcpy(ws->beta_old, ws->beta, p * sizeof *ws->beta);
+        ws->have_old = 1;
+        if (!isfinite(ws->dev))
+            return bh_error_set(err, BH_EUSAGE,
+                                "glm: the deviance is not finite at the "
+                                "starting values");
+        if (opt->firth) {
+            for (size_t i = 0; i < n; i++)
+                ws->wt[i] = wi_of(ws, i) * ws->mu[i] * ws->cmu[i];
+            cross_products(ws, NULL);
+            if (chol_factor(ws))
+                return bh_error_set(err, BH_ENUMERIC,
+                                    "glm (Firth): X'WX is singular at the "
+                                    "starting values");
+            ws->pl = -0.5 * ws->dev + 0.5 * chol_logdet(ws);
+        }
+        return BH_OK;
+    }
+
+    /* R's mustart. */
+    double dev = 0;
+    for (size_t i = 0; i < n; i++) {
+        double wi = wi_of(ws, i), yi = ws->y[i], m;
+        switch (fam) {
+        case BH_FAM_BINOMIAL:
+        case BH_FAM_FRACTIONAL: m = (wi * yi + 0.5) / (wi + 1); break;
+        case BH_FAM_POISSON:    m = yi + 0.1; break;
+        default:                m = yi;
+        }
+        ws->eta[i] = bh_link_fun(opt->link, m);
+        link_inv2(opt->link, ws->eta[i], &ws->mu[i], &ws->cmu[i]);
+        /* R evaluates the first deviance at mustart itself. */
+        if (wi > 0)
+            dev += dev_resid(fam, yi, m, 1 - m, wi);
+    }
+    ws->dev = ws->devold = dev;
+    return BH_OK;
+}
+
+/* Firth: one Newton step on the modified score with halving on the
+ * penalised log-likelihood. */
+static bh_status firth_iterate(bh_glm_workspace *ws, bh_error *err)
+{
+    size_t n = ws->n, r = ws->r, p = ws->p;
+    const double *x = ws->d->x;
+    /* X'WX at the current beta, W = w mu (1 - mu) (unclamped). */
+    for (size_t i = 0; i < n; i++)
+        ws->wt[i] = wi_of(ws, i) * ws->mu[i] * ws->cmu[i];
+    cross_products(ws, NULL);
+    if (chol_factor(ws))
+        return bh_error_set(err, BH_ENUMERIC,
+                            "glm (Firth): X'WX is numerically singular at "
+                            "iteration %zu", ws->iter + 1);
+    /* Leverages h_i = W_i ||U^-T S x_i||^2, then the modified score. */
+    double *a = ws->mu0; /* scratch: score multipliers */
+    for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
+        size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
+        for (size_t k = 0; k < r; k++) {
+            const double *xc = x + ws->act[k] * n + i0;
+            double *bc = ws->buf + k * c;
+            for (size_t ii = 0; ii < c; ii++)
+                bc[ii] = sqrt(ws->wt[i0 + ii]) * xc[ii] * ws->csc[k];
+        }
+        cblas_dtrsm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans,
+                    CblasNonUnit, (int)c, (int)r, 1.0, ws->chol, (int)r,
+                    ws->buf, (int)c);
+        for (size_t ii = 0; ii < c; ii++) {
+            size_t i = i0 + ii;
+            double h = 0;
+            for (size_t k = 0; k < r; k++)
+                h += ws->buf[k * c + ii] * ws->buf[k * c + ii];
+            double wi = wi_of(ws, i);
+            a[i] = wi > 0 ? wi * (ws->y[i] - ws->mu[i]) +
+                                h * (0.5 - ws->mu[i])
+                          : 0;
+        }
+    }
+    for (size_t k = 0; k < r; k++)
+        ws->rhs[k] = cblas_ddot((int)n, x + ws->act[k] * n, 1, a, 1);
+    chol_solve(ws, ws->rhs);
+    memcpy(ws->beta_old, ws->beta, p * sizeof *ws->beta);
+    double plold = ws->pl, devold = ws->dev;
+    double f = 1;
+    unsigned halv = 0;
+    for (;;) {
+        for (size_t k = 0; k < r; k++)
+            ws->beta[ws->act[k]] = ws->beta_old[ws->act[k]] + f * ws->rhs[k];
+        double dev = update_eta(ws, ws->beta);
+        double pl = -INFINITY;
+        if (isfinite(dev)) {
+            for (size_t i = 0; i < n; i++)
+                ws->wt[i] = wi_of(ws, i) * ws->mu[i] * ws->cmu[i];
+            cross_products(ws, NULL);
+            if (chol_factor(ws) == 0)
+                pl = -0.5 * dev + 0.5 * chol_logdet(ws);
+        }
+        /* Accept an increase, or no worse than rounding. */
+        if (isfinite(pl) &&
+            pl >= plold - 1e-12 * (fabs(plold) + 0.1)) {
+            ws->dev = dev;
+            ws->pl = pl;
+            break;
+        }
+        if (++halv > GLM_MAX_HALVINGS) {
+            /* No progress possible: stay at the previous point. */
+            memcpy(ws->beta, ws->beta_old, p * sizeof *ws->beta);
+            ws->dev = update_eta(ws, ws->beta);
+            ws->pl = plold;
+            ws->halving_failed = 1;
+            break;
+        }
+        f *= 0.5;
+    }
+    ws->halvings = halv;
+    ws->devold = devold;
+    /* Convergence on the size of the step: these Newton steps use the
+     * expected information, not the Jacobian of the modified score, so
+     * they converge linearly (slowly for separated data) and a small
+     * change in the penalised deviance does not mean a small error.  The
+     * step test is floored at rounding level. */
+    ws->rel = fabs(-2 * ws->pl + 2 * plold) / (fabs(2 * ws->pl) + 0.1);
+    double smax = 0, bmax = 0;
+    for (size_t k = 0; k < r; k++) {
+        size_t j = ws->act[k];
+        smax = fmax(smax, fabs(ws->beta[j] - ws->beta_old[j]));
+        bmax = fmax(bmax, fabs(ws->beta[j]));
+    }
+    ws->converged = smax <= fmax(ws->opt.tol, 1e-13) * (1 + bmax);
+    ws->iter++;
+    return BH_OK;
+}
+
+bh_status bh_glm_iterate(bh_glm_workspace *ws, bh_error *err)
+{
+    if (!ws || !ws->d)
+        return bh_error_set(err, BH_EUSAGE, "glm: iterate before init");
+    bh_status st = BH_OK;
+    if (ws->opt.firth) {
+        st = firth_iterate(ws, err);
+    } else {
+        size_t n = ws->n, p = ws->p, r;
+        /* Working weights and response at the current eta. */
+        double *zw = ws->mu0; /* working response (row scratch) */
+        for (size_t i = 0; i < n; i++)
+            working(ws, i, &ws->wt[i], &zw[i]);
+        cross_products(ws, zw);
+        r = ws->r;
+        if (chol_factor(ws) == 0) {
+            chol_solve(ws, ws->rhs);
+            memset(ws->step, 0, p * sizeof *ws->step);
+            for (size_t k = 0; k < r; k++)
+                ws->step[ws->act[k]] = ws->rhs[k];
+        } else {
+            qr_step(ws, zw);
+            if (ws->r == 0)
+                return bh_error_set(err, BH_ENUMERIC,
+                                    "glm: every column is numerically zero "
+                                    "under the working weights at iteration "
+                                    "%zu", ws->iter + 1);
+        }
+        /* ws->step holds the new coefficients (IRLS solves for them). */
+        double dev = update_eta(ws, ws->step);
+        unsigned halv = 0;
+        /* Halve towards the previous coefficients while the deviance is
+         * not finite (R) or rises (which R's glm.fit does not check; its
+         * successor glm2 does). */
+        while (!isfinite(dev) ||
+               (ws->have_old &&
+                dev - ws->devold > 1e-12 * (fabs(dev) + 0.1))) {
+            if (!ws->have_old)
+                return bh_error_set(err, BH_ENUMERIC,
+                                    "glm: the deviance is not finite after "
+                                    "the first iteration and there are no "
+                                    "previous coefficients to step back to "
+                                    "(supply starting values)");
+            if (++halv > GLM_MAX_HALVINGS) {
+                memcpy(ws->step, ws->beta_old, p * sizeof *ws->step);
+                dev = update_eta(ws, ws->step);
+                ws->halving_failed = 1;
+                break;
+            }
+            for (size_t j = 0; j < p; j++)
+                ws->step[j] = 0.5 * (ws->step[j] + ws->beta_old[j]);
+            dev = update_eta(ws, ws->step);
+        }
+        ws->halvings = halv;
+        memcpy(ws->beta, ws->step, p * sizeof *ws->beta);
+        ws->dev = dev;
+        ws->rel = fabs(dev - ws->devold) / (fabs(dev) + 0.1);
+        ws->converged = ws->rel < ws->opt.tol;
+        ws->devold = dev;
+        memcpy(ws->beta_old, ws->beta, p * sizeof *ws->beta);
+        ws->have_old = 1;
+        ws->iter++;
+    }
+    if (!st && ws->opt.trace)
+        ws->opt.trace(ws->opt.trace_ctx, ws->iter, ws->dev, ws->rel,
+                      ws->halvings);
+    return st;
+}
+
+int bh_glm_test(const bh_glm_workspace *ws)
+{
+    return ws && ws->converged;
+}
+
+/* ---- statistics -------------------------------------------------------- */
+
+/* Log-likelihood at (mu, cmu) as R's logLik.glm (family aic), with dev the
+ * deviance there (gaussian).  Fractional: the Bernoulli quasi-likelihood. */
+static double loglik_at(const bh_glm_workspace *ws, const double *mu,
+                        const double *cmu, double dev)
+{
+    long double ll = 0;
+    bh_family fam = ws->opt.family;
+    if (fam == BH_FAM_GAUSSIAN) {
+        double N = (double)ws->nok, slw = 0;
+        for (size_t i = 0; i < ws->n; i++)
+            if (wi_of(ws, i) > 0)
+                slw += log(wi_of(ws, i));
+        return -0.5 * N * (log(GLM_2PI * dev / N) + 1) + 0.5 * slw;
+    }
+    for (size_t i = 0; i < ws->n; i++) {
+        double wi = wi_of(ws, i), y = ws->y[i];
+        if (!(wi > 0))
+            continue;
+        if (fam == BH_FAM_BINOMIAL) {
+            /* dbinom(round(w y), round(w), mu) * w / round(w). */
+            double m = round(wi), k = round(wi * y);
+            if (m <= 0)
+                continue;
+            double l = gsl_sf_lnchoose((unsigned)m, (unsigned)k);
+            if (k > 0)
+                l += k * log(mu[i]);
+            if (m - k > 0)
+                l += (m - k) * log(cmu[i]);
+            ll += wi / m * l;
+        } else if (fam == BH_FAM_FRACTIONAL) {
+            if (y > 0)
+                ll += wi * y * log(mu[i]);
+            if (y < 1)
+                ll += wi * (1 - y) * log(cmu[i]);
+        } else {
+            /* R's dpois is -Inf (with a warning) for non-integer counts. */
+            if (y != floor(y))
+                return -INFINITY;
+            ll += wi * ((y > 0 ? y * log(mu[i]) : 0) - mu[i] -
+                        gsl_sf_lngamma(y + 1));
+        }
+    }
+    return (double)ll;
+}
+
+/* The null model of R's glm: intercept only (weighted mean) or, with an
+ * offset, intercept + offset fitted by IRLS; without an intercept, the
+ * offset alone.  Fills mu0/cmu0 and returns the null deviance. */
+static double null_model(bh_glm_workspace *ws, int *conv)
+{
+    size_t n = ws->n;
+    bh_family fam = ws->opt.family;
+    bh_link link = ws->opt.link;
+    *conv = 1;
+    if (!ws->icpt) {
+        for (size_t i = 0; i < n; i++)
+            link_inv2(link, ws->off ? ws->off[i] : 0, &ws->mu0[i],
+                      &ws->cmu0[i]);
+    } else if (!ws->off) {
+        long double sy = 0, sw = 0;
+        for (size_t i = 0; i < n; i++) {
+            sy += (long double)wi_of(ws, i) * ws->y[i];
+            sw += wi_of(ws, i);
+        }
+        double m = (double)(sy / sw);
+        for (size_t i = 0; i < n; i++) {
+            ws->mu0[i] = m;
+            ws->cmu0[i] = (double)((sw - sy) / sw);
+        }
+    } else {
+        /* Scalar IRLS from the full model's fitted values (R's fit2). */
+        double *eta0 = ws->z;
+        long double num = 0, den = 0;
+        double devold = 0, b = 0;
+        for (size_t i = 0; i < n; i++) {
+            double wi = wi_of(ws, i);
+            eta0[i] = ws->eta[i];
+            ws->mu0[i] = ws->mu[i];
+            ws->cmu0[i] = ws->cmu[i];
+            if (wi > 0)
+                devold += dev_resid(fam, ws->y[i], ws->mu[i], ws->cmu[i], wi);
+        }
+        *conv = 0;
+        for (size_t it = 0; it < ws->opt.maxiter; it++) {
+            num = den = 0;
+            for (size_t i = 0; i < n; i++) {
+                double wi = wi_of(ws, i);
+                double me = bh_link_mu_eta(link, eta0[i]);
+                if (!(wi > 0) || me == 0)
+                    continue;
+                double W = wi * me * me / variance(fam, ws->mu0[i],
+                                                   ws->cmu0[i]);
+                double z = eta0[i] - ws->off[i] +
+                           (ws->y[i] - ws->mu0[i]) / me;
+                num += W * z;
+                den += W;
+            }
+            b = (double)(num / den);
+            double dev = 0;
+            for (size_t i = 0; i < n; i++) {
+                eta0[i] = b + ws->off[i];
+                link_inv2(link, eta0[i], &ws->mu0[i], &ws->cmu0[i]);
+                double wi = wi_of(ws, i);
+                if (wi > 0)
+                    dev += dev_resid(fam, ws->y[i], ws->mu0[i], ws->cmu0[i],
+                                     wi);
+            }
+            double rel = fabs(dev - devold) / (fabs(dev) + 0.1);
+            devold = dev;
+            if (rel < ws->opt.tol) {
+                *conv = 1;
+                break;
+            }
+        }
+    }
+    double dev = 0;
+    for (size_t i = 0; i < n; i++) {
+        double wi = wi_of(ws, i);
+        if (wi > 0)
+            dev += dev_resid(fam, ws->y[i], ws->mu0[i], ws->cmu0[i], wi);
+    }
+    return dev;
+}
+
+typedef struct {
+    double f, y, w;
+} fyw;
+
+static int cmp_fyw(const void *a, const void *b)
+{
+    double x = ((const fyw *)a)->f, y = ((const fyw *)b)->f;
+    return (x > y) - (x < y);
+}
+
+/* Tjur, AUC (weighted Mann-Whitney, ties 1/2) and Hosmer-Lemeshow for a
+ * binary response; fitted values sorted in the QR buffer. */
+static void binary_stats(bh_glm_workspace *ws, bh_fit_stats *S)
+{
+    size_t n = ws->n, m = 0;
+    fyw *v = (fyw *)ws->qa;
+    long double s1 = 0, s0 = 0, w1 = 0, w0 = 0;
+    int unit = 1;
+    for (size_t i = 0; i < n; i++) {
+        double wi = wi_of(ws, i);
+        if (!(wi > 0))
+            continue;
+        if (wi != 1)
+            unit = 0;
+        v[m].f = ws->mu[i];
+        v[m].y = ws->y[i];
+        v[m].w = wi;
+        m++;
+        if (ws->y[i] == 1) {
+            s1 += wi * ws->mu[i];
+            w1 += wi;
+        } else {
+            s0 += wi * ws->mu[i];
+            w0 += wi;
+        }
+    }
+    if (w1 > 0 && w0 > 0)
+        S->pseudo_r2_tjur = (double)(s1 / w1 - s0 / w0);
+    qsort(v, m, sizeof *v, cmp_fyw);
+    if (w1 > 0 && w0 > 0) {
+        long double num = 0, cum0 = 0;
+        for (size_t a = 0; a < m;) {
+            size_t b = a;
+            long double g1 = 0, g0 = 0;
+            while (b < m && v[b].f == v[a].f) {
+                if (v[b].y == 1)
+                    g1 += v[b].w;
+                else
+                    g0 += v[b].w;
+                b++;
+            }
+            num += g1 * (cum0 + 0.5L * g0);
+            cum0 += g0;
+            a = b;
+        }
+        S->auc = (double)(num / (w1 * w0));
+    }
+    /* Hosmer-Lemeshow as ResourceSelection::hoslem.test: groups cut at the
+     * type-7 quantiles of the fitted values, unweighted, so only without
+     * weights; NAN where R's cut() fails (tied breaks) or a group is
+     * empty. */
+    if (!unit || m < GLM_HL_GROUPS)
+        return;
+    double br[GLM_HL_GROUPS + 1];
+    for (size_t k = 0; k <= GLM_HL_GROUPS; k++) {
+        double h = (double)(m - 1) * (double)k / GLM_HL_GROUPS;
+        size_t lo = (size_t)floor(h);
+        double fr = h - (double)lo;
+        br[k] = lo + 1 < m ? v[lo].f + fr * (v[lo + 1].f - v[lo].f) : v[lo].f;
+    }
+    for (size_t k = 0; k < GLM_HL_GROUPS; k++)
+        if (!(br[k + 1] > br[k]))
+            return;
+    double chi = 0;
+    size_t a = 0;
+    for (size_t g = 1; g <= GLM_HL_GROUPS; g++) {
+        long double o1 = 0, e1 = 0, e0 = 0, cnt = 0;
+        while (a < m && (v[a].f <= br[g] || g == GLM_HL_GROUPS)) {
+            o1 += v[a].y;
+            e1 += v[a].f;
+            e0 += 1 - v[a].f;
+            cnt += 1;
+            a++;
+        }
+        if (!(e1 > 0) || !(e0 > 0))
+            return;
+        long double o0 = cnt - o1;
+        chi += (double)((o1 - e1) * (o1 - e1) / e1 + (o0 - e0) * (o0 - e0) / e0);
+    }
+    S->hl_stat = chi;
+    S->hl_df = GLM_HL_GROUPS - 2;
+    S->hl_pvalue = gsl_cdf_chisq_Q(chi, GLM_HL_GROUPS - 2);
+}
+
+/* ---- separation: a linear program ------------------------------------- */
+
+/* Is there b != 0 with x_i'b >= 0 where y_i = 1 and <= 0 where y_i = 0
+ * (Albert & Anderson 1984)?  With xt_i = (2 y_i - 1) x_i (columns scaled
+ * to max |x| = 1) solve max c'b, c = sum_i xt_i, subject to xt_i'b >= 0 and
+ * -1 <= b <= 1 (Konis 2007): separation iff the optimum is positive.  The
+ * revised simplex runs on the dual, min 1'(s + t) s.t. s - t - Xt'l = c,
+ * (l, s, t) >= 0, whose slack basis is feasible from the start; the primal
+ * b is the simplex multiplier vector.  Dantzig pricing, Bland's rule after
+ * degenerate pivots.  Returns 1 (separation; b filled), 0 (none) or -1
+ * (not solved).  Uses ws->z (n) and ws->buf as scratch. */
+static int separation_lp(bh_glm_workspace *ws, double *b)
+{
+    size_t n = ws->n, r = ws->r;
+    const double *x = ws->d->x;
+    double *rc = ws->z;
+    double *cs = ws->qscale;        /* column scales */
+    double *c = ws->rhs;            /* r */
+    double *B = ws->xtwx, *Bi = ws->chol; /* r x r each, column-major */
+    double *xB = ws->step, *dq = ws->csc, *pi = b;
+    double *tmp = ws->buf;          /* 2 r x r + r scratch */
+    size_t *basis = ws->perm;       /* code: i < n row, n + k s_k, n + r + k t_k */
+    for (size_t k = 0; k < r; k++) {
+        const double *xc = x + ws->act[k] * n;
+        double mx = 0;
+        for (size_t i = 0; i < n; i++)
+            if (wi_of(ws, i) > 0 && fabs(xc[i]) > mx)
+                mx = fabs(xc[i]);
+        cs[k] = mx > 0 ? 1 / mx : 0;
+        double s = 0;
+        for (size_t i = 0; i < n; i++)
+            if (wi_of(ws, i) > 0)
+                s += (ws->y[i] == 1 ? 1 : -1) * xc[i] * cs[k];
+        c[k] = s;
+        basis[k] = c[k] >= 0 ? n + k : n + r + k;
+    }
+    size_t degenerate = 0, maxit = GLM_LP_PIVOTS_PER_COL * (r + 2);
+    for (size_t it = 0; it < maxit; it++) {
+        /* Basis matrix and its inverse (Gauss-Jordan, partial pivoting). */
+        for (size_t k = 0; k < r; k++) {
+            size_t q = basis[k];
+            for (size_t a = 0; a < r; a++) {
+                double v;
+                if (q < n)
+                    v = -(ws->y[q] == 1 ? 1 : -1) * x[ws->act[a] * n + q] * cs[a];
+                else if (q < n + r)
+                    v = (q - n == a) ? 1 : 0;
+                else
+                    v = (q - n - r == a) ? -1 : 0;
+                B[k * r + a] = v;
+            }
+        }
+        double *M = tmp, *I = tmp + r * r;
+        memcpy(M, B, r * r * sizeof *M);
+        for (size_t a = 0; a < r; a++)
+            for (size_t k = 0; k < r; k++)
+                I[k * r + a] = a == k;
+        for (size_t k = 0; k < r; k++) {
+            size_t piv = k;
+            for (size_t a = k + 1; a < r; a++)
+                if (fabs(M[k * r + a]) > fabs(M[k * r + piv]))
+                    piv = a;
+            if (fabs(M[k * r + piv]) < 1e-12)
+                return -1;
+            for (size_t j = 0; j < r; j++) {
+                double t = M[j * r + k];
+                M[j * r + k] = M[j * r + piv];
+                M[j * r + piv] = t;
+                t = I[j * r + k];
+                I[j * r + k] = I[j * r + piv];
+                I[j * r + piv] = t;
+            }
+            double d = M[k * r + k];
+            for (size_t j = 0; j < r; j++) {
+                M[j * r + k] /= d;
+                I[j * r + k] /= d;
+            }
+            for (size_t a = 0; a < r; a++) {
+                if (a == k)
+                    continue;
+                double f = M[k * r + a];
+                if (f == 0)
+                    continue;
+                for (size_t j = 0; j < r; j++) {
+                    M[j * r + a] -= f * M[j * r + k];
+                    I[j * r + a] -= f * I[j * r + k];
+                }
+            }
+        }
+        memcpy(Bi, I, r * r * sizeof *Bi);
+        /* xB = Bi c; pi = Bi' hB. */
+        for (size_t a = 0; a < r; a++) {
+            double s = 0;
+            for (size_t k = 0; k < r; k++)
+                s += Bi[k * r + a] * c[k];
+            xB[a] = s;
+        }
+        for (size_t k = 0; k < r; k++) {
+            double s = 0;
+            for (size_t a = 0; a < r; a++)
+                s += Bi[k * r + a] * (basis[a] >= n ? 1.0 : 0.0);
+            pi[k] = s;
+        }
+        /* Reduced costs: rows xt_i'pi; s_k 1 - pi_k; t_k 1 + pi_k. */
+        memset(rc, 0, n * sizeof *rc);
+        for (size_t k = 0; k < r; k++)
+            cblas_daxpy((int)n, pi[k] * cs[k], x + ws->act[k] * n, 1, rc, 1);
+        int bland = degenerate > 50;
+        size_t q = SIZE_MAX;
+        double best = -1e-9;
+        for (size_t i = 0; i < n && !(bland && q != SIZE_MAX); i++) {
+            if (!(wi_of(ws, i) > 0))
+                continue;
+            double v = (ws->y[i] == 1 ? 1 : -1) * rc[i];
+            if (v < best) {
+                best = bland ? -1e-9 : v;
+                q = i;
+            }
+        }
+        for (size_t k = 0; k < 2 * r && !(bland && q != SIZE_MAX); k++) {
+            double v = k < r ? 1 - pi[k] : 1 + pi[k - r];
+            if (v < best) {
+                best = bland ? -1e-9 : v;
+                q = n + k;
+            }
+        }
+        if (q == SIZE_MAX)
+            break; /* optimal */
+        /* Entering column and ratio test. */
+        for (size_t a = 0; a < r; a++) {
+            double s = 0;
+            for (size_t k = 0; k < r; k++) {
+                double col;
+                if (q < n)
+                    col = -(ws->y[q] == 1 ? 1 : -1) * x[ws->act[k] * n + q] * cs[k];
+                else if (q < n + r)
+                    col = (q - n == k) ? 1 : 0;
+                else
+                    col = (q - n - r == k) ? -1 : 0;
+                s += Bi[k * r + a] * col;
+            }
+            dq[a] = s;
+        }
+        size_t leave = SIZE_MAX;
+        double ratio = INFINITY;
+        for (size_t a = 0; a < r; a++)
+            if (dq[a] > 1e-11) {
+                double t = fmax(xB[a], 0) / dq[a];
+                if (t < ratio - 1e-12 ||
+                    (t <= ratio + 1e-12 && leave != SIZE_MAX &&
+                     basis[a] < basis[leave])) {
+                    ratio = t;
+                    leave = a;
+                }
+            }
+        if (leave == SIZE_MAX)
+            return -1; /* unbounded dual: cannot happen (b = 0 feasible) */
+        degenerate = ratio < 1e-12 ? degenerate + 1 : 0;
+        basis[leave] = q;
+        if (it + 1 == maxit)
+            return -1;
+    }
+    double val = 0, cn = 0;
+    for (size_t k = 0; k < r; k++) {
+        val += c[k] * pi[k];
+        cn += fabs(c[k]);
+    }
+    if (!(val > GLM_SEP_TOL * (cn > 1 ? cn : 1)))
+        return 0;
+    /* b in original units is pi * cs (only its support and signs matter). */
+    for (size_t k = 0; k < r; k++)
+        b[k] = fabs(pi[k]) > GLM_SEP_TOL ? pi[k] * cs[k] : 0;
+    return 1;
+}
+
+/* Append ", name" to a growing string. */
+static int append_name(char **s, size_t *len, const char *name)
+{
+    size_t L = strlen(name) + 3;
+    char *t = realloc(*s, *len + L);
+    if (!t)
+        return -1;
+    *s = t;
+    if (*len > 0)
+        strcat(t, ", ");
+    else
+        t[0] = '\0';
+    strcat(t, name);
+    *len = strlen(t) + 1;
+    return 0;
+}
+
+static bh_status check_separation(bh_glm_workspace *ws, bh_fit *fit)
+{
+    size_t n = ws->n, near = 0, n1 = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(wi_of(ws, i) > 0))
+            continue;
+        if (ws->mu[i] < GLM_SEP_PROB || ws->cmu[i] < GLM_SEP_PROB)
+            near++;
+        n1 += ws->y[i] == 1;
+    }
+    if (n1 == 0 || n1 == ws->nok)
+        return bh_fit_warn(fit, "complete separation: the response is %d in "
+                           "every row (%zu rows), so every estimate is "
+                           "infinite in the limit (the intercept tends to "
+                           "%s)", n1 ? 1 : 0, ws->nok,
+                           n1 ? "+infinity" : "-infinity");
+    if (near == 0)
+        return BH_OK;
+    /* The LP's multipliers (r <= p) go into beta_old, which is no longer
+     * needed. */
+    double *b = ws->beta_old;
+    int sep = separation_lp(ws, b);
+    if (sep != 1) {
+        size_t tiny = 0;
+        for (size_t i = 0; i < n; i++)
+            if (wi_of(ws, i) > 0 &&
+                (ws->mu[i] < 10 * EPS || ws->cmu[i] < 10 * EPS))
+                tiny++;
+        if (tiny)
+            return bh_fit_warn(fit, "fitted probabilities numerically 0 or 1 "
+                               "occurred (%zu rows)", tiny);
+        return BH_OK;
+    }
+    /* The LP's vertex may leave separated rows on its boundary, so
+     * complete separation (every row fitted at 0 or 1) is read from the
+     * fitted values. */
+    int complete = near == ws->nok;
+    char *names = NULL;
+    size_t len = 0;
+    for (size_t k = 0; k < ws->r; k++)
+        if (b[k] != 0 && append_name(&names, &len, fit->term[ws->act[k]])) {
+            free(names);
+            return BH_ENOMEM;
+        }
+    bh_status st = bh_fit_warn(
+        fit, "%s separation: fitted probabilities of 0 or 1 for %zu rows; "
+        "variables involved: %s; estimates for them are not finite "
+        "(consider --firth)", complete ? "complete" : "quasi-complete", near,
+        names ? names : "?");
+    free(names);
+    return st;
+}
+
+/* ---- result ------------------------------------------------------------ */
+
+bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err)
+{
+    *out = NULL;
+    if (!ws || !ws->d || ws->iter == 0)
+        return bh_error_set(err, BH_EUSAGE,
+                            "glm: no iteration has been run (call "
+                            "bh_glm_init and bh_glm_iterate first)");
+    const bh_design *d = ws->d;
+    size_t n = ws->n, p = ws->p;
+    bh_family fam = ws->opt.family;
+    bh_link link = ws->opt.link;
+    char nb[32];
+    bh_status st = BH_OK;
+    bh_fit *fit = bh_fit_alloc(p, n, 1, 1);
+    if (!fit)
+        return bh_error_set(err, BH_ENOMEM, "glm: out of memory");
+    fit->hat = malloc((n ? n : 1) * sizeof *fit->hat);
+    if (!fit->hat)
+        goto nomem;
+
+    /* Working weights at the solution (Firth: the Fisher weights of the
+     * penalised fit, unclamped) and the QR of sqrt(W) X. */
+    /* As R's glm.fit, the working weights are those of the last
+     * iteration (computed before its update); the estimate moved by
+     * O(sqrt(tol)) in that step, so this is what R's vcov, estfun and
+     * hatvalues use.  Firth: the Fisher weights at the estimate. */
+    for (size_t i = 0; i < n; i++) {
+        if (ws->opt.firth)
+            ws->wt[i] = wi_of(ws, i) * ws->mu[i] * ws->cmu[i];
+        ws->cmu0[i] = sqrt(ws->wt[i]);
+    }
+    size_t r0 = ws->r;
+    size_t r = qr_factor(ws, ws->cmu0, ws->act, r0);
+    for (size_t k = r; k < r0; k++)
+        ws->alias[ws->perm[k]] = 1;
+    for (size_t j = 0; j < p; j++)
+        fit->aliased[j] = ws->alias[j];
+    /* R^-1 (r x r, column-major, leading dimension r) in long double. */
+    double *ri = ws->rinv;
+    for (size_t c = 0; c < r; c++) {
+        for (size_t i = c + 1; i < r; i++)
+            ri[c * r + i] = 0;
+        long double dc = ws->rdiag[c];
+        ri[c * r + c] = (double)(1 / dc);
+        for (size_t i = c; i-- > 0;) {
+            long double s = 0;
+            for (size_t k = i + 1; k <= c; k++)
+                s += (long double)ws->qa[k * n + i] * ri[c * r + k];
+            ri[c * r + i] = (double)(-s / ws->rdiag[i]);
+        }
+    }
+    /* bread = S R^-1 R^-T S in design order. */
+    for (size_t a = 0; a < r; a++)
+        for (size_t b = a; b < r; b++) {
+            long double s = 0;
+            for (size_t k = b; k < r; k++)
+                s += (long double)ri[k * r + a] * ri[k * r + b];
+            size_t ja = ws->perm[a], jb = ws->perm[b];
+            s *= (long double)ws->qscale[ja] * ws->qscale[jb];
+            fit->bread[ja * p + jb] = fit->bread[jb * p + ja] = (double)s;
+        }
+    /* Leverages: rows of sqrt(W) X S R^-1 = Q. */
+    for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
+        size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
+        for (size_t k = 0; k < r; k++) {
+            size_t j = ws->perm[k];
+            const double *xc = d->x + j * n + i0;
+            double *bc = ws->buf + k * c;
+            for (size_t ii = 0; ii < c; ii++)
+                bc[ii] = ws->cmu0[i0 + ii] * xc[ii] * ws->qscale[j];
+        }
+        if (r)
+            cblas_dtrmm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans,
+                        CblasNonUnit, (int)c, (int)r, 1.0, ri, (int)r,
+                        ws->buf, (int)c);
+        for (size_t ii = 0; ii < c; ii++) {
+            double h = 0;
+            for (size_t k = 0; k < r; k++)
+                h += ws->buf[k * c + ii] * ws->buf[k * c + ii];
+            fit->hat[i0 + ii] = h;
+        }
+    }
+
+    /* Per-row results: fitted, response residuals, score multipliers
+     * u = w (y - mu) mu' / V (sandwich::estfun.glm; sqrt(w) for
+     * frequency weights, see lm.h), Pearson chi^2. */
+    long double pearson = 0;
+    for (size_t i = 0; i < n; i++) {
+        double wi = wi_of(ws, i);
+        fit->fitted[i] = ws->mu[i];
+        fit->resid[i] = ws->y[i] - ws->mu[i];
+        double u = 0;
+        if (wi > 0 && ws->wt[i] > 0) {
+            /* Working residual (final mu) times working weight, as
+             * sandwich::estfun.glm; Pearson chi^2 as summary.glm. */
+            double me = ws->opt.firth ? ws->mu[i] * ws->cmu[i]
+                                      : bh_link_mu_eta(link, ws->eta[i]);
+            double res = (ws->y[i] - ws->mu[i]) / me;
+            u = ws->wt[i] * res;
+            if (ws->freq)
+                u /= sqrt(wi);
+            pearson += ws->wt[i] * res * res;
+        }
+        fit->u[i] = u;
+    }
+
+    for (size_t j = 0; j < p; j++) {
+        fit->beta[j] = fit->aliased[j] ? NAN : ws->beta[j];
+        if (bh_fit_set_string(&fit->term[j], col_name(ws, j, nb, sizeof nb)))
+            goto nomem;
+    }
+    double nobs = ws->freq ? ws->wsum : (double)ws->nok;
+    double rdf = nobs - (double)r;
+    fit->design = d;
+    fit->linear = 0;
+    fit->rank = r;
+    fit->nobs = ws->freq ? (size_t)llround(ws->wsum) : ws->nok;
+    fit->ndropped = d->ndropped;
+    fit->converged = ws->converged;
+    fit->iterations = ws->iter;
+    if (fam == BH_FAM_GAUSSIAN || fam == BH_FAM_FRACTIONAL)
+        fit->dispersion = rdf > 0 ? (double)pearson / rdf : NAN;
+    else
+        fit->dispersion = 1;
+    fit->df_inference = fam == BH_FAM_GAUSSIAN && rdf > 0 ? rdf : INFINITY;
+    for (size_t k = 0; k < p * p; k++)
+        fit->vcov[k] = fit->bread[k] * fit->dispersion;
+    fit->blocks[0].x = d->x;
+    fit->blocks[0].ncol = p;
+    fit->blocks[0].coef0 = 0;
+    snprintf(fit->vcov_type, sizeof fit->vcov_type, "classical");
+    if (bh_fit_set_string(&fit->family, bh_family_name(fam)) ||
+        bh_fit_set_string(&fit->link, bh_link_name(link)) ||
+        bh_fit_set_string(&fit->method, ws->opt.firth ? "firth" : "irls") ||
+        bh_fit_set_string(&fit->name, "(1)"))
+        goto nomem;
+    if (d->terms && d->terms->formula && d->terms->formula->text &&
+        bh_fit_set_string(&fit->formula, d->terms->formula->text))
+        goto nomem;
+
+    /* Statistics. */
+    bh_fit_stats *S = &fit->stats;
+    int nullconv;
+    S->deviance = ws->dev;
+    S->null_deviance = null_model(ws, &nullconv);
+    S->df_model = (double)r;
+    S->df_resid = rdf;
+    S->null_df = nobs - (ws->icpt ? 1 : 0);
+    double ll = loglik_at(ws, ws->mu, ws->cmu, ws->dev);
+    double k = (double)r + (fam == BH_FAM_GAUSSIAN ? 1 : 0);
+    if (ws->opt.firth) {
+        /* Reported as logistf does: the penalised log-likelihood
+         * l + log|X'WX| / 2 at the estimate (the information criteria use
+         * it as well).  The iterations track -dev/2 + log|X'WX|/2, which
+         * differs from it by the saturated log-likelihood. */
+        ll += ws->pl + 0.5 * ws->dev;
+    }
+    S->loglik = ll;
+    if (fam == BH_FAM_FRACTIONAL) {
+        /* Quasi-likelihood: R reports AIC as NA for quasi families. */
+        S->aic = S->bic = NAN;
+    } else {
+        S->aic = -2 * ll + 2 * k;
+        S->bic = -2 * ll + log(nobs) * k;
+    }
+    if (fam == BH_FAM_GAUSSIAN) {
+        S->sigma = sqrt(fit->dispersion);
+    } else {
+        double ll0 = loglik_at(ws, ws->mu0, ws->cmu0, S->null_deviance);
+        if (!ws->opt.firth)
+            S->pseudo_r2_mcfadden = 1 - ll / ll0;
+    }
+    if (ws->binary)
+        binary_stats(ws, S);
+
+    /* Warnings. */
+    if (!ws->converged &&
+        bh_fit_warn(fit, "the IRLS algorithm did not converge in %zu "
+                    "iterations (relative change in deviance %.3g, "
+                    "tolerance %g)", ws->iter, ws->rel, ws->opt.tol))
+        goto nomem;
+    if (ws->halving_failed &&
+        bh_fit_warn(fit, "step halving could not reduce the %s deviance; "
+                    "the estimates are from the last improving step",
+                    ws->opt.firth ? "penalised" : ""))
+        goto nomem;
+    if (!nullconv &&
+        bh_fit_warn(fit, "the null model (intercept and offset) did not "
+                    "converge; the null deviance is approximate"))
+        goto nomem;
+    if (ws->nonint && fam == BH_FAM_POISSON &&
+        bh_fit_warn(fit, "non-integer counts in a poisson model: the "
+                    "log-likelihood is -Inf as in R (consider family "
+                    "fractional or a quasi model)"))
+        goto nomem;
+    if (ws->nonint && fam == BH_FAM_BINOMIAL &&
+        bh_fit_warn(fit, "non-integer number of successes (weight x "
+                    "response) in a binomial model"))
+        goto nomem;
+    if (r < p) {
+        char *names = NULL;
+        size_t len = 0;
+        for (size_t j = 0; j < p; j++)
+            if (fit->aliased[j] && append_name(&names, &len, fit->term[j])) {
+                free(names);
+                goto nomem;
+            }
+        st = bh_fit_warn(fit, "not estimable (collinear): %s", names);
+        free(names);
+        if (st)
+            goto nomem;
+    }
+    if (fam == BH_FAM_BINOMIAL && ws->binary && !ws->opt.firth &&
+        check_separation(ws, fit))
+        goto nomem;
+    *out = fit;
+    return BH_OK;
+nomem:
+    bh_fit_free(fit);
+    return bh_error_set(err, BH_ENOMEM, "glm: out of memory");
+}
+
+bh_status bh_glm_fit(const bh_design *d, const bh_glm_options *opt,
+                     bh_glm_workspace *ws, bh_fit **out, bh_error *err)
+{
+    *out = NULL;
+    if (!d)
+        return bh_error_set(err, BH_EINTERNAL, "glm: no design");
+    bh_glm_options defopt;
+    if (!opt) {
+        bh_glm_default_options(&defopt);
+        opt = &defopt;
+    }
+    bh_glm_workspace *own = NULL;
+    if (!ws) {
+        ws = own = bh_glm_workspace_alloc(d->n, d->p);
+        if (!ws)
+            return bh_error_set(err, BH_ENOMEM,
+                                "glm: out of memory (%zu x %zu)", d->n, d->p);
+    }
+    bh_status st = bh_glm_init(ws, d, opt, err);
+    while (!st && ws->iter < ws->opt.maxiter) {
+        st = bh_glm_iterate(ws, err);
+        if (!st && bh_glm_test(ws))
+            break;
+    }
+    if (!st)
+        st = bh_glm_result(ws, out, err);
+    bh_glm_workspace_free(own);
+    return st;
+}
