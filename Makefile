@@ -6,6 +6,8 @@
 #   make deps       install the Debian packages the build and tests need
 #   make install    PREFIX=/usr/local: program, library, headers, man page
 #   make bench      benchmarks (see bench/)
+#   make fuzz       libFuzzer targets (clang), each run FUZZ_SECONDS (tests/fuzz/)
+#   make valgrind   the test suite under valgrind (memcheck, leaks), VG_FILTER
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -36,7 +38,7 @@ TESTS := $(BUILD)/tests/run_tests
 DEBIAN_PACKAGES := build-essential libgsl-dev libcsv-dev libcriterion-dev \
     libopenblas-dev libinih-dev libjansson-dev gnuplot-nox pkg-config
 
-.PHONY: all test sanitize deps install uninstall clean bench demo golden
+.PHONY: all test sanitize deps install uninstall clean bench demo golden fuzz fuzz-build valgrind
 
 all: $(PROG) $(LIB)
 
@@ -110,6 +112,51 @@ demo: $(PROG)
 	    -m 'share_marketing ~ experience + performance + prequal + tracking + lead_volume + firm' \
 	    -m 'share_marketing ~ center(experience) * (center(prequal) + center(tracking) + center(lead_volume)) + center(performance) * (center(tracking) + center(lead_volume)) + firm' \
 	    --name main --name interactions --vcov hc1
+
+# Fuzzing (tests/fuzz/): libFuzzer + ASan + UBSan, clang only.  Each target
+# runs FUZZ_SECONDS on its seed corpus tests/fuzz/corpus/<target>/ (new
+# inputs found go to build/fuzz/corpus/<target>/, the seeds stay small);
+# crashes are written to tests/fuzz/crashes/<target>/, which `make test`
+# replays (tests/cli/test_bad_inputs.c).  glm/boot/rng are not needed.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   ?= -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -g -O1
+FUZZ_TARGETS := csv formula fit
+FUZZ_LIBSRC  := status strutil csvread frame formula terms design lm fit vcov wald output table
+FUZZ_BINS    := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+FUZZ_DEPS    := $(FUZZ_LIBSRC:%=src/%.c) tests/fuzz/fuzz_targets.c tests/fuzz/fuzz_targets.h
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=c11 -Wall -Wextra $(CPPFLAGS) -Itests/fuzz $(FUZZ_FLAGS) -o $@ $< \
+	    tests/fuzz/fuzz_targets.c $(FUZZ_LIBSRC:%=src/%.c) $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p build/fuzz/corpus/$$t tests/fuzz/crashes/$$t; \
+	    echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	    OPENBLAS_NUM_THREADS=1 build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	        -max_len=8192 -print_final_stats=1 -artifact_prefix=tests/fuzz/crashes/$$t/ \
+	        -dict=tests/fuzz/$$t.dict build/fuzz/corpus/$$t tests/fuzz/corpus/$$t \
+	        || { echo "fuzz_$$t: crash saved in tests/fuzz/crashes/$$t/"; exit 1; }; \
+	done
+
+# The suite under valgrind.  Criterion forks a child per test, hence
+# --trace-children; the parent's runner is excluded from leak checks by
+# running with --jobs 1.  VG_FILTER narrows the run (a Criterion --filter
+# glob); the default skips the long CLI end-to-end suites, whose children
+# are the program itself (run bin/blackhole under valgrind by hand, or set
+# VG_FILTER='*/*').  See README "Testing" for timings.
+VALGRIND    ?= valgrind
+VG_FILTER   ?= *
+VG_FLAGS    ?= --leak-check=full --errors-for-leak-kinds=definite,indirect \
+               --error-exitcode=1 --trace-children=yes --quiet \
+               --suppressions=tests/valgrind.supp
+valgrind: $(TESTS) $(PROG)
+	BH_BIN=$(abspath $(PROG)) $(VALGRIND) $(VG_FLAGS) ./$(TESTS) --jobs 1 \
+	    --filter '$(VG_FILTER)'
 
 bench: $(PROG)
 	bench/run.sh

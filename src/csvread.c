@@ -717,16 +717,21 @@ bh_status bh_csv_read_stream(FILE *in, const char *source,
     csv_set_delim(&p, (unsigned char)opt->sep);
     csv_set_space_func(&p, no_space);
 
-    int first = 1;
     size_t n;
     while (r.st == BH_OK && (n = fread(buf, 1, CHUNK, in)) > 0) {
         const char *s = buf;
-        if (first && n >= 3 && memcmp(s, BOM, 3) == 0) {
-            s += 3;
-            n -= 3;
-        }
-        first = 0;
         while (n && r.st == BH_OK) {
+            /* A byte order mark belongs to the header line even after blank
+             * lines (which are skipped), and repeated marks (files joined
+             * with cat) are all dropped: no column name starts with one, so
+             * the frame writes back out to the same header. */
+            while (!r.have_header && r.fresh && r.nf == 0 && n >= 3 &&
+                   memcmp(s, BOM, 3) == 0) {
+                s += 3;
+                n -= 3;
+            }
+            if (!n)
+                break;
             const char *nl = memchr(s, '\n', n);
             size_t k = nl ? (size_t)(nl - s) + 1 : n;
             feed(&r, &p, s, k);

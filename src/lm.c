@@ -435,6 +435,33 @@ bh_status bh_lm_fit(const bh_design *d, const bh_lm_options *opt,
     for (size_t a1 = 0; a1 < p; a1++)
         for (size_t b1 = 0; b1 < p; b1++)
             fit->vcov[a1 * p + b1] = fit->bread[a1 * p + b1] * (double)sigma2;
+    /* The work is in long double, whose range hides overflow: data near
+     * the double limits (|y| ~ 1e308) give estimates or variances that are
+     * infinite once stored as double.  Refuse rather than print Inf or a
+     * silently missing standard error. */
+    {
+        int overflow = !isfinite((double)sigma2) || !isfinite((double)rss);
+        for (size_t a1 = 0; a1 < p && !overflow; a1++) {
+            if (fit->aliased[a1])
+                continue;
+            overflow |= !isfinite(fit->beta[a1]);
+            for (size_t b1 = 0; b1 < p && !overflow; b1++)
+                if (!fit->aliased[b1])
+                    overflow |= !isfinite(fit->vcov[a1 * p + b1]) ||
+                                !isfinite(fit->bread[a1 * p + b1]);
+        }
+        for (size_t i = 0; i < n && !overflow; i++)
+            overflow |= !isfinite(fit->resid[i]) || !isfinite(fit->fitted[i]) ||
+                        !isfinite(fit->u[i]) || !isfinite(fit->hat[i]);
+        if (overflow) {
+            st = bh_error_set(err, BH_ENUMERIC,
+                              "lm: the estimates or their variances overflow double "
+                              "precision (residual variance %Lg): the values of %s or "
+                              "of the predictors are too large; rescale them",
+                              sigma2, yname);
+            goto done;
+        }
+    }
 
     fit->design = d;
     fit->linear = 1;

@@ -251,6 +251,18 @@ bh_status bh_vcov_compute(bh_fit *fit, const bh_vcov_spec *spec,
         snprintf(type, sizeof type, "HC%d", hc);
     }
 
+    /* Squared scores overflow double for data near its limits (|e| above
+     * ~1e154): refuse rather than report a NAN or infinite variance as a
+     * missing or zero-information standard error. */
+    for (size_t k = 0; k < r * r; k++)
+        if (!isfinite(V[k])) {
+            st = bh_error_set(err, BH_ENUMERIC,
+                              "vcov %s: the covariance overflows double precision "
+                              "(residuals or predictors too large in magnitude); "
+                              "rescale the variables", type);
+            goto done;
+        }
+
     /* Commit. */
     for (size_t k = 0; k < p * p; k++)
         fit->vcov[k] = NAN;

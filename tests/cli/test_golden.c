@@ -19,7 +19,7 @@ Test(golden, outputs_match)
         char *bar = strchr(line, '|');
         cr_assert(bar, "bad line in cases.txt: %s", line);
         *bar = '\0';
-        char cmd[4096], path[512];
+        char cmd[4096], path[2200];
         snprintf(cmd, sizeof cmd, "%s %s", bht_bin(), bar + 1);
         snprintf(path, sizeof path, "tests/cli/golden/%s.out", line);
         char *out = NULL;
