@@ -1,6 +1,7 @@
 /* fit.c - the generic estimation result: allocation, warnings, scores and
  * the coefficient table. */
 #include "blackhole/fit.h"
+#include "blackhole/boot.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -101,6 +102,12 @@ void bh_fit_free(bh_fit *f)
     for (size_t k = 0; k < f->nwarnings; k++)
         free(f->warnings[k]);
     free(f->warnings);
+    for (size_t k = 0; k < f->ntests; k++) {
+        free(f->tests[k].kind);
+        free(f->tests[k].label);
+    }
+    free(f->tests);
+    bh_boot_result_free(f->boot);
     free(f->bread);
     free(f->blocks);
     free(f->u);
@@ -109,6 +116,29 @@ void bh_fit_free(bh_fit *f)
     free(f->fitted);
     free(f->resid);
     free(f);
+}
+
+bh_status bh_fit_add_test(bh_fit *fit, const char *kind, const char *label,
+                          double statistic, double df1, double df2, double p_value)
+{
+    bh_fit_test *t = realloc(fit->tests, (fit->ntests + 1) * sizeof *t);
+    if (!t)
+        return BH_ENOMEM;
+    fit->tests = t;
+    bh_fit_test *x = &t[fit->ntests];
+    memset(x, 0, sizeof *x);
+    if (bh_fit_set_string(&x->kind, kind) != BH_OK ||
+        bh_fit_set_string(&x->label, label) != BH_OK) {
+        free(x->kind);
+        free(x->label);
+        return BH_ENOMEM;
+    }
+    x->statistic = statistic;
+    x->df1 = df1;
+    x->df2 = df2;
+    x->p_value = p_value;
+    fit->ntests++;
+    return BH_OK;
 }
 
 bh_status bh_fit_set_string(char **field, const char *value)

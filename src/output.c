@@ -1,6 +1,7 @@
 /* output.c - fitted models as tables (text, CSV, Markdown, LaTeX, HTML) and
  * JSON.  Only formats; every number comes from the bh_fit. */
 #include "blackhole/output.h"
+#include "blackhole/boot.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -159,6 +160,53 @@ static json_t *json_fit(const bh_fit *f)
     bad |= jset(cv, "iterations", json_integer((json_int_t)f->iterations));
     bad |= jset(o, "convergence", cv);
 
+    json_t *tests = json_array();
+    for (size_t k = 0; k < f->ntests; k++) {
+        const bh_fit_test *x = &f->tests[k];
+        json_t *o2 = json_object();
+        bad |= jset(o2, "kind", json_string(x->kind));
+        bad |= jset(o2, "hypothesis", json_string(x->label));
+        bad |= jset(o2, "statistic", jnum(x->statistic));
+        bad |= jset(o2, "df1", jnum(x->df1));
+        bad |= jset(o2, "df2", jnum(x->df2));
+        bad |= jset(o2, "distribution", json_string(isinf(x->df2) ? "chi2" : "F"));
+        bad |= jset(o2, "p_value", jnum(x->p_value));
+        bad |= json_array_append_new(tests, o2);
+    }
+    bad |= jset(o, "tests", tests);
+    if (f->boot) {
+        const bh_boot_result *b = f->boot;
+        json_t *bo = json_object(), *rows = json_array();
+        bad |= jset(bo, "method", json_string(bh_boot_method_name(b->method)));
+        bad |= jset(bo, "weights", json_string(bh_boot_weights_name(b->weights)));
+        bad |= jset(bo, "reps", json_integer((json_int_t)b->reps));
+        bad |= jset(bo, "reps_requested", json_integer((json_int_t)b->reps_requested));
+        bad |= jset(bo, "enumerated", json_boolean(b->enumerated));
+        bad |= jset(bo, "seed", json_integer((json_int_t)b->seed));
+        bad |= jset(bo, "clusters", json_integer((json_int_t)b->nclusters));
+        bad |= jset(bo, "level", jnum(b->level));
+        for (size_t j = 0; j < b->p; j++) {
+            if (!b->tested[j])
+                continue;
+            json_t *r = json_object();
+            bad |= jset(r, "term", json_string(f->term[j]));
+            bad |= jset(r, "null", jnum(b->null_value[j]));
+            bad |= jset(r, "statistic", jnum(b->statistic[j]));
+            bad |= jset(r, "p_value", jnum(b->p_value[j]));
+            bad |= jset(r, "p_value_strict", jnum(b->p_value_strict[j]));
+            /* unbounded interval ends are strings: JSON has no infinity */
+            bad |= jset(r, "conf_low", isinf(b->conf_low[j]) ? json_string("-Inf") : jnum(b->conf_low[j]));
+            bad |= jset(r, "conf_high", isinf(b->conf_high[j]) ? json_string("Inf") : jnum(b->conf_high[j]));
+            bad |= json_array_append_new(rows, r);
+        }
+        bad |= jset(bo, "coefficients", rows);
+        json_t *bw = json_array();
+        for (size_t k = 0; k < b->nwarnings; k++)
+            bad |= json_array_append_new(bw, json_string(b->warnings[k]));
+        bad |= jset(bo, "warnings", bw);
+        bad |= jset(o, "bootstrap", bo);
+    }
+
     json_t *w = json_array();
     for (size_t k = 0; k < f->nwarnings; k++)
         bad |= json_array_append_new(w, json_string(f->warnings[k]));
@@ -252,6 +300,50 @@ static bh_status describe_model(bh_table *t, const bh_fit *f, int digits)
                  bh_fmt_num(a, sizeof a, st->loglik, digits + 2),
                  bh_fmt_num(b, sizeof b, st->aic, digits + 2),
                  bh_fmt_num(c, sizeof c, st->bic, digits + 2));
+        s = add_stat_note(t, line);
+    }
+    if (s == BH_OK && !f->linear && !isnan(st->deviance)) {
+        snprintf(line, sizeof line, "deviance %s on %s df; null deviance %s on %s df",
+                 bh_fmt_num(a, sizeof a, st->deviance, digits + 2),
+                 bh_fmt_num(b, sizeof b, st->df_resid, 10),
+                 bh_fmt_num(c, sizeof c, st->null_deviance, digits + 2),
+                 bh_fmt_num(d, sizeof d, st->null_df, 10));
+        s = add_stat_note(t, line);
+    }
+    if (s == BH_OK && !isnan(st->pseudo_r2_mcfadden)) {
+        char e[64];
+        size_t o = (size_t)snprintf(line, sizeof line, "McFadden R-squared %s",
+                                    bh_fmt_num(a, sizeof a, st->pseudo_r2_mcfadden, digits));
+        if (!isnan(st->pseudo_r2_tjur) && o < sizeof line)
+            o += (size_t)snprintf(line + o, sizeof line - o, ", Tjur R-squared %s",
+                                  bh_fmt_num(b, sizeof b, st->pseudo_r2_tjur, digits));
+        if (!isnan(st->auc) && o < sizeof line)
+            snprintf(line + o, sizeof line - o, ", AUC %s", bh_fmt_num(e, sizeof e, st->auc, digits));
+        s = add_stat_note(t, line);
+    }
+    if (s == BH_OK && !isnan(st->hl_stat)) {
+        char p[32];
+        snprintf(line, sizeof line, "Hosmer-Lemeshow chi2 = %s on %s df, p = %s",
+                 bh_fmt_num(a, sizeof a, st->hl_stat, digits), bh_fmt_num(b, sizeof b, st->hl_df, 10),
+                 bh_fmt_pvalue(p, sizeof p, st->hl_pvalue));
+        s = add_stat_note(t, line);
+    }
+    for (size_t k = 0; s == BH_OK && k < f->ntests; k++) {
+        const bh_fit_test *x = &f->tests[k];
+        char p[32];
+        const char *what = strcmp(x->kind, "wald") == 0 ? "Wald test"
+                           : strcmp(x->kind, "lr") == 0 ? "Likelihood-ratio test" : "F test";
+        if (isinf(x->df2))
+            snprintf(line, sizeof line, "%s %s%s: chi2(%s) = %s, p = %s", what,
+                     strcmp(x->kind, "wald") == 0 ? "of " : "", x->label,
+                     bh_fmt_num(a, sizeof a, x->df1, 10), bh_fmt_num(b, sizeof b, x->statistic, digits),
+                     bh_fmt_pvalue(p, sizeof p, x->p_value));
+        else
+            snprintf(line, sizeof line, "%s %s%s: F(%s, %s) = %s, p = %s", what,
+                     strcmp(x->kind, "wald") == 0 ? "of " : "", x->label,
+                     bh_fmt_num(a, sizeof a, x->df1, 10), bh_fmt_num(c, sizeof c, x->df2, 10),
+                     bh_fmt_num(b, sizeof b, x->statistic, digits),
+                     bh_fmt_pvalue(p, sizeof p, x->p_value));
         s = add_stat_note(t, line);
     }
     if (s == BH_OK && !f->converged) {
@@ -469,6 +561,52 @@ done:
     return BH_OK;
 }
 
+/* Bootstrap p-values and intervals of one model, as a table of its own. */
+static bh_status boot_table(const bh_fit *f, const bh_output_options *opt, bh_table **out)
+{
+    const bh_boot_result *b = f->boot;
+    int dg = opt->digits > 0 ? opt->digits : 5;
+    bh_table *t = bh_table_new(6);
+    if (!t)
+        return BH_ENOMEM;
+    char title[512], lo[48];
+    snprintf(title, sizeof title, "Model %s: %s (%s weights)", str_or(f->name, ""),
+             bh_boot_method_name(b->method), bh_boot_weights_name(b->weights));
+    snprintf(lo, sizeof lo, "%.4g%% CI low", 100 * b->level);
+    const char *hdr[6] = {"term", "estimate", "statistic", "boot p", lo, "high"};
+    bh_status s = bh_table_set_title(t, title);
+    if (s == BH_OK)
+        s = bh_table_set_header(t, hdr);
+    for (size_t j = 1; j < 6; j++)
+        bh_table_set_align(t, j, BH_ALIGN_RIGHT);
+    for (size_t j = 0; s == BH_OK && j < b->p; j++) {
+        if (!b->tested[j])
+            continue;
+        char c[5][64];
+        bh_fmt_num(c[0], 64, b->estimate[j], dg);
+        bh_fmt_num(c[1], 64, b->statistic[j], 4);
+        bh_fmt_pvalue(c[2], 64, b->p_value[j]);
+        bh_fmt_num(c[3], 64, b->conf_low[j], dg);
+        bh_fmt_num(c[4], 64, b->conf_high[j], dg);
+        const char *row[6] = {f->term[j], c[0], c[1], c[2], c[3], c[4]};
+        s = bh_table_add_row(t, row);
+    }
+    char note[512];
+    snprintf(note, sizeof note, "%zu clusters; %zu bootstrap draws%s; seed %llu; null imposed "
+             "(restricted); p-values count |t*| >= |t|", b->nclusters, b->reps,
+             b->enumerated ? " (every distinct draw, enumerated)" : "", (unsigned long long)b->seed);
+    if (s == BH_OK)
+        s = bh_table_add_note(t, note);
+    for (size_t k = 0; s == BH_OK && k < b->nwarnings; k++)
+        s = bh_table_add_note(t, b->warnings[k]);
+    if (s != BH_OK) {
+        bh_table_free(t);
+        return s;
+    }
+    *out = t;
+    return BH_OK;
+}
+
 bh_status bh_output_fits(FILE *out, const bh_fit *const *fits, size_t nfits,
                          const bh_output_options *opt, bh_error *err)
 {
@@ -490,5 +628,15 @@ bh_status bh_output_fits(FILE *out, const bh_fit *const *fits, size_t nfits,
         return bh_error_set(err, s, "cannot build the results table (%s)", bh_status_name(s));
     s = bh_table_render(t, opt->format, out, err);
     bh_table_free(t);
+    for (size_t m = 0; s == BH_OK && m < nfits; m++) {
+        if (!fits[m]->boot)
+            continue;
+        bh_table *bt = NULL;
+        if ((s = boot_table(fits[m], opt, &bt)) != BH_OK)
+            return bh_error_set(err, s, "cannot build the bootstrap table");
+        fputc('\n', out);
+        s = bh_table_render(bt, opt->format, out, err);
+        bh_table_free(bt);
+    }
     return s;
 }

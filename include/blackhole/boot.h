@@ -105,7 +105,7 @@ typedef struct {
 
 void bh_boot_default_options(bh_boot_options *opt);
 
-typedef struct {
+typedef struct bh_boot_result {
     bh_boot_method method;
     bh_boot_weights weights;
     size_t p;                 /* coefficients of the fit                   */

@@ -36,6 +36,18 @@ typedef struct {
     double null_df;           /* residual df of the null model             */
 } bh_fit_stats;
 
+/* A hypothesis test attached to a fit (Wald test of --test, likelihood
+ * ratio or F test of --compare). */
+typedef struct {
+    char *kind;               /* "wald", "lr", "f"                          */
+    char *label;              /* the hypothesis, or "vs (1)"                */
+    double statistic;         /* chi^2, or F when df2 is finite             */
+    double df1, df2;          /* df2 = INFINITY for chi^2 tests             */
+    double p_value;
+} bh_fit_test;
+
+struct bh_boot_result;
+
 typedef struct {
     const double *x;          /* n x ncol column-major (not owned)          */
     size_t ncol;
@@ -81,6 +93,10 @@ typedef struct bh_fit {
     char **warnings;
     size_t nwarnings;
 
+    bh_fit_test *tests;       /* hypothesis tests requested for this model  */
+    size_t ntests;
+    struct bh_boot_result *boot; /* bootstrap inference, or NULL (owned)    */
+
     /* Pieces for sandwich / cluster / bootstrap inference. */
     double *bread;            /* p x p row-major unscaled inverse information
                                  (X'WX)^-1 for least squares; NAN aliased  */
@@ -109,6 +125,11 @@ bh_status bh_fit_set_string(char **field, const char *value);
 /* Append a warning (printf-style). */
 bh_status bh_fit_warn(bh_fit *fit, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Attach a test result (strings copied). */
+bh_status bh_fit_add_test(bh_fit *fit, const char *kind, const char *label,
+                          double statistic, double df1, double df2,
+                          double p_value);
 
 /* Score row i (p values, 0 for aliased coefficients) into s: from the
  * explicit scores when set, else the sum over blocks of xb[i, .] * u[i, b]. */

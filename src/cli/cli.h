@@ -72,6 +72,30 @@ bh_status bh_cli_read_data(const char *path, const bh_cli_args *a, bh_frame **ou
     {"sep", 0, 1, "C", "field separator: ',' (default), ';' or 'tab'"},             \
     {"na", 0, 1, "S", "also treat S as missing (repeatable; '' and NA always are)"}
 
+/* Options of every command that estimates a model (fit, predict). */
+#define BH_CLI_MODEL_OPTIONS                                                              \
+    {"family", 0, 1, "F", "gaussian (default), binomial, fractional or poisson"},          \
+    {"link", 0, 1, "L", "identity, logit, probit, cloglog or log (default: the family's)"}, \
+    {"vcov", 0, 1, "V", "classical, hc0, hc1, hc2, hc3 or cluster:VAR (fractional: hc0)"},  \
+    {"weights", 0, 1, "COL", "prior weights column (binomial: number of trials)"},          \
+    {"weight-type", 0, 1, "T", "analytic (default; R's weights) or frequency (counts)"},    \
+    {"level", 0, 1, "L", "confidence level in percent (default 95)"},                      \
+    {"tol", 0, 1, "X", "IRLS tolerance on the relative deviance change (default 1e-10)"},  \
+    {"maxiter", 0, 1, "N", "IRLS iteration limit (default 100)"},                          \
+    {"rank-tol", 0, 1, "X", "rank-detection tolerance of the QR factorisation (1e-9)"},    \
+    {"firth", 0, 0, NULL, "Firth's bias-reduced logistic regression (binomial, logit)"},    \
+    {"trace", 0, 0, NULL, "print each IRLS iteration on standard error"}
+
+/* Fill a model spec from the BH_CLI_MODEL_OPTIONS (and, when the command
+ * has them, the bootstrap options); formula and name are left unset. */
+#include "blackhole/model.h"
+bh_status bh_cli_model_spec(const bh_cli_args *a, bh_model_spec *sp, bh_error *err);
+/* --trace printer (ctx is the model name). */
+void bh_cli_trace_iter(void *ctx, size_t iter, double dev, double change, unsigned halvings);
+/* Parse a number option within [lo, hi]. */
+bh_status bh_cli_number(const char *name, const char *s, double lo, double hi, double *out,
+                        bh_error *err);
+
 typedef struct {
     const char *name;
     const char *summary;
@@ -80,5 +104,6 @@ typedef struct {
 
 int bh_cmd_fit(int argc, char **argv);
 int bh_cmd_describe(int argc, char **argv);
+int bh_cmd_predict(int argc, char **argv);
 
 #endif

@@ -1,5 +1,5 @@
-/* cmd_fit.c - `blackhole fit DATA -m FORMULA [-m ...]`: read, build the
- * design, estimate, compute the requested covariance, print. */
+/* cmd_fit.c - `blackhole fit DATA -m FORMULA [-m ...]`: options -> model
+ * specs -> bh_model_fit -> tables. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,27 +7,24 @@
 #include <strings.h>
 
 #include "blackhole/atomicfile.h"
-#include "blackhole/design.h"
-#include "blackhole/fit.h"
-#include "blackhole/formula.h"
-#include "blackhole/frame.h"
-#include "blackhole/lm.h"
+#include "blackhole/model.h"
 #include "blackhole/output.h"
-#include "blackhole/vcov.h"
 #include "cli.h"
 
 static const bh_cli_option fit_options[] = {
     {"model", 'm', 1, "FORMULA", "model formula, e.g. 'y ~ x * z' (repeatable: models side by side)"},
     {"name", 0, 1, "NAME", "name of the model given by the matching -m (repeatable)"},
-    {"family", 0, 1, "F", "gaussian (least squares; the default)"},
-    {"vcov", 0, 1, "V", "classical (default), hc0, hc1, hc2, hc3 or cluster:VAR"},
-    {"weights", 0, 1, "COL", "weights column"},
-    {"weight-type", 0, 1, "T", "analytic (default; R's lm weights) or frequency (replication counts)"},
-    {"level", 0, 1, "L", "confidence level in percent (default 95)"},
+    BH_CLI_MODEL_OPTIONS,
+    {"test", 0, 1, "HYP", "Wald test of linear restrictions, e.g. 'a:b = 0, c:d = 0' (repeatable)"},
+    {"compare", 0, 0, NULL, "test each model against the previous one (nested; F or LR test)"},
+    {"boot", 0, 1, "wild", "wild cluster (linear) or wild score (GLM) bootstrap; needs --vcov cluster:VAR"},
+    {"reps", 0, 1, "B", "bootstrap replications (default 9999)"},
+    {"seed", 0, 1, "S", "bootstrap seed (default 1; always reported)"},
+    {"boot-weights", 0, 1, "W", "rademacher (default) or webb"},
+    {"threads", 0, 1, "T", "bootstrap threads (default 1; results do not depend on it)"},
     {"format", 0, 1, "F", "text (default), csv, md, latex, html or json"},
     {"digits", 0, 1, "N", "significant digits in text/md/latex/html (default 5)"},
     {"output", 'o', 1, "FILE", "write to FILE (atomically) instead of standard output"},
-    {"tol", 0, 1, "X", "rank-detection tolerance of the QR factorisation"},
     BH_CLI_DATA_OPTIONS,
 };
 #define NOPT (sizeof fit_options / sizeof fit_options[0])
@@ -40,14 +37,14 @@ static void fit_help(void)
            "Options:\n");
     bh_cli_print_options(fit_options, NOPT);
     printf("\nFormulas use R's notation: y ~ a + b, a:b, a*b, (a + b)^2, - 1, factor(g),\n"
-           "I(x^2), log(x), center(x), scale(x).  CSV output columns:\n"
+           "I(x^2), log(x), center(x), scale(x), offset(x).  CSV output columns:\n"
            "model,component,term,estimate,std_error,statistic,p_value,conf_low,conf_high\n"
            "\nExit codes: 0 success, 1 estimation failed or did not converge, 2 usage error,\n"
            "3 input/data error, 4 output error.\n");
 }
 
-static bh_status parse_double_opt(const char *name, const char *s, double lo, double hi,
-                                  double *out, bh_error *err)
+bh_status bh_cli_number(const char *name, const char *s, double lo, double hi, double *out,
+                        bh_error *err)
 {
     char *end;
     double v = strtod(s, &end);
@@ -58,30 +55,92 @@ static bh_status parse_double_opt(const char *name, const char *s, double lo, do
     return BH_OK;
 }
 
-/* Fit one model: formula -> design -> estimate -> covariance -> table. */
-static bh_status fit_one(const bh_frame *data, const char *ftext, const char *name,
-                         const bh_design_options *dopt, const bh_lm_options *lopt,
-                         const bh_vcov_spec *vspec, double level, bh_design **dout,
-                         bh_fit **fout, bh_error *err)
+void bh_cli_trace_iter(void *ctx, size_t iter, double dev, double change, unsigned halvings)
 {
-    bh_formula *f = NULL;
-    bh_status s = bh_formula_parse(ftext, &f, err);
-    if (s != BH_OK)
+    const char *name = ctx;
+    fprintf(stderr, "%s: iteration %zu: deviance %.10g, relative change %.3g%s\n", name, iter,
+            dev, change, halvings ? " (step halved)" : "");
+    if (halvings > 1)
+        fprintf(stderr, "%s:   %u step halvings\n", name, halvings);
+}
+
+/* Everything but the formula and name: the options shared by all -m. */
+bh_status bh_cli_model_spec(const bh_cli_args *a, bh_model_spec *sp, bh_error *err)
+{
+    bh_model_spec_default(sp);
+    const char *v;
+    bh_status s;
+    double d;
+    if ((v = bh_cli_get(a, "family")) && (s = bh_family_parse(v, &sp->family, err)) != BH_OK)
         return s;
-    s = bh_design_build(f, data, dopt, dout, err);
-    bh_formula_free(f);
-    if (s != BH_OK)
+    if ((v = bh_cli_get(a, "link"))) {
+        if ((s = bh_link_parse(v, &sp->link, err)) != BH_OK)
+            return s;
+        sp->link_set = 1;
+    }
+    if ((v = bh_cli_get(a, "vcov"))) {
+        if ((s = bh_vcov_parse(v, &sp->vcov, err)) != BH_OK)
+            return s;
+        sp->vcov_set = 1;
+    }
+    sp->weights = bh_cli_get(a, "weights");
+    if ((v = bh_cli_get(a, "weight-type"))) {
+        if (strcasecmp(v, "analytic") == 0)
+            sp->weight_kind = BH_WEIGHTS_ANALYTIC;
+        else if (strcasecmp(v, "frequency") == 0)
+            sp->weight_kind = BH_WEIGHTS_FREQUENCY;
+        else
+            return bh_error_set(err, BH_EUSAGE,
+                                "--weight-type must be analytic or frequency, not '%s'", v);
+        if (!sp->weights)
+            return bh_error_set(err, BH_EUSAGE, "--weight-type needs --weights COL");
+    }
+    if ((v = bh_cli_get(a, "level"))) {
+        if ((s = bh_cli_number("level", v, 1e-6, 99.999999, &d, err)) != BH_OK)
+            return s;
+        sp->level = d / 100;
+    }
+    if ((v = bh_cli_get(a, "tol")) && (s = bh_cli_number("tol", v, 1e-300, 0.1, &sp->tol, err)))
         return s;
-    s = bh_lm_fit(*dout, lopt, NULL, fout, err);
-    if (s != BH_OK)
+    if ((v = bh_cli_get(a, "rank-tol")) &&
+        (s = bh_cli_number("rank-tol", v, 1e-300, 0.5, &sp->rank_tol, err)))
         return s;
-    if ((s = bh_fit_set_string(&(*fout)->name, name)) != BH_OK ||
-        (s = bh_fit_set_string(&(*fout)->formula, ftext)) != BH_OK)
-        return bh_error_set(err, s, "out of memory");
-    s = bh_vcov_compute(*fout, vspec, err);
-    if (s != BH_OK)
+    if ((v = bh_cli_get(a, "maxiter"))) {
+        if ((s = bh_cli_number("maxiter", v, 1, 1e6, &d, err)) != BH_OK)
+            return s;
+        sp->maxiter = (size_t)d;
+    }
+    sp->firth = bh_cli_flag(a, "firth");
+    if ((v = bh_cli_get(a, "boot"))) {
+        if (strcasecmp(v, "wild") != 0)
+            return bh_error_set(err, BH_EUSAGE, "--boot supports 'wild', not '%s'", v);
+        sp->boot = 1;
+    }
+    const char *bopts[] = {"reps", "seed", "boot-weights", "threads"};
+    for (size_t k = 0; k < 4; k++)
+        if (!sp->boot && bh_cli_get(a, bopts[k]))
+            return bh_error_set(err, BH_EUSAGE, "--%s needs --boot wild", bopts[k]);
+    if ((v = bh_cli_get(a, "reps"))) {
+        if ((s = bh_cli_number("reps", v, 1, 1e8, &d, err)) != BH_OK)
+            return s;
+        sp->boot_opt.reps = (size_t)d;
+    }
+    if ((v = bh_cli_get(a, "seed"))) {
+        char *end;
+        unsigned long long x = strtoull(v, &end, 10);
+        if (end == v || *end || v[0] == '-')
+            return bh_error_set(err, BH_EUSAGE, "--seed must be a non-negative integer, not '%s'", v);
+        sp->boot_opt.seed = (uint64_t)x;
+    }
+    if ((v = bh_cli_get(a, "boot-weights")) &&
+        (s = bh_boot_weights_parse(v, &sp->boot_opt.weights, err)) != BH_OK)
         return s;
-    return bh_fit_summarize(*fout, level, err);
+    if ((v = bh_cli_get(a, "threads"))) {
+        if ((s = bh_cli_number("threads", v, 1, 1024, &d, err)) != BH_OK)
+            return s;
+        sp->boot_opt.threads = (size_t)d;
+    }
+    return BH_OK;
 }
 
 int bh_cmd_fit(int argc, char **argv)
@@ -91,10 +150,9 @@ int bh_cmd_fit(int argc, char **argv)
     bh_cli_args args;
     int help = 0, rc = BH_EXIT_OK;
     bh_frame *data = NULL;
-    bh_design **designs = NULL;
+    bh_model **models = NULL;
     bh_fit **fits = NULL;
     size_t nmod = 0;
-    char **names = NULL;
 
     bh_status s = bh_cli_parse(argc, argv, fit_options, NOPT, &args, &help, &err);
     if (s == BH_OK && help) {
@@ -105,9 +163,10 @@ int bh_cmd_fit(int argc, char **argv)
     if (s != BH_OK)
         goto fail;
 
-    size_t nnames = 0;
-    char **models = bh_cli_all(&args, "model", &nmod);
-    names = bh_cli_all(&args, "name", &nnames);
+    size_t nnames = 0, ntests = 0;
+    char **formulas = bh_cli_all(&args, "model", &nmod);
+    char **names = bh_cli_all(&args, "name", &nnames);
+    char **tests = bh_cli_all(&args, "test", &ntests);
     if (args.npos != 1) {
         s = bh_error_set(&err, BH_EUSAGE, args.npos ? "expected one DATA file, got %zu arguments"
                                                      : "missing DATA file (a CSV path or '-')",
@@ -122,9 +181,9 @@ int bh_cmd_fit(int argc, char **argv)
         s = bh_error_set(&err, BH_EUSAGE, "%zu --name values for %zu models", nnames, nmod);
         goto fail;
     }
-    const char *family = bh_cli_get(&args, "family");
-    if (family && strcasecmp(family, "gaussian") != 0) {
-        s = bh_error_set(&err, BH_EUSAGE, "unknown family '%s' (available: gaussian)", family);
+    int compare = bh_cli_flag(&args, "compare");
+    if (compare && nmod < 2) {
+        s = bh_error_set(&err, BH_EUSAGE, "--compare needs at least two -m models");
         goto fail;
     }
 
@@ -135,66 +194,59 @@ int bh_cmd_fit(int argc, char **argv)
         goto fail;
     if ((v = bh_cli_get(&args, "digits"))) {
         double d;
-        if ((s = parse_double_opt("digits", v, 1, 17, &d, &err)) != BH_OK)
+        if ((s = bh_cli_number("digits", v, 1, 17, &d, &err)) != BH_OK)
             goto fail;
         oopt.digits = (int)d;
     }
-    double level = 0.95;
-    if ((v = bh_cli_get(&args, "level"))) {
-        if ((s = parse_double_opt("level", v, 1e-6, 99.999999, &level, &err)) != BH_OK)
-            goto fail;
-        level /= 100;
-    }
-    bh_vcov_spec vspec = {.kind = BH_VCOV_CLASSICAL};
-    if ((v = bh_cli_get(&args, "vcov")) && (s = bh_vcov_parse(v, &vspec, &err)) != BH_OK)
+    bh_model_spec spec;
+    if ((s = bh_cli_model_spec(&args, &spec, &err)) != BH_OK)
         goto fail;
-    bh_lm_options lopt;
-    bh_lm_default_options(&lopt);
-    if ((v = bh_cli_get(&args, "tol")) &&
-        (s = parse_double_opt("tol", v, 0, 0.5, &lopt.tol, &err)) != BH_OK)
-        goto fail;
-    bh_design_options dopt;
-    bh_design_default_options(&dopt);
-    dopt.weights = bh_cli_get(&args, "weights");
-    if ((v = bh_cli_get(&args, "weight-type"))) {
-        if (strcasecmp(v, "analytic") == 0)
-            dopt.weight_kind = BH_WEIGHTS_ANALYTIC;
-        else if (strcasecmp(v, "frequency") == 0)
-            dopt.weight_kind = BH_WEIGHTS_FREQUENCY;
-        else {
-            s = bh_error_set(&err, BH_EUSAGE,
-                             "--weight-type must be analytic or frequency, not '%s'", v);
-            goto fail;
-        }
-        if (!dopt.weights) {
-            s = bh_error_set(&err, BH_EUSAGE, "--weight-type needs --weights COL");
-            goto fail;
-        }
-    }
-    if (vspec.kind == BH_VCOV_CLUSTER)
-        dopt.cluster = vspec.cluster;
 
     if ((s = bh_cli_read_data(args.pos[0], &args, &data, &err)) != BH_OK)
         goto fail;
 
-    designs = calloc(nmod, sizeof *designs);
+    models = calloc(nmod, sizeof *models);
     fits = calloc(nmod, sizeof *fits);
-    if (!designs || !fits) {
+    if (!models || !fits) {
         s = bh_error_set(&err, BH_ENOMEM, "out of memory");
         goto fail;
     }
     for (size_t k = 0; k < nmod; k++) {
         char dflt[32];
         snprintf(dflt, sizeof dflt, "(%zu)", k + 1);
-        const char *name = k < nnames ? names[k] : dflt;
-        s = fit_one(data, models[k], name, &dopt, &lopt, &vspec, level, &designs[k],
-                    &fits[k], &err);
+        spec.formula = formulas[k];
+        spec.name = k < nnames ? names[k] : dflt;
+        spec.trace = bh_cli_flag(&args, "trace") ? bh_cli_trace_iter : NULL;
+        spec.trace_ctx = (void *)spec.name;
+        spec.tests = (const char *const *)tests;
+        spec.ntests = ntests;
+        spec.tests_optional = nmod > 1;
+        s = bh_model_fit(data, &spec, &models[k], &err);
         if (s != BH_OK) {
             if (nmod > 1) {
                 char msg[BH_ERROR_MSG_MAX];
-                snprintf(msg, sizeof msg, "model %.64s: %.900s", name, err.msg);
+                snprintf(msg, sizeof msg, "model %.64s: %.900s", spec.name, err.msg);
                 snprintf(err.msg, sizeof err.msg, "%s", msg);
             }
+            goto fail;
+        }
+        if (compare && k > 0 && (s = bh_model_compare(models[k - 1], models[k], &err)) != BH_OK)
+            goto fail;
+        fits[k] = models[k]->fit;
+    }
+
+    for (size_t t = 0; t < ntests; t++) {
+        int used = 0;
+        for (size_t k = 0; k < nmod; k++)
+            for (size_t j = 0; j < fits[k]->ntests; j++)
+                used |= strcmp(fits[k]->tests[j].label, tests[t]) == 0;
+        for (size_t k = 0; !used && k < nmod; k++)
+            for (size_t j = 0; j < fits[k]->nwarnings; j++)
+                used |= strstr(fits[k]->warnings[j], "not computed") &&
+                        strstr(fits[k]->warnings[j], tests[t]);
+        if (!used) {
+            s = bh_error_set(&err, BH_EUSAGE,
+                             "--test '%s' names coefficients that no model has", tests[t]);
             goto fail;
         }
     }
@@ -212,7 +264,8 @@ int bh_cmd_fit(int argc, char **argv)
         goto fail;
     for (size_t k = 0; k < nmod; k++)
         if (!fits[k]->converged) {
-            fprintf(stderr, "blackhole fit: model %s did not converge\n", fits[k]->name);
+            fprintf(stderr, "blackhole fit: model %s did not converge after %zu iterations; "
+                            "its estimates are not reliable\n", fits[k]->name, fits[k]->iterations);
             rc = BH_EXIT_ESTIMATION;
         }
     goto done;
@@ -220,14 +273,11 @@ int bh_cmd_fit(int argc, char **argv)
 fail:
     rc = bh_cli_fail("fit", &err);
 done:
-    if (fits)
+    if (models)
         for (size_t k = 0; k < nmod; k++)
-            bh_fit_free(fits[k]);
-    if (designs)
-        for (size_t k = 0; k < nmod; k++)
-            bh_design_free(designs[k]);
+            bh_model_free(models[k]);
+    free(models);
     free(fits);
-    free(designs);
     bh_frame_free(data);
     bh_cli_args_free(&args);
     return rc;

@@ -12,6 +12,7 @@
 static const bh_cli_command commands[] = {
     {"describe", "descriptive statistics, correlations and scale reliabilities", bh_cmd_describe},
     {"fit", "fit regression models and print coefficient tables", bh_cmd_fit},
+    {"predict", "fitted values with standard errors on new data", bh_cmd_predict},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -303,27 +303,20 @@ Test(glm_r, fractional_probit_weighted) { glt_check("frac_probit_w", 1e-8); }
 Test(glm_firth, birthwt_vs_brglm2) { glt_check("bw_firth", 1e-8); }
 Test(glm_firth, separated_vs_brglm2) { glt_check("sep_firth", 1e-8); }
 
-/* With R's tolerance the iteration count is R's (same IRLS, same mustart;
- * at 1e-15 the last step is decided by rounding in some cases, e.g.
- * ins_offset, so only clear-cut ones are compared). */
-Test(glm_r, iterations_as_r)
+/* Convergence needs both a small deviance change and coefficients that
+ * have stopped moving (stricter than R's rule), in a handful of
+ * iterations on well-posed problems. */
+Test(glm_r, converges_in_few_iterations)
 {
-    const char *names[] = {"bw_logit", "mtcars_gauss_w", "mtcars_am"};
-    bht_fixture *sf = bht_fixture_read(FX "glm_stats.csv");
-    for (size_t k = 0; k < 3; k++) {
+    const char *names[] = {"bw_logit", "mtcars_gauss_w", "mtcars_am", "bw_probit", "bw_cloglog"};
+    for (size_t k = 0; k < 5; k++) {
         glt_case c = glt_load(names[k]);
-        bh_fit *fit = glt_case_fit(&c, 1e-15);
-        double want = NAN;
-        for (size_t i = 0; i < sf->nrow; i++)
-            if (!strcmp(bht_fixture_str(sf, i, "case"), names[k]) &&
-                !strcmp(bht_fixture_str(sf, i, "stat"), "iterations"))
-                want = bht_fixture_num(sf, i, "value");
-        cr_expect_eq((double)fit->iterations, want, "%s: %zu iterations, R %g",
-                     names[k], fit->iterations, want);
+        bh_fit *fit = glt_case_fit(&c, 1e-10);
+        cr_expect(fit->converged, "%s did not converge", names[k]);
+        cr_expect_leq(fit->iterations, 30, "%s: %zu iterations", names[k], fit->iterations);
         bh_fit_free(fit);
         glt_free(c.t);
     }
-    bht_fixture_free(sf);
 }
 
 /* ---- separation -------------------------------------------------------- */

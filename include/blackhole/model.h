@@ -1,0 +1,78 @@
+/* model.h - one model specification, estimated end to end.
+ *
+ * A bh_model_spec says everything needed to estimate a model: formula,
+ * family and link, weights, covariance type, bootstrap, tests.  The CLI's
+ * `fit` and `predict`, the study spec (`replicate`) and the Monte Carlo
+ * batches (`simulate`) all go through bh_model_fit, so a model means the
+ * same thing everywhere:
+ *
+ *   formula -> design -> estimator (lm or glm) -> covariance -> tests,
+ *   bootstrap -> coefficient table
+ *
+ * The spec is never modified; strings in it are borrowed for the call.
+ * Ownership: a bh_model owns its design and fit; bh_model_free() frees them.
+ */
+#ifndef BH_MODEL_H
+#define BH_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "blackhole/boot.h"
+#include "blackhole/design.h"
+#include "blackhole/fit.h"
+#include "blackhole/frame.h"
+#include "blackhole/glm.h"
+#include "blackhole/status.h"
+#include "blackhole/vcov.h"
+
+typedef struct {
+    const char *formula;
+    const char *name;           /* shown in tables; NULL = "(1)"            */
+    bh_family family;           /* default gaussian (least squares)         */
+    bh_link link;               /* used when link_set                       */
+    int link_set;
+    const char *weights;        /* column or NULL                           */
+    bh_weight_kind weight_kind;
+    bh_vcov_spec vcov;          /* used when vcov_set; otherwise classical,
+                                   or HC0 for the fractional family         */
+    int vcov_set;
+    double level;               /* default 0.95                             */
+    double tol;                 /* IRLS tolerance (0 = default 1e-10)       */
+    size_t maxiter;             /* IRLS iterations (0 = default 100)        */
+    double rank_tol;            /* QR rank tolerance (0 = default)          */
+    int firth;
+    bh_glm_trace_fn trace;
+    void *trace_ctx;
+    const char *const *tests;   /* Wald hypotheses, each "a = 0, b = 0"     */
+    size_t ntests;
+    int tests_optional;         /* a hypothesis naming coefficients this
+                                   model lacks is skipped with a warning
+                                   instead of failing (several models)     */
+    int boot;                   /* wild (cluster/score) bootstrap           */
+    bh_boot_options boot_opt;
+} bh_model_spec;
+
+void bh_model_spec_default(bh_model_spec *spec);
+
+typedef struct {
+    bh_design *design;
+    bh_fit *fit;
+} bh_model;
+
+/* Estimate.  Errors are those of each step (formula, data, estimation,
+ * covariance); a model that did not converge is returned with
+ * fit->converged = 0 and BH_OK. */
+bh_status bh_model_fit(const bh_frame *data, const bh_model_spec *spec,
+                       bh_model **out, bh_error *err);
+void bh_model_free(bh_model *m);
+
+/* Compare nested models fitted to the same rows: an F test for least
+ * squares (as R's anova), a likelihood-ratio chi^2 test otherwise (as
+ * lmtest::lrtest).  The result is attached to `larger` as a test labelled
+ * "vs <smaller's name>".  BH_EUSAGE when the models are not nested (the
+ * smaller's coefficients must all appear in the larger), not of the same
+ * family, or not fitted to the same observations. */
+bh_status bh_model_compare(const bh_model *smaller, bh_model *larger,
+                           bh_error *err);
+
+#endif

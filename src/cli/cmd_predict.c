@@ -1,0 +1,175 @@
+/* cmd_predict.c - `blackhole predict DATA -m FORMULA --newdata FILE`: fit on
+ * DATA, then fitted values with standard errors for every row of FILE. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blackhole/atomicfile.h"
+#include "blackhole/model.h"
+#include "blackhole/predict.h"
+#include "blackhole/table.h"
+#include "cli.h"
+
+static const bh_cli_option predict_options[] = {
+    {"model", 'm', 1, "FORMULA", "model formula, e.g. 'followed_up ~ quality * experience'"},
+    {"newdata", 0, 1, "FILE", "rows to predict (CSV; default: DATA itself)"},
+    BH_CLI_MODEL_OPTIONS,
+    {"format", 0, 1, "F", "csv (default) or json"},
+    {"output", 'o', 1, "FILE", "write to FILE (atomically) instead of standard output"},
+    BH_CLI_DATA_OPTIONS,
+};
+#define NOPT (sizeof predict_options / sizeof predict_options[0])
+
+static void predict_help(void)
+{
+    printf("usage: blackhole predict DATA -m FORMULA [--newdata FILE] [options]\n\n"
+           "Fit the model on DATA and write, for every row of FILE (or DATA), the linear\n"
+           "predictor and the fitted value on the response scale with standard errors\n"
+           "(delta method, under the chosen --vcov) and confidence limits (computed on the\n"
+           "link scale and transformed).  Rows with a missing predictor give NA.\n\n"
+           "Options:\n");
+    bh_cli_print_options(predict_options, NOPT);
+    printf("\nCSV columns: row,eta,se_eta,fitted,se_fitted,conf_low,conf_high\n"
+           "\nExit codes: 0 success, 1 estimation failed or did not converge, 2 usage error,\n"
+           "3 input/data error, 4 output error.\n");
+}
+
+static void num(FILE *out, double v)
+{
+    if (isnan(v))
+        fputs("NA", out);
+    else
+        fprintf(out, "%.17g", v);
+}
+
+static bh_status write_csv(FILE *out, const bh_prediction *p, bh_error *err)
+{
+    fputs("row,eta,se_eta,fitted,se_fitted,conf_low,conf_high\n", out);
+    for (size_t i = 0; i < p->n; i++) {
+        fprintf(out, "%zu", i + 1);
+        const double v[6] = {p->eta[i], p->se_eta[i], p->mu[i], p->se_mu[i], p->conf_low[i],
+                             p->conf_high[i]};
+        for (int k = 0; k < 6; k++) {
+            fputc(',', out);
+            num(out, v[k]);
+        }
+        fputc('\n', out);
+    }
+    return ferror(out) ? bh_error_set(err, BH_EOUTPUT, "write error") : BH_OK;
+}
+
+static json_t *jnum(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static bh_status write_json(FILE *out, const bh_fit *fit, const bh_prediction *p, bh_error *err)
+{
+    json_t *root = json_object(), *rows = json_array();
+    json_object_set_new(root, "model", json_string(fit->name));
+    json_object_set_new(root, "formula", json_string(fit->formula));
+    json_object_set_new(root, "vcov", json_string(fit->vcov_type));
+    json_object_set_new(root, "level", jnum(fit->level));
+    for (size_t i = 0; i < p->n; i++) {
+        json_t *r = json_object();
+        json_object_set_new(r, "row", json_integer((json_int_t)(i + 1)));
+        json_object_set_new(r, "eta", jnum(p->eta[i]));
+        json_object_set_new(r, "se_eta", jnum(p->se_eta[i]));
+        json_object_set_new(r, "fitted", jnum(p->mu[i]));
+        json_object_set_new(r, "se_fitted", jnum(p->se_mu[i]));
+        json_object_set_new(r, "conf_low", jnum(p->conf_low[i]));
+        json_object_set_new(r, "conf_high", jnum(p->conf_high[i]));
+        json_array_append_new(rows, r);
+    }
+    json_object_set_new(root, "predictions", rows);
+    int bad = json_dumpf(root, out, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0;
+    fputc('\n', out);
+    json_decref(root);
+    return bad || ferror(out) ? bh_error_set(err, BH_EOUTPUT, "cannot write JSON") : BH_OK;
+}
+
+int bh_cmd_predict(int argc, char **argv)
+{
+    bh_error err;
+    bh_error_clear(&err);
+    bh_cli_args args;
+    int help = 0, rc = BH_EXIT_OK;
+    bh_frame *data = NULL, *newdata = NULL;
+    bh_model *model = NULL;
+    bh_prediction *pred = NULL;
+
+    bh_status s = bh_cli_parse(argc, argv, predict_options, NOPT, &args, &help, &err);
+    if (s == BH_OK && help) {
+        predict_help();
+        bh_cli_args_free(&args);
+        return BH_EXIT_OK;
+    }
+    if (s != BH_OK)
+        goto fail;
+    size_t nmod = 0;
+    char **formulas = bh_cli_all(&args, "model", &nmod);
+    if (args.npos != 1) {
+        s = bh_error_set(&err, BH_EUSAGE, "expected one DATA file");
+        goto fail;
+    }
+    if (nmod != 1) {
+        s = bh_error_set(&err, BH_EUSAGE, "predict takes exactly one -m model (got %zu)", nmod);
+        goto fail;
+    }
+    bh_format fmt = BH_FMT_CSV;
+    const char *v = bh_cli_get(&args, "format");
+    if (v && ((s = bh_format_parse(v, &fmt, &err)) != BH_OK))
+        goto fail;
+    if (fmt != BH_FMT_CSV && fmt != BH_FMT_JSON) {
+        s = bh_error_set(&err, BH_EUSAGE, "predict writes csv or json, not '%s'", v);
+        goto fail;
+    }
+    bh_model_spec spec;
+    if ((s = bh_cli_model_spec(&args, &spec, &err)) != BH_OK)
+        goto fail;
+    spec.formula = formulas[0];
+    spec.name = "(1)";
+    spec.trace = bh_cli_flag(&args, "trace") ? bh_cli_trace_iter : NULL;
+    spec.trace_ctx = (void *)spec.name;
+    if ((s = bh_cli_read_data(args.pos[0], &args, &data, &err)) != BH_OK)
+        goto fail;
+    const char *nd = bh_cli_get(&args, "newdata");
+    if (nd && (s = bh_cli_read_data(nd, &args, &newdata, &err)) != BH_OK)
+        goto fail;
+    if ((s = bh_model_fit(data, &spec, &model, &err)) != BH_OK)
+        goto fail;
+    if (!model->fit->converged) {
+        s = bh_error_set(&err, BH_ENOCONV, "the model did not converge after %zu iterations; "
+                                           "no predictions written", model->fit->iterations);
+        goto fail;
+    }
+    if ((s = bh_predict(model->fit, newdata ? newdata : data, &pred, &err)) != BH_OK)
+        goto fail;
+    bh_afile af;
+    const char *outpath = bh_cli_get(&args, "output");
+    if ((s = bh_afile_open(&af, outpath ? outpath : "-", &err)) != BH_OK)
+        goto fail;
+    s = fmt == BH_FMT_JSON ? write_json(af.fp, model->fit, pred, &err)
+                           : write_csv(af.fp, pred, &err);
+    if (s != BH_OK) {
+        bh_afile_abort(&af);
+        goto fail;
+    }
+    if ((s = bh_afile_commit(&af, &err)) != BH_OK)
+        goto fail;
+    if (pred->nmissing)
+        fprintf(stderr, "blackhole predict: %zu row%s with a missing predictor: NA\n",
+                pred->nmissing, pred->nmissing == 1 ? "" : "s");
+    goto done;
+fail:
+    rc = bh_cli_fail("predict", &err);
+done:
+    bh_prediction_free(pred);
+    bh_model_free(model);
+    bh_frame_free(newdata);
+    bh_frame_free(data);
+    bh_cli_args_free(&args);
+    return rc;
+}

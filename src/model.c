@@ -1,0 +1,226 @@
+/* model.c - a model specification estimated end to end (see model.h). */
+#include "blackhole/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_cdf.h>
+
+#include "blackhole/formula.h"
+#include "blackhole/lm.h"
+#include "blackhole/wald.h"
+
+void bh_model_spec_default(bh_model_spec *spec)
+{
+    memset(spec, 0, sizeof *spec);
+    spec->family = BH_FAM_GAUSSIAN;
+    spec->link = BH_LINK_IDENTITY;
+    spec->weight_kind = BH_WEIGHTS_ANALYTIC;
+    spec->vcov.kind = BH_VCOV_CLASSICAL;
+    spec->level = 0.95;
+    bh_boot_default_options(&spec->boot_opt);
+}
+
+void bh_model_free(bh_model *m)
+{
+    if (!m)
+        return;
+    bh_fit_free(m->fit);
+    bh_design_free(m->design);
+    free(m);
+}
+
+/* Least squares serves the gaussian family with the identity link; every
+ * other family/link goes through IRLS. */
+static int use_lm(const bh_model_spec *s, bh_link link)
+{
+    return s->family == BH_FAM_GAUSSIAN && link == BH_LINK_IDENTITY && !s->firth;
+}
+
+static bh_status estimate(const bh_model_spec *spec, const bh_design *d, bh_link link,
+                          bh_fit **fit, bh_error *err)
+{
+    if (use_lm(spec, link)) {
+        bh_lm_options lo;
+        bh_lm_default_options(&lo);
+        if (spec->rank_tol > 0)
+            lo.tol = spec->rank_tol;
+        return bh_lm_fit(d, &lo, NULL, fit, err);
+    }
+    bh_glm_options go;
+    bh_glm_default_options(&go);
+    go.family = spec->family;
+    go.link = link;
+    if (spec->tol > 0)
+        go.tol = spec->tol;
+    if (spec->maxiter > 0)
+        go.maxiter = spec->maxiter;
+    go.firth = spec->firth;
+    go.trace = spec->trace;
+    go.trace_ctx = spec->trace_ctx;
+    return bh_glm_fit(d, &go, NULL, fit, err);
+}
+
+/* Wald tests under the model's covariance.  A covariance too small for the
+ * restrictions (few clusters) is a warning, not a failure. */
+static bh_status run_tests(const bh_model_spec *spec, bh_fit *fit, bh_error *err)
+{
+    for (size_t t = 0; t < spec->ntests; t++) {
+        bh_hypothesis h;
+        bh_error e2;
+        bh_status s = bh_hypothesis_parse(spec->tests[t], fit, &h, &e2);
+        if (s == BH_EUSAGE && spec->tests_optional) {
+            if (bh_fit_warn(fit, "test '%s' skipped: %s", spec->tests[t], e2.msg) != BH_OK)
+                return bh_error_set(err, BH_ENOMEM, "out of memory");
+            continue;
+        }
+        if (s != BH_OK) {
+            if (err)
+                *err = e2;
+            return s;
+        }
+        bh_wald_result w;
+        s = bh_wald_test(fit, &h, &w, &e2);
+        if (s == BH_OK)
+            s = bh_fit_add_test(fit, "wald", h.text, isinf(w.df2) ? w.chi2 : w.f, w.df1, w.df2,
+                                w.p_value);
+        else if (s == BH_ENUMERIC)
+            s = bh_fit_warn(fit, "test '%s' not computed: %s", spec->tests[t], e2.msg);
+        bh_hypothesis_free(&h);
+        if (s != BH_OK)
+            return s == BH_ENOMEM ? bh_error_set(err, s, "out of memory") : (*err = e2, s);
+    }
+    return BH_OK;
+}
+
+bh_status bh_model_fit(const bh_frame *data, const bh_model_spec *spec, bh_model **out,
+                       bh_error *err)
+{
+    *out = NULL;
+    if (!spec || !spec->formula)
+        return bh_error_set(err, BH_EUSAGE, "no model formula");
+    bh_link link = spec->link_set ? spec->link : bh_family_default_link(spec->family);
+    bh_status s = bh_family_check_link(spec->family, link, err);
+    if (s != BH_OK)
+        return s;
+    if (spec->firth && !(spec->family == BH_FAM_BINOMIAL && link == BH_LINK_LOGIT))
+        return bh_error_set(err, BH_EUSAGE,
+                            "--firth is Firth's bias-reduced logistic regression: it needs "
+                            "--family binomial with the logit link");
+    bh_vcov_spec vspec = spec->vcov;
+    if (!spec->vcov_set) {
+        /* Papke-Wooldridge: the fractional model is a quasi-likelihood, so its
+         * default standard errors are robust. */
+        vspec.kind = spec->family == BH_FAM_FRACTIONAL ? BH_VCOV_HC0 : BH_VCOV_CLASSICAL;
+        vspec.cluster[0] = '\0';
+    }
+    if (spec->boot && vspec.kind != BH_VCOV_CLUSTER)
+        return bh_error_set(err, BH_EUSAGE,
+                            "the wild bootstrap resamples clusters: give --vcov cluster:VAR");
+
+    bh_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return bh_error_set(err, BH_ENOMEM, "out of memory");
+    bh_formula *f = NULL;
+    s = bh_formula_parse(spec->formula, &f, err);
+    if (s != BH_OK)
+        goto fail;
+    if (f->nlhs != 1) {
+        s = bh_error_set(err, BH_EUSAGE,
+                         "formula has %zu responses; the %s family takes one", f->nlhs,
+                         bh_family_name(spec->family));
+        bh_formula_free(f);
+        goto fail;
+    }
+    bh_design_options dopt;
+    bh_design_default_options(&dopt);
+    dopt.weights = spec->weights;
+    dopt.weight_kind = spec->weight_kind;
+    if (vspec.kind == BH_VCOV_CLUSTER)
+        dopt.cluster = vspec.cluster;
+    s = bh_design_build(f, data, &dopt, &m->design, err);
+    bh_formula_free(f);
+    if (s != BH_OK)
+        goto fail;
+    if ((s = estimate(spec, m->design, link, &m->fit, err)) != BH_OK)
+        goto fail;
+    if (bh_fit_set_string(&m->fit->name, spec->name ? spec->name : "(1)") != BH_OK ||
+        bh_fit_set_string(&m->fit->formula, spec->formula) != BH_OK) {
+        s = bh_error_set(err, BH_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((s = bh_vcov_compute(m->fit, &vspec, err)) != BH_OK)
+        goto fail;
+    if ((s = bh_fit_summarize(m->fit, spec->level, err)) != BH_OK)
+        goto fail;
+    if (spec->ntests && (s = run_tests(spec, m->fit, err)) != BH_OK)
+        goto fail;
+    if (spec->boot) {
+        bh_boot_options bo = spec->boot_opt;
+        bo.level = spec->level;
+        if ((s = bh_boot_fit(m->fit, &bo, &m->fit->boot, err)) != BH_OK)
+            goto fail;
+    }
+    *out = m;
+    return BH_OK;
+fail:
+    bh_model_free(m);
+    return s;
+}
+
+static long find_term(const bh_fit *f, const char *comp, const char *term)
+{
+    for (size_t j = 0; j < f->p; j++)
+        if (strcmp(f->term[j], term) == 0 &&
+            strcmp(f->component[j] ? f->component[j] : "", comp ? comp : "") == 0)
+            return (long)j;
+    return -1;
+}
+
+bh_status bh_model_compare(const bh_model *small, bh_model *large, bh_error *err)
+{
+    const bh_fit *a = small->fit;
+    bh_fit *b = large->fit;
+    if (strcmp(a->family ? a->family : "", b->family ? b->family : "") != 0 ||
+        strcmp(a->link ? a->link : "", b->link ? b->link : "") != 0)
+        return bh_error_set(err, BH_EUSAGE, "models %s and %s have different families or links",
+                            a->name, b->name);
+    if (a->nobs != b->nobs || small->design->n != large->design->n ||
+        memcmp(small->design->rows, large->design->rows, small->design->n * sizeof(size_t)) != 0)
+        return bh_error_set(err, BH_EUSAGE,
+                            "models %s (N = %zu) and %s (N = %zu) were not fitted to the same "
+                            "observations (missing values differ?); nested comparisons need the "
+                            "same rows", a->name, a->nobs, b->name, b->nobs);
+    for (size_t j = 0; j < a->p; j++)
+        if (!a->aliased[j] && find_term(b, a->component[j], a->term[j]) < 0)
+            return bh_error_set(err, BH_EUSAGE,
+                                "model %s is not nested in %s: term '%s' is missing from %s",
+                                a->name, b->name, a->term[j], b->name);
+    double q = (double)b->rank - (double)a->rank;
+    if (!(q > 0))
+        return bh_error_set(err, BH_EUSAGE, "model %s has no more parameters than %s",
+                            b->name, a->name);
+    char label[256];
+    snprintf(label, sizeof label, "vs %.200s", a->name);
+    bh_status s;
+    if (b->linear) {
+        /* anova(): F = ((RSS0 - RSS1) / q) / (RSS1 / df1) */
+        double rss0 = a->stats.deviance, rss1 = b->stats.deviance, df1 = b->stats.df_resid;
+        double F = ((rss0 - rss1) / q) / (rss1 / df1);
+        s = bh_fit_add_test(b, "f", label, F, q, df1, gsl_cdf_fdist_Q(F, q, df1));
+    } else {
+        if (b->family && strcmp(b->family, "fractional") == 0)
+            return bh_error_set(err, BH_EUSAGE,
+                                "fractional models are quasi-likelihood fits without a true "
+                                "likelihood: compare them with a Wald test (--test)");
+        double lr = 2 * (b->stats.loglik - a->stats.loglik);
+        if (!isfinite(lr))
+            return bh_error_set(err, BH_EUSAGE,
+                                "the likelihood-ratio test needs log-likelihoods; model %s "
+                                "(%s) has none", b->name, b->family);
+        s = bh_fit_add_test(b, "lr", label, lr, q, INFINITY, gsl_cdf_chisq_Q(lr, q));
+    }
+    return s == BH_OK ? BH_OK : bh_error_set(err, s, "out of memory");
+}
