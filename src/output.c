@@ -257,6 +257,24 @@ static bh_status add_stat_note(bh_table *t, const char *text)
     return bh_table_add_note(t, text);
 }
 
+/* "Wald test of a = 0: F(1, 27) = 4.2, p = 0.05" */
+static const char *test_line(const bh_fit *f, size_t k, char *line, size_t size, int digits)
+{
+    const bh_fit_test *x = &f->tests[k];
+    char a[64], b[64], c[64], p[32];
+    const char *what = strcmp(x->kind, "wald") == 0 ? "Wald test of "
+                       : strcmp(x->kind, "lr") == 0 ? "Likelihood-ratio test " : "F test ";
+    if (isinf(x->df2))
+        snprintf(line, size, "%s: %s%s: chi2(%s) = %s, p = %s", str_or(f->name, ""), what,
+                 x->label, bh_fmt_num(a, sizeof a, x->df1, 10),
+                 bh_fmt_num(b, sizeof b, x->statistic, digits), bh_fmt_pvalue(p, sizeof p, x->p_value));
+    else
+        snprintf(line, size, "%s: %s%s: F(%s, %s) = %s, p = %s", str_or(f->name, ""), what,
+                 x->label, bh_fmt_num(a, sizeof a, x->df1, 10), bh_fmt_num(c, sizeof c, x->df2, 10),
+                 bh_fmt_num(b, sizeof b, x->statistic, digits), bh_fmt_pvalue(p, sizeof p, x->p_value));
+    return line;
+}
+
 /* Model description lines shared by the single- and multi-model layouts. */
 static bh_status describe_model(bh_table *t, const bh_fit *f, int digits)
 {
@@ -296,10 +314,14 @@ static bh_status describe_model(bh_table *t, const bh_fit *f, int digits)
         s = add_stat_note(t, line);
     }
     if (s == BH_OK && !isnan(st->loglik)) {
-        snprintf(line, sizeof line, "log-likelihood %s, AIC %s, BIC %s",
-                 bh_fmt_num(a, sizeof a, st->loglik, digits + 2),
-                 bh_fmt_num(b, sizeof b, st->aic, digits + 2),
-                 bh_fmt_num(c, sizeof c, st->bic, digits + 2));
+        if (isnan(st->aic)) /* quasi-likelihood families have no AIC */
+            snprintf(line, sizeof line, "quasi-log-likelihood %s (no AIC/BIC for a "
+                     "quasi-likelihood)", bh_fmt_num(a, sizeof a, st->loglik, digits + 2));
+        else
+            snprintf(line, sizeof line, "log-likelihood %s, AIC %s, BIC %s",
+                     bh_fmt_num(a, sizeof a, st->loglik, digits + 2),
+                     bh_fmt_num(b, sizeof b, st->aic, digits + 2),
+                     bh_fmt_num(c, sizeof c, st->bic, digits + 2));
         s = add_stat_note(t, line);
     }
     if (s == BH_OK && !f->linear && !isnan(st->deviance)) {
@@ -328,24 +350,8 @@ static bh_status describe_model(bh_table *t, const bh_fit *f, int digits)
                  bh_fmt_pvalue(p, sizeof p, st->hl_pvalue));
         s = add_stat_note(t, line);
     }
-    for (size_t k = 0; s == BH_OK && k < f->ntests; k++) {
-        const bh_fit_test *x = &f->tests[k];
-        char p[32];
-        const char *what = strcmp(x->kind, "wald") == 0 ? "Wald test"
-                           : strcmp(x->kind, "lr") == 0 ? "Likelihood-ratio test" : "F test";
-        if (isinf(x->df2))
-            snprintf(line, sizeof line, "%s %s%s: chi2(%s) = %s, p = %s", what,
-                     strcmp(x->kind, "wald") == 0 ? "of " : "", x->label,
-                     bh_fmt_num(a, sizeof a, x->df1, 10), bh_fmt_num(b, sizeof b, x->statistic, digits),
-                     bh_fmt_pvalue(p, sizeof p, x->p_value));
-        else
-            snprintf(line, sizeof line, "%s %s%s: F(%s, %s) = %s, p = %s", what,
-                     strcmp(x->kind, "wald") == 0 ? "of " : "", x->label,
-                     bh_fmt_num(a, sizeof a, x->df1, 10), bh_fmt_num(c, sizeof c, x->df2, 10),
-                     bh_fmt_num(b, sizeof b, x->statistic, digits),
-                     bh_fmt_pvalue(p, sizeof p, x->p_value));
-        s = add_stat_note(t, line);
-    }
+    for (size_t k = 0; s == BH_OK && k < f->ntests; k++)
+        s = add_stat_note(t, test_line(f, k, line, sizeof line, digits));
     if (s == BH_OK && !f->converged) {
         snprintf(line, sizeof line, "WARNING: did not converge after %zu iterations", f->iterations);
         s = add_stat_note(t, line);
@@ -498,7 +504,8 @@ static bh_status multi_table(const bh_fit *const *fits, size_t nfits,
         s = bh_table_add_rule(t);
     /* Statistics rows: only those some model has. */
     const char *names[] = {"N", "R-squared", "Adj. R-squared", "Residual SD",
-                           "Log-likelihood", "AIC", "BIC", "Clusters", "Std. errors"};
+                           "Log-likelihood", "AIC", "BIC", "Clusters", "Std. errors",
+                           "Pseudo R-squared (McFadden)", "AUC", "Deviance"};
     for (size_t r = 0; s == BH_OK && r < sizeof names / sizeof names[0]; r++) {
         int any = 0;
         cells[0] = names[r];
@@ -522,9 +529,12 @@ static bh_status multi_table(const bh_fit *const *fits, size_t nfits,
                 }
                 break;
             case 8: snprintf(buf[m + 1], 96, "%s", f->vcov_type); any = 1; break;
+            case 9: v = st->pseudo_r2_mcfadden; break;
+            case 10: v = st->auc; break;
+            case 11: v = f->linear ? NAN : st->deviance; break;
             }
             if (!isnan(v)) {
-                bh_fmt_num(buf[m + 1], 96, v, r >= 4 ? dg + 2 : dg);
+                bh_fmt_num(buf[m + 1], 96, v, (r >= 4 && r <= 6) || r == 11 ? dg + 2 : dg);
                 any = 1;
             }
             cells[m + 1] = buf[m + 1];
@@ -538,6 +548,8 @@ static bh_status multi_table(const bh_fit *const *fits, size_t nfits,
                  str_or(fits[m]->formula, ""), str_or(fits[m]->family, "gaussian"),
                  str_or(fits[m]->link, "identity"));
         s = bh_table_add_note(t, line);
+        for (size_t k = 0; s == BH_OK && k < fits[m]->ntests; k++)
+            s = bh_table_add_note(t, test_line(fits[m], k, line, sizeof line, dg));
         for (size_t k = 0; s == BH_OK && k < fits[m]->nwarnings; k++) {
             snprintf(line, sizeof line, "%s: warning: %s", str_or(fits[m]->name, ""),
                      fits[m]->warnings[k]);
