@@ -404,6 +404,8 @@ static void header_field(reader *r, const char *s, size_t len)
 }
 
 /* libcsv field callback. */
+static const unsigned char BOM[3] = {0xEF, 0xBB, 0xBF};
+
 static void on_field(void *field, size_t len, void *data)
 {
     reader *r = data;
@@ -414,6 +416,13 @@ static void on_field(void *field, size_t len, void *data)
         r->rec_line = r->field_line;
     size_t j = r->nf++;
     if (!r->have_header) {
+        /* Byte order marks before the first name are dropped wherever the
+         * header starts (after CR-only blank lines, too), so that no first
+         * column name begins with one and a frame writes back unchanged. */
+        while (j == 0 && len >= 3 && memcmp(s, BOM, 3) == 0) {
+            s += 3;
+            len -= 3;
+        }
         if (check_bytes(r, s, len, j + 1) == 0)
             header_field(r, s, len);
     } else if (j < r->ncol) {
@@ -674,8 +683,6 @@ void bh_csv_default_options(bh_csv_options *opt)
     opt->na = NULL;
     opt->n_na = 0;
 }
-
-static const unsigned char BOM[3] = {0xEF, 0xBB, 0xBF};
 
 bh_status bh_csv_read_stream(FILE *in, const char *source,
                              const bh_csv_options *opt, bh_frame **out,

@@ -102,6 +102,9 @@ void bh_fit_free(bh_fit *f)
     for (size_t k = 0; k < f->nwarnings; k++)
         free(f->warnings[k]);
     free(f->warnings);
+    for (size_t k = 0; k < f->nnotes; k++)
+        free(f->notes[k]);
+    free(f->notes);
     for (size_t k = 0; k < f->ntests; k++) {
         free(f->tests[k].kind);
         free(f->tests[k].label);
@@ -156,28 +159,49 @@ bh_status bh_fit_set_string(char **field, const char *value)
     return BH_OK;
 }
 
-bh_status bh_fit_warn(bh_fit *fit, const char *fmt, ...)
+/* Append a formatted string to a list (warnings and notes share it). */
+static bh_status push_fmt(char ***list, size_t *n, const char *fmt, va_list ap)
 {
-    va_list ap;
-    va_start(ap, fmt);
+    va_list ap2;
+    va_copy(ap2, ap);
     int k = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (k < 0)
+    if (k < 0) {
+        va_end(ap2);
         return BH_EINTERNAL;
+    }
     char *msg = malloc((size_t)k + 1);
-    if (!msg)
+    if (!msg) {
+        va_end(ap2);
         return BH_ENOMEM;
-    va_start(ap, fmt);
-    vsnprintf(msg, (size_t)k + 1, fmt, ap);
-    va_end(ap);
-    char **w = realloc(fit->warnings, (fit->nwarnings + 1) * sizeof *w);
+    }
+    vsnprintf(msg, (size_t)k + 1, fmt, ap2);
+    va_end(ap2);
+    char **w = realloc(*list, (*n + 1) * sizeof *w);
     if (!w) {
         free(msg);
         return BH_ENOMEM;
     }
-    fit->warnings = w;
-    w[fit->nwarnings++] = msg;
+    *list = w;
+    w[(*n)++] = msg;
     return BH_OK;
+}
+
+bh_status bh_fit_warn(bh_fit *fit, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    bh_status s = push_fmt(&fit->warnings, &fit->nwarnings, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+bh_status bh_fit_note(bh_fit *fit, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    bh_status s = push_fmt(&fit->notes, &fit->nnotes, fmt, ap);
+    va_end(ap);
+    return s;
 }
 
 void bh_fit_score(const bh_fit *fit, size_t i, double *s)

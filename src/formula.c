@@ -38,6 +38,7 @@ typedef struct {
     token tok;        /* current (peeked) token */
     bh_error *err;
     bh_status st;
+    size_t depth;     /* parse_expr recursion depth */
 } lexer;
 
 /* Syntax tree node. */
@@ -50,6 +51,7 @@ typedef struct node {
     char *name;
     struct node *a, *b;
     size_t pos;
+    size_t depth;     /* height of the subtree (a leaf is 1) */
 } node;
 
 static bh_status ferr(bh_error *err, size_t col, const char *fmt, ...)
@@ -100,8 +102,32 @@ static node *node_new(nkind k, size_t pos)
     if (n) {
         n->k = k;
         n->pos = pos;
+        n->depth = 1;
     }
     return n;
+}
+
+/* Every later pass (encoding, deparse, evaluation, freeing) recurses over
+ * the tree, so its height is bounded where the tree is built: a hostile or
+ * generated formula must get an error, not a stack overflow.  Set n's
+ * height from its children; 0 when it exceeds BH_FORMULA_MAX_DEPTH (the
+ * error is then recorded in lx). */
+static int node_height(lexer *lx, node *n)
+{
+    size_t h = 0;
+    if (n->a && n->a->depth > h)
+        h = n->a->depth;
+    if (n->b && n->b->depth > h)
+        h = n->b->depth;
+    n->depth = h + 1;
+    if (n->depth > BH_FORMULA_MAX_DEPTH) {
+        lx->st = ferr(lx->err, n->pos,
+                      "formula nested too deeply: more than %d levels of "
+                      "parentheses, calls or operators",
+                      BH_FORMULA_MAX_DEPTH);
+        return 0;
+    }
+    return 1;
 }
 
 /* Describe the current token for messages. */
@@ -291,8 +317,16 @@ static node *parse_prefix(lexer *lx)
                 goto fail;
             }
             n->a = parse_expr(lx, 0);
-            if (!n->a)
+            if (!n->a || !node_height(lx, n))
                 goto fail;
+            /* Expressions inside calls are evaluated recursively with a
+             * block of values per level (terms.c): a tighter bound. */
+            if (n->depth > BH_FORMULA_MAX_EXPR_DEPTH) {
+                lx->st = ferr(lx->err, pos,
+                              "expression in %s() nested too deeply: more than "
+                              "%d levels", name, BH_FORMULA_MAX_EXPR_DEPTH);
+                goto fail;
+            }
             if (lx->tok.k == T_COMMA) {
                 lx->st = ferr(lx->err, lx->tok.pos,
                               "unexpected ',': %s() takes one argument", name);
@@ -330,7 +364,7 @@ static node *parse_prefix(lexer *lx)
             goto fail;
         }
         n->a = parse_expr(lx, 0);
-        if (!n->a)
+        if (!n->a || !node_height(lx, n))
             goto fail;
         if (lx->tok.k != T_RPAREN) {
             if (lx->tok.k == T_END)
@@ -352,7 +386,7 @@ static node *parse_prefix(lexer *lx)
             if (lex_next(lx))
                 goto fail;
             n->a = parse_expr(lx, BP_UNARY);
-            if (!n->a)
+            if (!n->a || !node_height(lx, n))
                 goto fail;
             return n;
         }
@@ -365,7 +399,7 @@ static node *parse_prefix(lexer *lx)
             if (lex_next(lx))
                 goto fail;
             n->b = parse_expr(lx, infix_bp('~'));
-            if (!n->b)
+            if (!n->b || !node_height(lx, n))
                 goto fail;
             return n;
         }
@@ -383,7 +417,25 @@ fail:
     return NULL;
 }
 
+static node *parse_expr_at(lexer *lx, int minbp);
+
+/* The parser recurses once per nesting level: bound it before the stack. */
 static node *parse_expr(lexer *lx, int minbp)
+{
+    if (lx->depth >= BH_FORMULA_MAX_DEPTH) {
+        lx->st = ferr(lx->err, lx->tok.pos,
+                      "formula nested too deeply: more than %d levels of "
+                      "parentheses, calls or operators",
+                      BH_FORMULA_MAX_DEPTH);
+        return NULL;
+    }
+    lx->depth++;
+    node *n = parse_expr_at(lx, minbp);
+    lx->depth--;
+    return n;
+}
+
+static node *parse_expr_at(lexer *lx, int minbp)
 {
     node *lhs = parse_prefix(lx);
     if (!lhs)
@@ -414,7 +466,7 @@ static node *parse_expr(lexer *lx, int minbp)
         /* '^' is right-associative and its exponent may carry a unary
          * sign (x^-1), as in R. */
         n->b = parse_expr(lx, t->op == '^' ? BP_UNARY - 1 : bp);
-        if (!n->b) {
+        if (!n->b || !node_height(lx, n)) {
             node_free(n);
             return NULL;
         }
@@ -719,6 +771,7 @@ typedef struct {
 typedef struct {
     term *t;
     size_t n, cap;
+    int full;    /* an addition was refused: BH_FORMULA_MAX_TERMS reached */
 } tlist;
 
 static void tlist_free(tlist *l)
@@ -739,6 +792,11 @@ static int term_eq(const term *a, const term *b)
  * first occurrence). */
 static int tlist_add(tlist *l, term t)
 {
+    if (l->n >= BH_FORMULA_MAX_TERMS) {
+        free(t.v);
+        l->full = 1;
+        return -1;
+    }
     for (size_t i = 0; i < l->n; i++)
         if (term_eq(&l->t[i], &t)) {
             free(t.v);
@@ -801,6 +859,12 @@ static int tlist_append_all(tlist *dst, const tlist *src)
 
 static int tlist_interact(tlist *dst, const tlist *a, const tlist *b)
 {
+    /* (a + b + ...)^k grows exponentially and each addition scans for
+     * duplicates: refuse before the quadratic work, not after. */
+    if (a->n && b->n > BH_FORMULA_MAX_TERMS / a->n) {
+        dst->full = 1;
+        return -1;
+    }
     for (size_t i = 0; i < a->n; i++)
         for (size_t j = 0; j < b->n; j++) {
             term t;
@@ -823,6 +887,15 @@ typedef struct {
 static bh_status nomem(bh_error *err)
 {
     return bh_error_set(err, BH_ENOMEM, "out of memory");
+}
+
+/* A failed term-list operation on l: too many terms, or out of memory. */
+static bh_status tl_fail(rhs_state *rs, const tlist *l, size_t pos)
+{
+    if (l->full)
+        return ferr(rs->err, pos, "the formula expands to more than %d terms",
+                    BH_FORMULA_MAX_TERMS);
+    return nomem(rs->err);
 }
 
 /* Register a variable by label; returns its index in *idx. */
@@ -1087,7 +1160,7 @@ static bh_status encode(rhs_state *rs, const node *n, int sign, tlist *out)
             return nomem(rs->err);
         t.v[0] = idx;
         if (tlist_add(out, t))
-            return nomem(rs->err);
+            return tl_fail(rs, out, n->pos);
         return BH_OK;
     }
     case N_PAREN:
@@ -1130,14 +1203,14 @@ static bh_status encode(rhs_state *rs, const node *n, int sign, tlist *out)
         }
         int k = (int)b->num;
         if (tlist_append_all(out, &L)) {
-            st = nomem(rs->err);
+            st = tl_fail(rs, out, n->pos);
             goto done;
         }
         for (int i = 1; i < k; i++) {
             tlist cur = {0};
             if (tlist_append_all(&cur, out) || tlist_interact(&cur, out, &L)) {
+                st = tl_fail(rs, &cur, n->pos);
                 tlist_free(&cur);
-                st = nomem(rs->err);
                 goto done;
             }
             tlist_free(out);
@@ -1156,7 +1229,7 @@ static bh_status encode(rhs_state *rs, const node *n, int sign, tlist *out)
             if (!drop) {
                 term t;
                 if (term_dup(&L.t[i], &t) || tlist_add(out, t)) {
-                    st = nomem(rs->err);
+                    st = tl_fail(rs, out, n->pos);
                     goto done;
                 }
             }
@@ -1203,7 +1276,7 @@ static bh_status encode(rhs_state *rs, const node *n, int sign, tlist *out)
         goto done;
     }
     if (fail)
-        st = nomem(rs->err);
+        st = tl_fail(rs, out, n->pos);
 done:
     tlist_free(&L);
     tlist_free(&R);
@@ -1374,6 +1447,12 @@ bh_status bh_formula_parse(const char *text, bh_formula **out, bh_error *err)
         return nomem(err);
     }
     f->intercept = 1;
+    /* The response is evaluated like a call's argument (terms.c). */
+    if (root->a && root->a->depth > BH_FORMULA_MAX_EXPR_DEPTH) {
+        st = ferr(err, root->a->pos, "left-hand side nested too deeply: more than %d levels",
+                  BH_FORMULA_MAX_EXPR_DEPTH);
+        goto fail;
+    }
     if (root->a && (st = build_lhs(f, root->a, err)))
         goto fail;
     const node *rhs = root->b;

@@ -102,7 +102,7 @@ struct bh_glm_workspace {
 /* ---- families and links ---------------------------------------------- */
 
 static const char *const fam_names[] = {"gaussian", "binomial", "poisson",
-                                        "fractional"};
+                                        "fractional", "dirichlet"};
 static const char *const link_names[] = {"identity", "logit", "probit",
                                          "cloglog", "log"};
 
@@ -116,7 +116,7 @@ bh_status bh_family_parse(const char *s, bh_family *out, bh_error *err)
         }
     return bh_error_set(err, BH_EUSAGE,
                         "unknown family '%s' (expected gaussian, binomial, "
-                        "poisson or fractional)",
+                        "poisson, fractional or dirichlet)",
                         bh_quote(q, sizeof q, s ? s : "", 40));
 }
 
@@ -136,7 +136,7 @@ bh_status bh_link_parse(const char *s, bh_link *out, bh_error *err)
 
 const char *bh_family_name(bh_family f)
 {
-    return (unsigned)f < 4 ? fam_names[f] : "?";
+    return (unsigned)f < sizeof fam_names / sizeof *fam_names ? fam_names[f] : "?";
 }
 
 const char *bh_link_name(bh_link l)
@@ -149,7 +149,8 @@ bh_link bh_family_default_link(bh_family f)
     switch (f) {
     case BH_FAM_BINOMIAL:
     case BH_FAM_FRACTIONAL: return BH_LINK_LOGIT;
-    case BH_FAM_POISSON:    return BH_LINK_LOG;
+    case BH_FAM_POISSON:
+    case BH_FAM_DIRICHLET:  return BH_LINK_LOG;
     default:                return BH_LINK_IDENTITY;
     }
 }
@@ -164,13 +165,15 @@ bh_status bh_family_check_link(bh_family f, bh_link l, bh_error *err)
     case BH_FAM_FRACTIONAL: ok = l == BH_LINK_LOGIT || l == BH_LINK_PROBIT;
                             break;
     case BH_FAM_POISSON:    ok = l == BH_LINK_LOG; break;
+    case BH_FAM_DIRICHLET:  ok = l == BH_LINK_LOG; break;
     }
     if (ok)
         return BH_OK;
     return bh_error_set(err, BH_EUSAGE,
                         "family %s does not take link %s (binomial: logit, "
                         "probit, cloglog; fractional: logit, probit; "
-                        "poisson: log; gaussian: identity)",
+                        "poisson: log; gaussian: identity; dirichlet: "
+                        "log, with --param for the parametrisation)",
                         bh_family_name(f), bh_link_name(l));
 }
 
@@ -745,6 +748,9 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
         return bh_error_set(err, BH_EUSAGE,
                             "glm: workspace for %zu x %zu is too small for "
                             "%zu x %zu", ws->nmax, ws->pmax, n, p);
+    if (opt->family == BH_FAM_DIRICHLET)
+        return bh_error_set(err, BH_EUSAGE,
+                            "glm: the dirichlet family is estimated by bh_dirichlet_fit");
     bh_status st = bh_family_check_link(opt->family, opt->link, err);
     if (st)
         return st;

@@ -14,6 +14,7 @@
  */
 #include "blackhole/lm.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -441,24 +442,34 @@ bh_status bh_lm_fit(const bh_design *d, const bh_lm_options *opt,
      * silently missing standard error. */
     {
         int overflow = !isfinite((double)sigma2) || !isfinite((double)rss);
+        const char *what = NULL;    /* the coefficient at fault, if one */
         for (size_t a1 = 0; a1 < p && !overflow; a1++) {
             if (fit->aliased[a1])
                 continue;
-            overflow |= !isfinite(fit->beta[a1]);
+            /* The opposite end: a predictor near 1e308 has a variance near
+             * 1e-616, which is 0 or subnormal in double and would print
+             * as a standard error of 0 and t = Inf.  Zero is right only
+             * for an exact fit (rss = 0). */
+            double v = fit->vcov[a1 * p + a1];
+            overflow |= !isfinite(fit->beta[a1]) || (!(v >= DBL_MIN) && rss != 0);
             for (size_t b1 = 0; b1 < p && !overflow; b1++)
                 if (!fit->aliased[b1])
                     overflow |= !isfinite(fit->vcov[a1 * p + b1]) ||
                                 !isfinite(fit->bread[a1 * p + b1]);
+            if (overflow)
+                what = fit->term[a1];
         }
         for (size_t i = 0; i < n && !overflow; i++)
             overflow |= !isfinite(fit->resid[i]) || !isfinite(fit->fitted[i]) ||
                         !isfinite(fit->u[i]) || !isfinite(fit->hat[i]);
         if (overflow) {
             st = bh_error_set(err, BH_ENUMERIC,
-                              "lm: the estimates or their variances overflow double "
-                              "precision (residual variance %Lg): the values of %s or "
-                              "of the predictors are too large; rescale them",
-                              sigma2, yname);
+                              "lm: %s%s%sbeyond the range of double precision "
+                              "(residual variance %Lg): the values of %s or of the "
+                              "predictors are too large or too small in magnitude; "
+                              "rescale them",
+                              what ? "the estimate or variance of " : "the results are ",
+                              what ? what : "", what ? " is " : "", sigma2, yname);
             goto done;
         }
     }
@@ -511,6 +522,29 @@ bh_status bh_lm_fit(const bh_design *d, const bh_lm_options *opt,
     S->loglik = (double)ll;
     S->aic = (double)(-2 * ll + 2 * ((real)r + 1));
     S->bic = (double)(-2 * ll + logl(N) * ((real)r + 1));
+
+    /* R's summary.lm rule: a residual variance below 1e-30 of the fitted
+     * values' scale (mean^2 + variance) is an essentially perfect fit, whose
+     * standard errors, t values and p-values are rounding noise. */
+    {
+        real fm = 0, fv = 0;
+        size_t nf = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!d->w || d->w[i] > 0) {
+                fm += fit->fitted[i];
+                nf++;
+            }
+        fm /= nf;
+        for (size_t i = 0; i < n; i++)
+            if (!d->w || d->w[i] > 0)
+                fv += (fit->fitted[i] - fm) * (fit->fitted[i] - fm);
+        fv = nf > 1 ? fv / (real)(nf - 1) : 0;
+        if (sigma2 < (fm * fm + fv) * 1e-30L &&
+            (st = bh_fit_warn(fit, "essentially perfect fit (residual variance %Lg): "
+                              "standard errors, tests and intervals are unreliable",
+                              sigma2)))
+            goto nomem;
+    }
 
     /* Warn about aliased columns, naming them in design order. */
     if (r < p) {

@@ -28,6 +28,7 @@ void bh_model_free(bh_model *m)
     if (!m)
         return;
     bh_fit_free(m->fit);
+    bh_glmm_re_free(m->re);
     bh_design_free(m->design);
     free(m);
 }
@@ -40,8 +41,53 @@ static int use_lm(const bh_model_spec *s, bh_link link)
 }
 
 static bh_status estimate(const bh_model_spec *spec, const bh_design *d, bh_link link,
-                          bh_fit **fit, bh_error *err)
+                          bh_fit **fit, bh_glmm_re **re, bh_error *err)
 {
+    if (d->nre > 0) {
+        /* (1 | g) terms: the mixed-effects model */
+        if (spec->family != BH_FAM_BINOMIAL)
+            return bh_error_set(err, BH_EUSAGE,
+                                "random-effect terms need --family binomial (mixed-effects "
+                                "logit or probit); the %s family has no mixed model here",
+                                bh_family_name(spec->family));
+        if (spec->firth)
+            return bh_error_set(err, BH_EUSAGE, "--firth does not apply to mixed models");
+        bh_glmm_options mo;
+        bh_glmm_default_options(&mo);
+        mo.link = link;
+        if (spec->nagq)
+            mo.nagq = spec->nagq;
+        return bh_glmm_fit(d, &mo, fit, re, err);
+    }
+    if (spec->family == BH_FAM_DIRICHLET) {
+        if (d->m < 2)
+            return bh_error_set(err, BH_EUSAGE,
+                                "the dirichlet family needs the shares as several responses: "
+                                "'share_a + share_b + share_c ~ ...'");
+        bh_dirichlet_options o;
+        bh_dirichlet_default_options(&o);
+        o.param = spec->param;
+        o.squeeze = spec->squeeze;
+        if (spec->sum_tol > 0)
+            o.sum_tol = spec->sum_tol;
+        if (spec->tol > 0)
+            o.tol = spec->tol;
+        if (spec->maxiter > 0)
+            o.maxiter = spec->maxiter;
+        if (spec->base) {
+            size_t k = 0;
+            while (k < d->m && strcmp(d->ynames[k], spec->base) != 0)
+                k++;
+            if (k == d->m)
+                return bh_error_set(err, BH_EUSAGE, "--base '%s' is not one of the responses",
+                                    spec->base);
+            o.base = k;
+        }
+        return bh_dirichlet_fit(d, &o, NULL, fit, err);
+    }
+    if (spec->nagq > 1)
+        return bh_error_set(err, BH_EUSAGE,
+                            "--nagq applies to mixed models: add a random intercept (1 | g)");
     if (use_lm(spec, link)) {
         bh_lm_options lo;
         bh_lm_default_options(&lo);
@@ -127,7 +173,7 @@ bh_status bh_model_fit(const bh_frame *data, const bh_model_spec *spec, bh_model
     s = bh_formula_parse(spec->formula, &f, err);
     if (s != BH_OK)
         goto fail;
-    if (f->nlhs != 1) {
+    if (f->nlhs != 1 && spec->family != BH_FAM_DIRICHLET) {
         s = bh_error_set(err, BH_EUSAGE,
                          "formula has %zu responses; the %s family takes one", f->nlhs,
                          bh_family_name(spec->family));
@@ -144,8 +190,23 @@ bh_status bh_model_fit(const bh_frame *data, const bh_model_spec *spec, bh_model
     bh_formula_free(f);
     if (s != BH_OK)
         goto fail;
-    if ((s = estimate(spec, m->design, link, &m->fit, err)) != BH_OK)
+    if ((s = estimate(spec, m->design, link, &m->fit, &m->re, err)) != BH_OK)
         goto fail;
+    for (size_t k = 0; m->re && k < m->re->ngroupings; k++) {
+        const bh_glmm_group *g = &m->re->g[k];
+        if (bh_fit_note(m->fit, "random intercept %s: %zu groups, SD %.6g (SE %.3g), ICC %.4g "
+                        "(latent scale)", g->name, g->ngroups, g->sd, g->sd_se, g->icc) != BH_OK) {
+            s = bh_error_set(err, BH_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    if (m->re && vspec.kind != BH_VCOV_CLASSICAL) {
+        s = bh_error_set(err, BH_EUSAGE,
+                         "mixed models report model-based standard errors only; for "
+                         "cluster-robust inference fit the logit without (1 | g) and use "
+                         "--vcov cluster:VAR");
+        goto fail;
+    }
     if (bh_fit_set_string(&m->fit->name, spec->name ? spec->name : "(1)") != BH_OK ||
         bh_fit_set_string(&m->fit->formula, spec->formula) != BH_OK) {
         s = bh_error_set(err, BH_ENOMEM, "out of memory");

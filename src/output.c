@@ -207,6 +207,11 @@ static json_t *json_fit(const bh_fit *f)
         bad |= jset(o, "bootstrap", bo);
     }
 
+    json_t *notes = json_array();
+    for (size_t k = 0; k < f->nnotes; k++)
+        bad |= json_array_append_new(notes, json_string(f->notes[k]));
+    bad |= jset(o, "notes", notes);
+
     json_t *w = json_array();
     for (size_t k = 0; k < f->nwarnings; k++)
         bad |= json_array_append_new(w, json_string(f->warnings[k]));
@@ -350,6 +355,8 @@ static bh_status describe_model(bh_table *t, const bh_fit *f, int digits)
                  bh_fmt_pvalue(p, sizeof p, st->hl_pvalue));
         s = add_stat_note(t, line);
     }
+    for (size_t k = 0; s == BH_OK && k < f->nnotes; k++)
+        s = add_stat_note(t, f->notes[k]);
     for (size_t k = 0; s == BH_OK && k < f->ntests; k++)
         s = add_stat_note(t, test_line(f, k, line, sizeof line, digits));
     if (s == BH_OK && !f->converged) {
@@ -548,6 +555,10 @@ static bh_status multi_table(const bh_fit *const *fits, size_t nfits,
                  str_or(fits[m]->formula, ""), str_or(fits[m]->family, "gaussian"),
                  str_or(fits[m]->link, "identity"));
         s = bh_table_add_note(t, line);
+        for (size_t k = 0; s == BH_OK && k < fits[m]->nnotes; k++) {
+            snprintf(line, sizeof line, "%s: %s", str_or(fits[m]->name, ""), fits[m]->notes[k]);
+            s = bh_table_add_note(t, line);
+        }
         for (size_t k = 0; s == BH_OK && k < fits[m]->ntests; k++)
             s = bh_table_add_note(t, test_line(fits[m], k, line, sizeof line, dg));
         for (size_t k = 0; s == BH_OK && k < fits[m]->nwarnings; k++) {

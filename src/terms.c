@@ -141,6 +141,16 @@ static bh_status unknown_var(const bh_frame *data, const char *name,
                            "unknown variable '%s' (did you mean '%s'?)", q,
                            bh_quote(q2, sizeof q2, s, 100));
     }
+    /* One column whose name holds a separator: the file was read with the
+     * wrong --sep (a ';' export read as ',' is the common case). */
+    if (data->ncol == 1 && strpbrk(data->cols[0].name, ",;\t|")) {
+        char q2[160];
+        return bh_error_at(err, BH_EFORMULA, "formula", 1, pos,
+                           "unknown variable '%s': %s has a single column named "
+                           "'%s'; is the field separator wrong? (see --sep)", q,
+                           data->source ? data->source : "the data",
+                           bh_quote(q2, sizeof q2, data->cols[0].name, 100));
+    }
     return bh_error_at(err, BH_EFORMULA, "formula", 1, pos,
                        "unknown variable '%s' (no such column in %s)", q,
                        data->source ? data->source : "the data");

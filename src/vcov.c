@@ -15,6 +15,7 @@
 #include "blackhole/vcov.h"
 #include "blackhole/wald.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,11 +256,12 @@ bh_status bh_vcov_compute(bh_fit *fit, const bh_vcov_spec *spec,
      * ~1e154): refuse rather than report a NAN or infinite variance as a
      * missing or zero-information standard error. */
     for (size_t k = 0; k < r * r; k++)
-        if (!isfinite(V[k])) {
+        if (!isfinite(V[k]) ||
+            (k % (r + 1) == 0 && V[k] > 0 && V[k] < DBL_MIN)) {
             st = bh_error_set(err, BH_ENUMERIC,
-                              "vcov %s: the covariance overflows double precision "
-                              "(residuals or predictors too large in magnitude); "
-                              "rescale the variables", type);
+                              "vcov %s: the covariance is beyond the range of double "
+                              "precision (residuals or predictors too large or too "
+                              "small in magnitude); rescale the variables", type);
             goto done;
         }
 

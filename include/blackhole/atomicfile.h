@@ -14,7 +14,9 @@
 typedef struct {
     FILE *fp;
     char *path;       /* destination */
-    char *tmp;        /* temporary path, NULL for stdout */
+    char *tmp;        /* temporary path; NULL for stdout (path NULL) and for a
+                         non-regular destination such as /dev/null, which
+                         is written in place (path set) */
 } bh_afile;
 
 bh_status bh_afile_open(bh_afile *af, const char *path, bh_error *err);

@@ -93,6 +93,10 @@ typedef struct bh_fit {
     char **warnings;
     size_t nwarnings;
 
+    char **notes;             /* estimator-specific facts worth printing
+                                 (groups, ICC, transformations applied)    */
+    size_t nnotes;
+
     bh_fit_test *tests;       /* hypothesis tests requested for this model  */
     size_t ntests;
     struct bh_boot_result *boot; /* bootstrap inference, or NULL (owned)    */
@@ -124,6 +128,10 @@ bh_status bh_fit_set_string(char **field, const char *value);
 
 /* Append a warning (printf-style). */
 bh_status bh_fit_warn(bh_fit *fit, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Append a note (printf-style): facts, not problems (those are warnings). */
+bh_status bh_fit_note(bh_fit *fit, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Attach a test result (strings copied). */

@@ -95,6 +95,18 @@ typedef struct bh_formula {
     struct bh_formula *phi;   /* precision formula after a top-level '|'    */
 } bh_formula;
 
+/* Limits that keep hostile or generated formulas from exhausting the stack
+ * or the time: the syntax tree may be at most BH_FORMULA_MAX_DEPTH levels
+ * high (parentheses, calls, unary signs and each operator of a chain such
+ * as a + b + c count one level each), and the right-hand side may expand
+ * to at most BH_FORMULA_MAX_TERMS terms (e.g. (a + ... + t)^20 would give
+ * 2^20 - 1).  All three limits are BH_EFORMULA errors. */
+#define BH_FORMULA_MAX_DEPTH 5000
+#define BH_FORMULA_MAX_TERMS 10000
+/* A call and its argument (I(...), log(...), nested calls) may be at most
+ * this many levels deep: such expressions are evaluated recursively. */
+#define BH_FORMULA_MAX_EXPR_DEPTH 256
+
 /* Parse `text`.  Errors are BH_EFORMULA with messages of the form
  * "formula:1:9: unexpected ')'" and error->column set. */
 bh_status bh_formula_parse(const char *text, bh_formula **out, bh_error *err);

@@ -64,7 +64,10 @@
 #include "blackhole/fit.h"
 
 typedef enum {
-    BH_FAM_GAUSSIAN = 0, BH_FAM_BINOMIAL, BH_FAM_POISSON, BH_FAM_FRACTIONAL
+    BH_FAM_GAUSSIAN = 0, BH_FAM_BINOMIAL, BH_FAM_POISSON, BH_FAM_FRACTIONAL,
+    BH_FAM_DIRICHLET          /* not a GLM: parsed here so every command
+                                 names families one way; estimated by
+                                 dirichlet.h (bh_glm_fit refuses it)      */
 } bh_family;
 
 typedef enum {

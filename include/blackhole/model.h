@@ -6,7 +6,8 @@
  * batches (`simulate`) all go through bh_model_fit, so a model means the
  * same thing everywhere:
  *
- *   formula -> design -> estimator (lm or glm) -> covariance -> tests,
+ *   formula -> design -> estimator (lm, glm, or the mixed-effects logit
+ *   when the formula has (1 | g) terms) -> covariance -> tests,
  *   bootstrap -> coefficient table
  *
  * The spec is never modified; strings in it are borrowed for the call.
@@ -19,9 +20,11 @@
 #include <stdint.h>
 #include "blackhole/boot.h"
 #include "blackhole/design.h"
+#include "blackhole/dirichlet.h"
 #include "blackhole/fit.h"
 #include "blackhole/frame.h"
 #include "blackhole/glm.h"
+#include "blackhole/glmm.h"
 #include "blackhole/status.h"
 #include "blackhole/vcov.h"
 
@@ -41,6 +44,13 @@ typedef struct {
     size_t maxiter;             /* IRLS iterations (0 = default 100)        */
     double rank_tol;            /* QR rank tolerance (0 = default)          */
     int firth;
+    bh_dirichlet_param param;   /* dirichlet: common (default) / alternative */
+    const char *base;           /* dirichlet alternative: base response name */
+    int squeeze;                /* dirichlet: Smithson-Verkuilen for 0s/1s   */
+    double sum_tol;             /* dirichlet: row sums within this of 1 (0 =
+                                   default 1e-6)                            */
+    size_t nagq;                /* mixed models: 1 = Laplace (default), 2..25
+                                   adaptive Gauss-Hermite quadrature          */
     bh_glm_trace_fn trace;
     void *trace_ctx;
     const char *const *tests;   /* Wald hypotheses, each "a = 0, b = 0"     */
@@ -57,6 +67,7 @@ void bh_model_spec_default(bh_model_spec *spec);
 typedef struct {
     bh_design *design;
     bh_fit *fit;
+    bh_glmm_re *re;             /* random effects of a mixed model, or NULL */
 } bh_model;
 
 /* Estimate.  Errors are those of each step (formula, data, estimation,

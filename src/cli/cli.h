@@ -74,7 +74,7 @@ bh_status bh_cli_read_data(const char *path, const bh_cli_args *a, bh_frame **ou
 
 /* Options of every command that estimates a model (fit, predict). */
 #define BH_CLI_MODEL_OPTIONS                                                              \
-    {"family", 0, 1, "F", "gaussian (default), binomial, fractional or poisson"},          \
+    {"family", 0, 1, "F", "gaussian (default), binomial, fractional, poisson, dirichlet"},  \
     {"link", 0, 1, "L", "identity, logit, probit, cloglog or log (default: the family's)"}, \
     {"vcov", 0, 1, "V", "classical, hc0, hc1, hc2, hc3 or cluster:VAR (fractional: hc0)"},  \
     {"weights", 0, 1, "COL", "prior weights column (binomial: number of trials)"},          \
@@ -84,6 +84,11 @@ bh_status bh_cli_read_data(const char *path, const bh_cli_args *a, bh_frame **ou
     {"maxiter", 0, 1, "N", "IRLS iteration limit (default 100)"},                          \
     {"rank-tol", 0, 1, "X", "rank-detection tolerance of the QR factorisation (1e-9)"},    \
     {"firth", 0, 0, NULL, "Firth's bias-reduced logistic regression (binomial, logit)"},    \
+    {"nagq", 0, 1, "K", "mixed models: 1 = Laplace (default), up to 25 quadrature points"}, \
+    {"param", 0, 1, "P", "dirichlet: common (default) or alternative (means + precision)"}, \
+    {"base", 0, 1, "Y", "dirichlet alternative: base response (default: the first)"},     \
+    {"squeeze", 0, 0, NULL, "dirichlet: Smithson-Verkuilen transform for shares of 0 or 1"}, \
+    {"sum-tol", 0, 1, "X", "dirichlet: tolerance for shares summing to 1 (default 1e-6)"}, \
     {"trace", 0, 0, NULL, "print each IRLS iteration on standard error"}
 
 /* Fill a model spec from the BH_CLI_MODEL_OPTIONS (and, when the command
@@ -105,5 +110,8 @@ typedef struct {
 int bh_cmd_fit(int argc, char **argv);
 int bh_cmd_describe(int argc, char **argv);
 int bh_cmd_predict(int argc, char **argv);
+int bh_cmd_generate(int argc, char **argv);
+int bh_cmd_plot(int argc, char **argv);
+int bh_cmd_margins(int argc, char **argv);
 
 #endif

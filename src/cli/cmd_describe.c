@@ -1,5 +1,6 @@
 /* cmd_describe.c - `blackhole describe DATA`: the "Table 1" of a survey
  * study: descriptives, level counts, correlations, scale reliabilities. */
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -432,10 +433,16 @@ static bh_status render_json(const report *rp, FILE *out, bh_error *err)
         json_array_append_new(scales, o);
     }
     json_object_set_new(root, "scales", scales);
+    errno = 0;
     int bad = json_dumpf(root, out, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0;
     fputc('\n', out);
+    int e = errno;
     json_decref(root);
-    return bad || ferror(out) ? bh_error_set(err, BH_EOUTPUT, "cannot write JSON output") : BH_OK;
+    /* Say why (a full disk is the usual reason), as the other writers do. */
+    return bad || ferror(out)
+               ? bh_error_set(err, BH_EOUTPUT, "cannot write JSON output: %s",
+                              e ? strerror(e) : "write error")
+               : BH_OK;
 }
 
 /* ---- command ------------------------------------------------------------- */

@@ -111,6 +111,23 @@ bh_status bh_cli_model_spec(const bh_cli_args *a, bh_model_spec *sp, bh_error *e
         sp->maxiter = (size_t)d;
     }
     sp->firth = bh_cli_flag(a, "firth");
+    if ((v = bh_cli_get(a, "param")) &&
+        (s = bh_dirichlet_param_parse(v, &sp->param, err)) != BH_OK)
+        return s;
+    sp->base = bh_cli_get(a, "base");
+    sp->squeeze = bh_cli_flag(a, "squeeze");
+    if ((v = bh_cli_get(a, "sum-tol")) &&
+        (s = bh_cli_number("sum-tol", v, 0, 0.5, &sp->sum_tol, err)) != BH_OK)
+        return s;
+    if (sp->family != BH_FAM_DIRICHLET &&
+        (bh_cli_get(a, "param") || sp->base || sp->squeeze || bh_cli_get(a, "sum-tol")))
+        return bh_error_set(err, BH_EUSAGE,
+                            "--param, --base, --squeeze and --sum-tol apply to --family dirichlet");
+    if ((v = bh_cli_get(a, "nagq"))) {
+        if ((s = bh_cli_number("nagq", v, 1, 25, &d, err)) != BH_OK)
+            return s;
+        sp->nagq = (size_t)d;
+    }
     if ((v = bh_cli_get(a, "boot"))) {
         if (strcasecmp(v, "wild") != 0)
             return bh_error_set(err, BH_EUSAGE, "--boot supports 'wild', not '%s'", v);

@@ -1,0 +1,828 @@
+/* generate.c - synthetic data from a study's [dgp] sections (generate.h).
+ *
+ * Draw order (fixed, so a data set is a function of seed and index only):
+ *   1. the group of every unit (gsl_ran_discrete);
+ *   2. each node in the spec's generation order (dependencies first, ties
+ *      in file order), row by row: leads-level nodes first draw their
+ *      random intercepts (one per unit, in unit order) when random_sd > 0;
+ *   3. missing-value masks, node by node in file order, row by row.
+ * Predictors enter linear predictors standardised with the sample mean and
+ * SD of their level, so main effects are effects at the mean per SD. */
+#include "blackhole/generate.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+
+#include "blackhole/atomicfile.h"
+#include "blackhole/rng.h"
+
+typedef struct {
+    size_t cap;
+    double *val;          /* complete values (var), composite (scale) */
+    double *z;            /* standardised val */
+    double **sub;         /* scale items / Dirichlet components */
+    unsigned char **na;   /* missing masks: 1 (var) or nitems (scale) */
+    size_t nsub, nna;
+} nodebuf;
+
+struct bh_generate_workspace {
+    const bh_study *s;
+    gsl_rng *rng;
+    gsl_ran_discrete_t *groups;
+    size_t cap_reps, cap_leads;
+    int *group;
+    double *re;           /* random intercepts, one per unit */
+    size_t *parent;       /* unit of each lead */
+    size_t nreps, nleads;
+    nodebuf *nb;
+    double *alpha, *theta;
+    long long *units;
+    double *eta;          /* per row linear predictor (max of levels) */
+    size_t cap_eta;
+    char *idtext;
+    const char **idptr;
+    size_t cap_id, cap_idtext;
+};
+
+void bh_generate_default_options(bh_generate_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->effect_scale = 1.0;
+}
+
+static int grow_d(double **p, size_t n)
+{
+    double *np = realloc(*p, (n ? n : 1) * sizeof *np);
+    if (!np)
+        return 0;
+    *p = np;
+    return 1;
+}
+
+static int grow_u(unsigned char **p, size_t n)
+{
+    unsigned char *np = realloc(*p, n ? n : 1);
+    if (!np)
+        return 0;
+    *p = np;
+    return 1;
+}
+
+bh_generate_workspace *bh_generate_workspace_alloc(const bh_study *s)
+{
+    bh_generate_workspace *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->s = s;
+    const bh_dgp *d = &s->dgp;
+    w->rng = gsl_rng_alloc(bh_rng_type());
+    w->nb = calloc(d->nnodes ? d->nnodes : 1, sizeof *w->nb);
+    size_t maxc = 2;
+    for (size_t k = 0; k < d->nnodes; k++)
+        if (d->nodes[k].ncomp > maxc)
+            maxc = d->nodes[k].ncomp;
+    w->alpha = calloc(maxc, sizeof *w->alpha);
+    w->theta = calloc(maxc, sizeof *w->theta);
+    w->units = calloc(maxc, sizeof *w->units);
+    if (d->present && d->nlevels > 0)
+        w->groups = gsl_ran_discrete_preproc(d->nlevels, d->probs);
+    if (!w->rng || !w->nb || !w->alpha || !w->theta || !w->units ||
+        (d->present && !w->groups)) {
+        bh_generate_workspace_free(w);
+        return NULL;
+    }
+    for (size_t k = 0; k < d->nnodes; k++) {
+        const bh_dgp_node *x = &d->nodes[k];
+        nodebuf *b = &w->nb[k];
+        b->nsub = x->kind == BH_DGP_SCALE ? x->nitems : x->kind == BH_DGP_DIRICHLET ? x->ncomp : 0;
+        b->nna = x->kind == BH_DGP_SCALE ? x->nitems : x->kind == BH_DGP_VAR ? 1 : 0;
+        b->sub = calloc(b->nsub ? b->nsub : 1, sizeof *b->sub);
+        b->na = calloc(b->nna ? b->nna : 1, sizeof *b->na);
+        if (!b->sub || !b->na) {
+            bh_generate_workspace_free(w);
+            return NULL;
+        }
+    }
+    return w;
+}
+
+void bh_generate_workspace_free(bh_generate_workspace *w)
+{
+    if (!w)
+        return;
+    if (w->rng)
+        gsl_rng_free(w->rng);
+    if (w->groups)
+        gsl_ran_discrete_free(w->groups);
+    if (w->nb)
+        for (size_t k = 0; k < w->s->dgp.nnodes; k++) {
+            nodebuf *b = &w->nb[k];
+            free(b->val);
+            free(b->z);
+            for (size_t j = 0; b->sub && j < b->nsub; j++)
+                free(b->sub[j]);
+            for (size_t j = 0; b->na && j < b->nna; j++)
+                free(b->na[j]);
+            free(b->sub);
+            free(b->na);
+        }
+    free(w->nb);
+    free(w->group);
+    free(w->re);
+    free(w->parent);
+    free(w->alpha);
+    free(w->theta);
+    free(w->units);
+    free(w->eta);
+    free(w->idtext);
+    free(w->idptr);
+    free(w);
+}
+
+/* Make node k's buffers hold n rows. */
+static int node_reserve(nodebuf *b, size_t n)
+{
+    if (b->cap >= n)
+        return 1;
+    size_t nc = n + n / 4 + 16;
+    if (!grow_d(&b->val, nc) || !grow_d(&b->z, nc))
+        return 0;
+    for (size_t j = 0; j < b->nsub; j++)
+        if (!grow_d(&b->sub[j], nc))
+            return 0;
+    for (size_t j = 0; j < b->nna; j++)
+        if (!grow_u(&b->na[j], nc))
+            return 0;
+    b->cap = nc;
+    return 1;
+}
+
+static double round_to(double x, int digits)
+{
+    if (digits < 0)
+        return x;
+    double f = pow(10.0, digits);
+    return round(x * f) / f;
+}
+
+static double clamp(double x, double lo, double hi)
+{
+    if (!isnan(lo) && x < lo)
+        x = lo;
+    if (!isnan(hi) && x > hi)
+        x = hi;
+    return x;
+}
+
+/* Sample mean and SD (n - 1) of x; z = (x - mean) / sd, or 0 when sd = 0. */
+static void standardise(const double *x, double *z, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        m += (x[i] - m) / (double)(i + 1);
+    double ss = 0;
+    for (size_t i = 0; i < n; i++)
+        ss += (x[i] - m) * (x[i] - m);
+    double sd = n > 1 ? sqrt(ss / (double)(n - 1)) : 0;
+    for (size_t i = 0; i < n; i++)
+        z[i] = sd > 0 ? (x[i] - m) / sd : 0;
+}
+
+/* Linear predictor of effects e for rows of level lv (n rows). */
+static void linear_predictor(const bh_generate_workspace *w, const bh_dgp_effects *e,
+                             bh_study_level lv, size_t n, double scale, double *eta)
+{
+    const bh_dgp *d = &w->s->dgp;
+    for (size_t i = 0; i < n; i++) {
+        size_t unit = lv == BH_LEVEL_LEADS ? w->parent[i] : i;
+        double v = 0;
+        if (e && e->present) {
+            v = e->intercept;
+            if (e->group)
+                v += e->group[w->group[unit]];
+            for (size_t t = 0; t < e->nterms; t++) {
+                double p = e->terms[t].coef * scale;
+                for (size_t j = 0; j < e->terms[t].nnode; j++) {
+                    size_t nd = e->terms[t].node[j];
+                    size_t row = d->nodes[nd].data == BH_LEVEL_LEADS ? i : unit;
+                    p *= w->nb[nd].z[row];
+                }
+                v += p;
+            }
+        }
+        eta[i] = v;
+    }
+}
+
+static double draw_var(gsl_rng *r, const bh_dgp_node *x, double eta)
+{
+    double m;
+    switch (x->dist) {
+    case BH_DGP_NORMAL:
+        return x->mean + eta + gsl_ran_gaussian(r, x->sd);
+    case BH_DGP_LOGNORMAL: {
+        double s2 = log1p((x->sd / x->mean) * (x->sd / x->mean));
+        m = x->mean * exp(eta);
+        return gsl_ran_lognormal(r, log(m) - s2 / 2, sqrt(s2));
+    }
+    case BH_DGP_GAMMA: {
+        double shape = (x->mean / x->sd) * (x->mean / x->sd);
+        m = x->mean * exp(eta);
+        return gsl_ran_gamma(r, shape, m / shape);
+    }
+    case BH_DGP_POISSON:
+        return (double)gsl_ran_poisson(r, x->mean * exp(eta));
+    case BH_DGP_NEGBIN:
+        m = x->mean * exp(eta);
+        return (double)gsl_ran_negative_binomial(r, x->size / (x->size + m), x->size);
+    case BH_DGP_BERNOULLI: {
+        /* two-branch logistic: no overflow for large |eta| */
+        double p = eta >= 0 ? 1 / (1 + exp(-eta)) : exp(eta) / (1 + exp(eta));
+        return gsl_rng_uniform(r) < p ? 1.0 : 0.0;
+    }
+    }
+    return NAN;
+}
+
+static bh_status gen_node(bh_generate_workspace *w, size_t k, double scale, bh_error *err)
+{
+    const bh_dgp *d = &w->s->dgp;
+    const bh_dgp_node *x = &d->nodes[k];
+    nodebuf *b = &w->nb[k];
+    size_t n = x->data == BH_LEVEL_LEADS ? w->nleads : w->nreps;
+    if (!node_reserve(b, n))
+        return bh_error_set(err, BH_ENOMEM, "out of memory");
+    gsl_rng *r = w->rng;
+    double *eta = w->eta;
+    switch (x->kind) {
+    case BH_DGP_VAR:
+        linear_predictor(w, x->effects, x->data, n, scale, eta);
+        if (x->random_sd > 0) {
+            for (size_t u = 0; u < w->nreps; u++)
+                w->re[u] = gsl_ran_gaussian(r, x->random_sd);
+            for (size_t i = 0; i < n; i++)
+                eta[i] += w->re[w->parent[i]];
+        }
+        for (size_t i = 0; i < n; i++)
+            b->val[i] = clamp(round_to(draw_var(r, x, eta[i]), x->digits), x->min, x->max);
+        break;
+    case BH_DGP_SCALE:
+        linear_predictor(w, x->effects, x->data, n, scale, eta);
+        for (size_t i = 0; i < n; i++) {
+            double lat = eta[i] + gsl_ran_gaussian(r, 1.0);
+            double sum = 0;
+            for (size_t j = 0; j < x->nitems; j++) {
+                double v = x->item_mean + x->loading * lat + gsl_ran_gaussian(r, x->noise_sd);
+                v = clamp(round(v), 1, (double)x->points);
+                b->sub[j][i] = v;
+                sum += v;
+            }
+            b->val[i] = sum / (double)x->nitems;
+        }
+        break;
+    case BH_DGP_DIRICHLET: {
+        /* eta per component, then mu by softmax (max subtracted) */
+        for (size_t j = 0; j < x->ncomp; j++) {
+            if (j == x->reference) {
+                for (size_t i = 0; i < n; i++)
+                    b->sub[j][i] = 0;
+                continue;
+            }
+            linear_predictor(w, &x->effects[j], x->data, n, scale, b->sub[j]);
+        }
+        long long U = 1;
+        for (int q = 0; q < x->digits; q++)
+            U *= 10;
+        for (size_t i = 0; i < n; i++) {
+            double mx = -HUGE_VAL, sum = 0;
+            for (size_t j = 0; j < x->ncomp; j++)
+                if (b->sub[j][i] > mx)
+                    mx = b->sub[j][i];
+            for (size_t j = 0; j < x->ncomp; j++) {
+                w->alpha[j] = exp(b->sub[j][i] - mx);
+                sum += w->alpha[j];
+            }
+            for (size_t j = 0; j < x->ncomp; j++)
+                w->alpha[j] = x->precision * w->alpha[j] / sum;
+            gsl_ran_dirichlet(r, x->ncomp, w->alpha, w->theta);
+            /* Written shares: whole units of 10^-digits, each at least one
+             * unit, summing exactly to 10^digits (the largest absorbs the
+             * rounding), so they sum to one at the written precision and
+             * lie in (0, 1). */
+            long long tot = 0;
+            size_t big = 0;
+            for (size_t j = 0; j < x->ncomp; j++) {
+                long long u = llround(w->theta[j] * (double)U);
+                if (u < 1)
+                    u = 1;
+                w->units[j] = u;
+                tot += u;
+                if (u > w->units[big])
+                    big = j;
+            }
+            w->units[big] += U - tot;
+            if (w->units[big] < 1)
+                return bh_error_set(err, BH_EINTERNAL,
+                                    "[dgp dirichlet %s]: %zu components cannot each get a "
+                                    "share of at least 10^-%d", x->name, x->ncomp, x->digits);
+            for (size_t j = 0; j < x->ncomp; j++)
+                b->sub[j][i] = (double)w->units[j] / (double)U;
+        }
+        return BH_OK;  /* components are not predictors: no z */
+    }
+    }
+    standardise(b->val, b->z, n);
+    return BH_OK;
+}
+
+static bh_status setup_leads(bh_generate_workspace *w, bh_error *err)
+{
+    const bh_dgp *d = &w->s->dgp;
+    const double *cnt = w->nb[d->leads_count_node].val;
+    size_t tot = 0;
+    for (size_t u = 0; u < w->nreps; u++) {
+        if (!(cnt[u] >= 0) || cnt[u] > 1e6)
+            return bh_error_set(err, BH_EUSAGE, "[dgp] leads_count %s = %g for unit %zu",
+                                d->leads_count, cnt[u], u + 1);
+        tot += (size_t)cnt[u];
+    }
+    if (tot > w->cap_leads) {
+        size_t nc = tot + tot / 4 + 16;
+        size_t *np = realloc(w->parent, nc * sizeof *np);
+        if (!np)
+            return bh_error_set(err, BH_ENOMEM, "out of memory");
+        w->parent = np;
+        w->cap_leads = nc;
+    }
+    size_t i = 0;
+    for (size_t u = 0; u < w->nreps; u++)
+        for (size_t c = 0; c < (size_t)cnt[u]; c++)
+            w->parent[i++] = u;
+    w->nleads = tot;
+    if (tot > w->cap_eta) {
+        if (!grow_d(&w->eta, tot))
+            return bh_error_set(err, BH_ENOMEM, "out of memory");
+        w->cap_eta = tot;
+    }
+    return BH_OK;
+}
+
+/* Ids PREFIX + zero-padded number, width of the largest. */
+static bh_status make_ids(bh_generate_workspace *w, const char *prefix, size_t n, bh_error *err)
+{
+    int width = snprintf(NULL, 0, "%zu", n);
+    size_t each = strlen(prefix) + (size_t)width + 1;
+    if (n > w->cap_id) {
+        const char **np = realloc(w->idptr, n * sizeof *np);
+        if (!np)
+            return bh_error_set(err, BH_ENOMEM, "out of memory");
+        w->idptr = np;
+        w->cap_id = n;
+    }
+    if (n * each > w->cap_idtext) {
+        char *nt = realloc(w->idtext, n * each);
+        if (!nt)
+            return bh_error_set(err, BH_ENOMEM, "out of memory");
+        w->idtext = nt;
+        w->cap_idtext = n * each;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *p = w->idtext + i * each;
+        snprintf(p, each, "%s%0*zu", prefix, width, i + 1);
+        w->idptr[i] = p;
+    }
+    return BH_OK;
+}
+
+static bh_status add_group(bh_generate_workspace *w, bh_frame *f, const char *name, size_t n,
+                           int leads, bh_error *err)
+{
+    const bh_dgp *d = &w->s->dgp;
+    if (n > w->cap_id) {
+        const char **np = realloc(w->idptr, n * sizeof *np);
+        if (!np)
+            return bh_error_set(err, BH_ENOMEM, "out of memory");
+        w->idptr = np;
+        w->cap_id = n;
+    }
+    for (size_t i = 0; i < n; i++)
+        w->idptr[i] = d->levels[w->group[leads ? w->parent[i] : i]];
+    return bh_frame_add_categorical(f, name, w->idptr, err);
+}
+
+/* Column values of a unit-level name as written (with missing), expanded
+ * to leads when leads != 0.  Scale composites: mean of the written items
+ * (as `describe --scale` scores them). */
+static bh_status unit_column(bh_generate_workspace *w, const char *name, int leads,
+                             double *out, unsigned char *na, bh_error *err)
+{
+    const bh_dgp *d = &w->s->dgp;
+    size_t n = leads ? w->nleads : w->nreps;
+    for (size_t k = 0; k < d->nnodes; k++) {
+        const bh_dgp_node *x = &d->nodes[k];
+        const nodebuf *b = &w->nb[k];
+        if (x->data != BH_LEVEL_REPS)
+            continue;
+        const double *src = NULL;
+        const unsigned char *msk = NULL;
+        if (x->kind == BH_DGP_VAR && strcmp(x->name, name) == 0) {
+            src = b->val;
+            msk = b->na[0];
+        }
+        for (size_t j = 0; j < x->nitems; j++)
+            if (strcmp(x->items[j], name) == 0) {
+                src = b->sub[j];
+                msk = b->na[j];
+            }
+        for (size_t j = 0; j < x->ncomp; j++)
+            if (strcmp(x->components[j], name) == 0)
+                src = b->sub[j];
+        if (src) {
+            for (size_t i = 0; i < n; i++) {
+                size_t u = leads ? w->parent[i] : i;
+                na[i] = msk ? msk[u] : 0;
+                out[i] = na[i] ? NAN : src[u];
+            }
+            return BH_OK;
+        }
+        if (x->kind == BH_DGP_SCALE && strcmp(x->name, name) == 0) {
+            for (size_t i = 0; i < n; i++) {
+                size_t u = leads ? w->parent[i] : i;
+                double s = 0;
+                size_t c = 0;
+                for (size_t j = 0; j < x->nitems; j++)
+                    if (!b->na[j][u]) {
+                        s += b->sub[j][u];
+                        c++;
+                    }
+                na[i] = c == 0;
+                out[i] = c ? s / (double)c : NAN;
+            }
+            return BH_OK;
+        }
+    }
+    return bh_error_set(err, BH_EINTERNAL, "no unit-level column '%s'", name);
+}
+
+static bh_status add_num(bh_frame *f, const bh_study *s, const char *spec_name,
+                         const double *v, const unsigned char *na, size_t n,
+                         double *tmp, bh_error *err)
+{
+    /* values at missing positions are NAN, as frame.h expects */
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = na && na[i] ? NAN : v[i];
+    return bh_frame_add_numeric(f, bh_study_column(s, spec_name), tmp, na, err);
+}
+
+static bh_status build_reps(bh_generate_workspace *w, bh_frame **out, bh_error *err)
+{
+    const bh_study *s = w->s;
+    const bh_dgp *d = &s->dgp;
+    size_t n = w->nreps;
+    bh_frame *f = bh_frame_new(s->reps, n);
+    if (!f)
+        return bh_error_set(err, BH_ENOMEM, "out of memory");
+    bh_status r = make_ids(w, d->id_prefix, n, err);
+    if (r == BH_OK)
+        r = bh_frame_add_categorical(f, bh_study_column(s, d->id), w->idptr, err);
+    if (r == BH_OK)
+        r = add_group(w, f, bh_study_column(s, d->group), n, 0, err);
+    for (size_t k = 0; r == BH_OK && k < d->nnodes; k++) {
+        const bh_dgp_node *x = &d->nodes[k];
+        const nodebuf *b = &w->nb[k];
+        if (x->data != BH_LEVEL_REPS)
+            continue;
+        if (x->kind == BH_DGP_VAR)
+            r = add_num(f, s, x->name, b->val, b->na[0], n, w->eta, err);
+        for (size_t j = 0; r == BH_OK && j < x->nitems; j++)
+            r = add_num(f, s, x->items[j], b->sub[j], b->na[j], n, w->eta, err);
+        for (size_t j = 0; r == BH_OK && j < x->ncomp; j++)
+            r = add_num(f, s, x->components[j], b->sub[j], NULL, n, w->eta, err);
+    }
+    if (r != BH_OK) {
+        bh_frame_free(f);
+        return r;
+    }
+    *out = f;
+    return BH_OK;
+}
+
+static bh_status build_leads(bh_generate_workspace *w, bh_frame **out, bh_error *err)
+{
+    const bh_study *s = w->s;
+    const bh_dgp *d = &s->dgp;
+    size_t n = w->nleads;
+    bh_frame *f = bh_frame_new(s->leads, n);
+    double *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    unsigned char *na = malloc(n ? n : 1);
+    bh_status r = (f && tmp && na) ? BH_OK : bh_error_set(err, BH_ENOMEM, "out of memory");
+    if (r == BH_OK)
+        r = make_ids(w, d->lead_id_prefix, n, err);
+    if (r == BH_OK)
+        r = bh_frame_add_categorical(f, bh_study_column(s, d->lead_id), w->idptr, err);
+    if (r == BH_OK)
+        r = make_ids(w, d->id_prefix, w->nreps, err);
+    if (r == BH_OK) {
+        /* unit ids per lead: pointers into the unit id text */
+        const char **p = malloc((n ? n : 1) * sizeof *p);
+        if (!p)
+            r = bh_error_set(err, BH_ENOMEM, "out of memory");
+        for (size_t i = 0; r == BH_OK && i < n; i++)
+            p[i] = w->idptr[w->parent[i]];
+        if (r == BH_OK)
+            r = bh_frame_add_categorical(f, bh_study_column(s, d->id), p, err);
+        free(p);
+    }
+    if (r == BH_OK)
+        r = add_group(w, f, bh_study_column(s, d->group), n, 1, err);
+    for (size_t k = 0; r == BH_OK && k < d->nlead_copy; k++) {
+        r = unit_column(w, d->lead_copy[k], 1, tmp, na, err);
+        if (r == BH_OK)
+            r = bh_frame_add_numeric(f, bh_study_column(s, d->lead_copy[k]), tmp, na, err);
+    }
+    for (size_t k = 0; r == BH_OK && k < d->nnodes; k++) {
+        const bh_dgp_node *x = &d->nodes[k];
+        const nodebuf *b = &w->nb[k];
+        if (x->data != BH_LEVEL_LEADS)
+            continue;
+        if (x->kind == BH_DGP_VAR)
+            r = add_num(f, s, x->name, b->val, b->na[0], n, tmp, err);
+        for (size_t j = 0; r == BH_OK && j < x->nitems; j++)
+            r = add_num(f, s, x->items[j], b->sub[j], b->na[j], n, tmp, err);
+        for (size_t j = 0; r == BH_OK && j < x->ncomp; j++)
+            r = add_num(f, s, x->components[j], b->sub[j], NULL, n, tmp, err);
+    }
+    free(tmp);
+    free(na);
+    if (r != BH_OK) {
+        bh_frame_free(f);
+        return r;
+    }
+    *out = f;
+    return BH_OK;
+}
+
+bh_status bh_generate_ws(bh_generate_workspace *w, const bh_generate_options *o,
+                         bh_frame **reps, bh_frame **leads, bh_error *err)
+{
+    *reps = NULL;
+    if (leads)
+        *leads = NULL;
+    const bh_study *s = w->s;
+    const bh_dgp *d = &s->dgp;
+    if (!d->present)
+        return bh_error_at(err, BH_EUSAGE, s->path, 0, 0,
+                           "the study spec has no [dgp] section: nothing to generate");
+    if (!isfinite(o->effect_scale))
+        return bh_error_set(err, BH_EUSAGE, "effect scale %g is not finite", o->effect_scale);
+    size_t n = o->n_reps ? o->n_reps : d->n;
+    uint64_t seed = o->seed_set ? o->seed : s->seed;
+    bh_status r = bh_rng_stream_set(w->rng, seed, o->index, err);
+    if (r != BH_OK)
+        return r;
+    if (n > w->cap_reps) {
+        size_t nc = n;
+        int *g = realloc(w->group, nc * sizeof *g);
+        if (g)
+            w->group = g;
+        if (!g || !grow_d(&w->re, nc))
+            return bh_error_set(err, BH_ENOMEM, "out of memory");
+        w->cap_reps = nc;
+    }
+    if (n > w->cap_eta) {
+        if (!grow_d(&w->eta, n))
+            return bh_error_set(err, BH_ENOMEM, "out of memory");
+        w->cap_eta = n;
+    }
+    w->nreps = n;
+    w->nleads = 0;
+    for (size_t i = 0; i < n; i++)
+        w->group[i] = (int)gsl_ran_discrete(w->rng, w->groups);
+    for (size_t q = 0; q < d->nnodes; q++) {
+        size_t k = d->order[q];
+        r = gen_node(w, k, o->effect_scale, err);
+        if (r != BH_OK)
+            return r;
+        if (d->leads_count && k == d->leads_count_node && (r = setup_leads(w, err)) != BH_OK)
+            return r;
+    }
+    /* missing-value masks (the complete values above drove everything) */
+    for (size_t k = 0; k < d->nnodes; k++) {
+        const bh_dgp_node *x = &d->nodes[k];
+        nodebuf *b = &w->nb[k];
+        size_t nr = x->data == BH_LEVEL_LEADS ? w->nleads : w->nreps;
+        for (size_t j = 0; j < b->nna; j++)
+            for (size_t i = 0; i < nr; i++)
+                b->na[j][i] = x->missing > 0 && gsl_rng_uniform(w->rng) < x->missing;
+    }
+    r = build_reps(w, reps, err);
+    if (r == BH_OK && leads && d->leads_count) {
+        r = build_leads(w, leads, err);
+        if (r != BH_OK) {
+            bh_frame_free(*reps);
+            *reps = NULL;
+        }
+    }
+    return r;
+}
+
+bh_status bh_generate(const bh_study *s, const bh_generate_options *o, bh_frame **reps,
+                      bh_frame **leads, bh_error *err)
+{
+    bh_generate_workspace *w = bh_generate_workspace_alloc(s);
+    if (!w)
+        return bh_error_set(err, BH_ENOMEM, "out of memory");
+    bh_status r = bh_generate_ws(w, o, reps, leads, err);
+    bh_generate_workspace_free(w);
+    return r;
+}
+
+/* ---- codebook ------------------------------------------------------------------ */
+
+typedef struct {
+    size_t n, cap;
+    char **cell;          /* n x 6 */
+} cbrows;
+
+static int cb_add(cbrows *c, const char *col, const char *label, const char *unit,
+                  const char *type, const char *construct, const char *source)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->cell[6 * i], col) == 0)
+            return 1;  /* listed once (copied columns) */
+    if (c->n == c->cap) {
+        size_t nc = c->cap ? 2 * c->cap : 32;
+        char **ncell = realloc(c->cell, nc * 6 * sizeof *ncell);
+        if (!ncell)
+            return 0;
+        c->cell = ncell;
+        c->cap = nc;
+    }
+    const char *v[6] = {col, label, unit, type, construct, source};
+    for (int k = 0; k < 6; k++) {
+        c->cell[6 * c->n + (size_t)k] = strdup(v[k] ? v[k] : "");
+        if (!c->cell[6 * c->n + (size_t)k]) {
+            for (int j = 0; j < k; j++)
+                free(c->cell[6 * c->n + (size_t)j]);
+            return 0;
+        }
+    }
+    c->n++;
+    return 1;
+}
+
+static const char *var_type(const bh_dgp_node *x)
+{
+    if (x->dist == BH_DGP_BERNOULLI)
+        return "binary";
+    if (x->dist == BH_DGP_POISSON || x->dist == BH_DGP_NEGBIN || x->digits == 0)
+        return "integer";
+    return "numeric";
+}
+
+static int cb_node_cols(const bh_study *s, const bh_dgp_node *x, cbrows *c)
+{
+    char lab[512], unit[128];
+    int ok = 1;
+    if (x->kind == BH_DGP_VAR)
+        ok = cb_add(c, bh_study_column(s, x->name), x->label ? x->label : x->name, x->unit,
+                    var_type(x), x->construct, "assumed");
+    for (size_t j = 0; ok && j < x->nitems; j++) {
+        snprintf(lab, sizeof lab, "%s: item %zu of %zu", x->label ? x->label : x->name, j + 1,
+                 x->nitems);
+        snprintf(unit, sizeof unit, "%d-point rating (1-%d)", x->points, x->points);
+        ok = cb_add(c, bh_study_column(s, x->items[j]), lab, x->unit ? x->unit : unit,
+                    "integer", x->construct, "assumed");
+    }
+    for (size_t j = 0; ok && j < x->ncomp; j++)
+        ok = cb_add(c, bh_study_column(s, x->components[j]),
+                    x->comp_labels ? x->comp_labels[j] : x->components[j],
+                    x->unit ? x->unit : "share (0-1)", "numeric", x->construct, "assumed");
+    return ok;
+}
+
+bh_status bh_generate_codebook(const bh_study *s, bh_frame **out, bh_error *err)
+{
+    *out = NULL;
+    const bh_dgp *d = &s->dgp;
+    if (!d->present)
+        return bh_error_at(err, BH_EUSAGE, s->path, 0, 0, "the study spec has no [dgp] section");
+    cbrows c = {0};
+    int ok = cb_add(&c, bh_study_column(s, d->id), d->id_label, "", "id", "", "derived") &&
+             cb_add(&c, bh_study_column(s, d->group), d->group_label, "", "categorical", "",
+                    "assumed");
+    for (size_t k = 0; ok && k < d->nnodes; k++)
+        if (d->nodes[k].data == BH_LEVEL_REPS)
+            ok = cb_node_cols(s, &d->nodes[k], &c);
+    if (ok && d->leads_count) {
+        ok = cb_add(&c, bh_study_column(s, d->lead_id), d->lead_id_label, "", "id", "",
+                    "derived");
+        for (size_t k = 0; ok && k < d->nlead_copy; k++)
+            for (size_t q = 0; ok && q < d->nnodes; q++) {
+                const bh_dgp_node *x = &d->nodes[q];
+                if (x->kind == BH_DGP_SCALE && strcmp(x->name, d->lead_copy[k]) == 0) {
+                    char lab[512], unit[128];
+                    snprintf(lab, sizeof lab, "%s: composite (mean of the answered items)",
+                             x->label ? x->label : x->name);
+                    snprintf(unit, sizeof unit, "mean of %d-point ratings (1-%d)", x->points,
+                             x->points);
+                    ok = cb_add(&c, bh_study_column(s, x->name), lab, unit, "numeric",
+                                x->construct, "derived");
+                }
+            }
+        for (size_t k = 0; ok && k < d->nnodes; k++)
+            if (d->nodes[k].data == BH_LEVEL_LEADS)
+                ok = cb_node_cols(s, &d->nodes[k], &c);
+    }
+    bh_frame *f = ok ? bh_frame_new("codebook", c.n) : NULL;
+    const char **colv = ok ? malloc((c.n ? c.n : 1) * sizeof *colv) : NULL;
+    bh_status r = (f && colv) ? BH_OK : bh_error_set(err, BH_ENOMEM, "out of memory");
+    static const char *const hdr[6] = {"column", "label", "unit", "type", "construct",
+                                       "source"};
+    for (int k = 0; r == BH_OK && k < 6; k++) {
+        for (size_t i = 0; i < c.n; i++)
+            colv[i] = c.cell[6 * i + (size_t)k];
+        r = bh_frame_add_categorical(f, hdr[k], colv, err);
+    }
+    free(colv);
+    for (size_t i = 0; i < 6 * c.n; i++)
+        free(c.cell[i]);
+    free(c.cell);
+    if (r != BH_OK) {
+        bh_frame_free(f);
+        return r;
+    }
+    *out = f;
+    return BH_OK;
+}
+
+/* ---- files --------------------------------------------------------------------- */
+
+static char *out_path(const char *dir, const char *spec_path)
+{
+    const char *base = strrchr(spec_path, '/');
+    base = base ? base + 1 : spec_path;
+    size_t dl = strlen(dir);
+    int slash = dl > 0 && dir[dl - 1] != '/';
+    char *p = malloc(dl + (size_t)slash + strlen(base) + 1);
+    if (p)
+        sprintf(p, "%s%s%s", dir, slash ? "/" : "", base);
+    return p;
+}
+
+bh_status bh_generate_write(const bh_study *s, const bh_generate_options *o, const char *outdir,
+                            bh_error *err)
+{
+    bh_frame *fr[3] = {NULL, NULL, NULL};
+    bh_afile af[3];
+    int open[3] = {0, 0, 0};
+    char *path[3] = {NULL, NULL, NULL};
+    memset(af, 0, sizeof af);
+    bh_status r = bh_generate(s, o, &fr[0], &fr[1], err);
+    if (r == BH_OK)
+        r = bh_generate_codebook(s, &fr[2], err);
+    const char *names[3] = {s->reps, s->leads, s->codebook};
+    for (int k = 0; r == BH_OK && k < 3; k++) {
+        if (!fr[k] || !names[k])
+            continue;
+        if (!(path[k] = out_path(outdir, names[k]))) {
+            r = bh_error_set(err, BH_ENOMEM, "out of memory");
+            break;
+        }
+        r = bh_afile_open(&af[k], path[k], err);
+        if (r != BH_OK)
+            break;
+        open[k] = 1;
+        r = bh_frame_write_csv(fr[k], af[k].fp, err);
+        if (r == BH_OK && (fflush(af[k].fp) != 0 || ferror(af[k].fp)))
+            r = bh_error_at(err, BH_EOUTPUT, path[k], 0, 0, "cannot write: %s",
+                            strerror(errno));
+    }
+    /* Rename only when every file was written in full. */
+    for (int k = 0; r == BH_OK && k < 3; k++)
+        if (open[k]) {
+            open[k] = 0;
+            r = bh_afile_commit(&af[k], err);
+        }
+    for (int k = 0; k < 3; k++) {
+        if (open[k])
+            bh_afile_abort(&af[k]);
+        bh_frame_free(fr[k]);
+        free(path[k]);
+    }
+    return r;
+}
+
+double bh_generate_expected_alpha(const bh_dgp_node *x, double latent_var)
+{
+    double k = (double)x->nitems;
+    double t = x->loading * x->loading * latent_var;
+    double rho = t / (t + x->noise_sd * x->noise_sd);
+    return k * rho / (1 + (k - 1) * rho);
+}
