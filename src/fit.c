@@ -269,6 +269,17 @@ bh_status bh_fit_summarize(bh_fit *fit, double level, bh_error *err)
         fit->p_value[j] = pv;
         fit->conf_low[j] = b - crit * se;
         fit->conf_high[j] = b + crit * se;
+        if (strncmp(fit->term[j] ? fit->term[j] : "", "sd__", 4) == 0) {
+            /* A random-effect SD: zero is the boundary of its space, so no
+             * Wald test; the interval is Wald on the log scale (delta
+             * method, se(log sd) = se / sd), which stays positive. */
+            fit->statistic[j] = fit->p_value[j] = NAN;
+            if (b > 0) {
+                fit->conf_low[j] = b * exp(-crit * se / b);
+                fit->conf_high[j] = b * exp(crit * se / b);
+            } else
+                fit->conf_low[j] = fit->conf_high[j] = NAN;
+        }
     }
     return BH_OK;
 }

@@ -330,11 +330,13 @@ static bh_status describe_model(bh_table *t, const bh_fit *f, int digits)
         s = add_stat_note(t, line);
     }
     if (s == BH_OK && !f->linear && !isnan(st->deviance)) {
-        snprintf(line, sizeof line, "deviance %s on %s df; null deviance %s on %s df",
-                 bh_fmt_num(a, sizeof a, st->deviance, digits + 2),
-                 bh_fmt_num(b, sizeof b, st->df_resid, 10),
-                 bh_fmt_num(c, sizeof c, st->null_deviance, digits + 2),
-                 bh_fmt_num(d, sizeof d, st->null_df, 10));
+        size_t o = (size_t)snprintf(line, sizeof line, "deviance %s on %s df",
+                                    bh_fmt_num(a, sizeof a, st->deviance, digits + 2),
+                                    bh_fmt_num(b, sizeof b, st->df_resid, 10));
+        if (!isnan(st->null_deviance) && o < sizeof line)
+            snprintf(line + o, sizeof line - o, "; null deviance %s on %s df",
+                     bh_fmt_num(c, sizeof c, st->null_deviance, digits + 2),
+                     bh_fmt_num(d, sizeof d, st->null_df, 10));
         s = add_stat_note(t, line);
     }
     if (s == BH_OK && !isnan(st->pseudo_r2_mcfadden)) {

@@ -86,7 +86,7 @@ typedef struct {
     const char *caption;      /* NULL: automatic note (model, vcov, bands) */
     const char *vcov_label;   /* covariance named in the note when the
                                  input does not record it (CSV inputs)     */
-    size_t width, height;     /* pixels (png, svg); pdf: 1/100 inch.
+    size_t width, height;     /* pixels (png, svg); pdf: 150 px per inch.
                                  0 = 900 x 600                              */
     const char *terminal;     /* script default: "pngcairo" (NULL), "svg"
                                  or "pdfcairo"                              */

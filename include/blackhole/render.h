@@ -30,7 +30,7 @@ const char *bh_render_extension(bh_render_format f);
 char *bh_render_find(const char *program, const char *path);
 
 /* Run `gnuplot` (a path from bh_render_find) on `script` and write the
- * image to `image` (width x height pixels; pdf: 1/100 inch).  BH_EOUTPUT
+ * image to `image` (width x height pixels; pdf: 150 px per inch).  BH_EOUTPUT
  * when the temporary file cannot be created, gnuplot cannot be started,
  * fails (its standard error is quoted in the message), or writes nothing;
  * the temporary file is removed in every failure. */

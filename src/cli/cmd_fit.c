@@ -22,6 +22,7 @@ static const bh_cli_option fit_options[] = {
     {"seed", 0, 1, "S", "bootstrap seed (default 1; always reported)"},
     {"boot-weights", 0, 1, "W", "rademacher (default) or webb"},
     {"threads", 0, 1, "T", "bootstrap threads (default 1; results do not depend on it)"},
+    {"write-re", 0, 1, "FILE", "mixed models: write the conditional modes per group (CSV)"},
     {"format", 0, 1, "F", "text (default), csv, md, latex, html or json"},
     {"digits", 0, 1, "N", "significant digits in text/md/latex/html (default 5)"},
     {"output", 'o', 1, "FILE", "write to FILE (atomically) instead of standard output"},
@@ -160,6 +161,39 @@ bh_status bh_cli_model_spec(const bh_cli_args *a, bh_model_spec *sp, bh_error *e
     return BH_OK;
 }
 
+/* Conditional modes of every mixed model: model,grouping,group,mode,cond_sd */
+static bh_status write_re(const char *path, bh_model *const *models, size_t nmod, bh_error *err)
+{
+    size_t any = 0;
+    for (size_t k = 0; k < nmod; k++)
+        any += models[k]->re != NULL;
+    if (!any)
+        return bh_error_set(err, BH_EUSAGE,
+                            "--write-re: no model has random effects ((1 | g) terms)");
+    bh_afile af;
+    bh_status s = bh_afile_open(&af, path, err);
+    if (s != BH_OK)
+        return s;
+    fputs("model,grouping,group,mode,cond_sd\n", af.fp);
+    for (size_t k = 0; k < nmod; k++) {
+        const bh_glmm_re *re = models[k]->re;
+        for (size_t g = 0; re && g < re->ngroupings; g++)
+            for (size_t j = 0; j < re->g[g].ngroups; j++) {
+                bh_write_csv_field(af.fp, models[k]->fit->name);
+                fputc(',', af.fp);
+                bh_write_csv_field(af.fp, re->g[g].name);
+                fputc(',', af.fp);
+                bh_write_csv_field(af.fp, re->g[g].labels[j]);
+                fprintf(af.fp, ",%.17g,%.17g\n", re->g[g].mode[j], re->g[g].cond_sd[j]);
+            }
+    }
+    if (ferror(af.fp)) {
+        bh_afile_abort(&af);
+        return bh_error_at(err, BH_EOUTPUT, path, 0, 0, "write error");
+    }
+    return bh_afile_commit(&af, err);
+}
+
 int bh_cmd_fit(int argc, char **argv)
 {
     bh_error err;
@@ -267,6 +301,10 @@ int bh_cmd_fit(int argc, char **argv)
             goto fail;
         }
     }
+
+    const char *repath = bh_cli_get(&args, "write-re");
+    if (repath && (s = write_re(repath, models, nmod, &err)) != BH_OK)
+        goto fail;
 
     bh_afile af;
     const char *outpath = bh_cli_get(&args, "output");
