@@ -110,6 +110,7 @@ typedef struct {
 int bh_cmd_fit(int argc, char **argv);
 int bh_cmd_describe(int argc, char **argv);
 int bh_cmd_predict(int argc, char **argv);
+int bh_cmd_replicate(int argc, char **argv);
 int bh_cmd_generate(int argc, char **argv);
 int bh_cmd_plot(int argc, char **argv);
 int bh_cmd_margins(int argc, char **argv);

@@ -13,6 +13,7 @@ static const bh_cli_command commands[] = {
     {"describe", "descriptive statistics, correlations and scale reliabilities", bh_cmd_describe},
     {"fit", "fit regression models and print coefficient tables", bh_cmd_fit},
     {"predict", "fitted values with standard errors on new data", bh_cmd_predict},
+    {"replicate", "run a study spec end to end: tables, figures, scorecard, report", bh_cmd_replicate},
     {"generate", "synthetic data sets from a study spec's data-generating process", bh_cmd_generate},
     {"plot", "publication charts as gnuplot scripts (and images with --render)", bh_cmd_plot},
     {"margins", "marginal effects, simple slopes, Johnson-Neyman, interaction effects", bh_cmd_margins},
