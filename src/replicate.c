@@ -399,6 +399,49 @@ static char *transform_formula(const bh_study *st, const char *f)
     return out;
 }
 
+bh_status bh_study_model_spec(const bh_study *st, size_t m, bh_model_spec *sp,
+                              char **formula, bh_error *err)
+{
+    const bh_study_model *md = &st->models[m];
+    *formula = transform_formula(st, md->formula);
+    if (!*formula)
+        return bh_error_set(err, BH_ENOMEM, "out of memory");
+    if (md->random) {
+        size_t n = strlen(*formula) + strlen(md->random) + 16;
+        char *g = malloc(n);
+        if (!g) {
+            free(*formula);
+            *formula = NULL;
+            return bh_error_set(err, BH_ENOMEM, "out of memory");
+        }
+        snprintf(g, n, "%s + (1 | %s)", *formula, md->random);
+        free(*formula);
+        *formula = g;
+    }
+    bh_model_spec_default(sp);
+    sp->formula = *formula;
+    sp->name = md->name;
+    bh_error e2;
+    bh_status s = bh_family_parse(md->family, &sp->family, &e2);
+    if (s == BH_OK && md->link) {
+        s = bh_link_parse(md->link, &sp->link, &e2);
+        sp->link_set = 1;
+    }
+    if (s == BH_OK && md->vcov) {
+        s = bh_vcov_parse(md->vcov, &sp->vcov, &e2);
+        sp->vcov_set = 1;
+    }
+    if (s == BH_OK && md->param)
+        s = bh_dirichlet_param_parse(md->param, &sp->param, &e2);
+    sp->base = md->reference;
+    if (s != BH_OK) {
+        free(*formula);
+        *formula = NULL;
+        return bh_error_at(err, s, st->path, md->line, 0, "model %s: %s", md->name, e2.msg);
+    }
+    return BH_OK;
+}
+
 static bh_status fit_models(run *r, bh_error *err)
 {
     const bh_study *st = r->study;
@@ -415,41 +458,11 @@ static bh_status fit_models(run *r, bh_error *err)
             notice(r, "model %s skipped: no lead-level data file", md->name);
             continue;
         }
-        char *f = transform_formula(st, md->formula);
-        if (!f)
-            return bh_error_set(err, BH_ENOMEM, "out of memory");
-        if (md->random) {
-            size_t n = strlen(f) + strlen(md->random) + 16;
-            char *g = malloc(n);
-            if (!g) {
-                free(f);
-                return bh_error_set(err, BH_ENOMEM, "out of memory");
-            }
-            snprintf(g, n, "%s + (1 | %s)", f, md->random);
-            free(f);
-            f = g;
-        }
+        char *f = NULL;
         bh_model_spec sp;
-        bh_model_spec_default(&sp);
-        sp.formula = f;
-        sp.name = md->name;
-        bh_status s = bh_family_parse(md->family, &sp.family, err);
-        if (s == BH_OK && md->link) {
-            s = bh_link_parse(md->link, &sp.link, err);
-            sp.link_set = 1;
-        }
-        if (s == BH_OK && md->vcov) {
-            s = bh_vcov_parse(md->vcov, &sp.vcov, err);
-            sp.vcov_set = 1;
-        }
-        if (s == BH_OK && md->param)
-            s = bh_dirichlet_param_parse(md->param, &sp.param, err);
-        sp.base = md->reference;
-        if (s != BH_OK) {
-            free(f);
-            return bh_error_at(err, s, st->path, md->line, 0, "model %s: %s", md->name,
-                               err ? err->msg : "invalid");
-        }
+        bh_status s = bh_study_model_spec(st, m, &sp, &f, err);
+        if (s != BH_OK)
+            return s;
         progress(r, "fitting %s (%s)", md->name, md->family);
         bh_error e2;
         s = bh_model_fit(data, &sp, &r->models[m], &e2);

@@ -23,6 +23,7 @@
 #define BH_REPLICATE_H
 
 #include <stddef.h>
+#include "blackhole/model.h"
 #include "blackhole/status.h"
 #include "blackhole/study.h"
 
@@ -61,6 +62,14 @@ typedef struct {
     char **notices;           /* e.g. "gnuplot not found: scripts only"  */
     size_t nnotices;
 } bh_replicate_result;
+
+/* The estimation spec of the study's model m: formula with the spec's
+ * transforms applied (variables under [transform] center become
+ * center(v), standardize scale(v)), a random intercept term when the model
+ * names one, family, link, vcov and Dirichlet settings.  *formula is the
+ * malloc'ed formula text sp->formula points to (free it after use). */
+bh_status bh_study_model_spec(const bh_study *st, size_t m, bh_model_spec *sp,
+                              char **formula, bh_error *err);
 
 bh_status bh_replicate_run(const bh_study *study, const bh_replicate_options *opt,
                            bh_replicate_result **out, bh_error *err);
