@@ -463,7 +463,7 @@ static bh_status at_atom(atparse *a, double *v)
         }
         return BH_OK;
     }
-    return at_fail(a, *a->p ? "unexpected character" : "missing value");
+    return at_fail(a, *a->p && *a->p != ',' ? "unexpected character" : "missing value");
 }
 
 static bh_status at_prod(atparse *a, double *v)

@@ -114,5 +114,27 @@ int bh_cmd_replicate(int argc, char **argv);
 int bh_cmd_generate(int argc, char **argv);
 int bh_cmd_plot(int argc, char **argv);
 int bh_cmd_margins(int argc, char **argv);
+int bh_cmd_simulate(int argc, char **argv);
+int bh_cmd_policy(int argc, char **argv);
+
+/* simulate's parsed command line, shared with the MPI driver (src/mpi/). */
+#include "blackhole/simulate.h"
+typedef struct {
+    bh_cli_args args;
+    bh_simulate_options opt;    /* arrays point into the fields below      */
+    const char *study, *out;
+    size_t *n, nn;
+    double *scales;
+    size_t nscales;
+    char **models;
+    size_t nmodels;
+    char **merge;               /* --merge directories, or NULL            */
+    size_t nmerge;
+    int quiet;
+} bh_cli_sim;
+bh_status bh_cli_sim_parse(int argc, char **argv, bh_cli_sim *c, int *help, bh_error *err);
+void bh_cli_sim_free(bh_cli_sim *c);
+/* The text table of the key terms on stdout. */
+void bh_cli_sim_report(const bh_simulate_result *r, const char *out_dir);
 
 #endif

@@ -17,6 +17,8 @@ static const bh_cli_command commands[] = {
     {"generate", "synthetic data sets from a study spec's data-generating process", bh_cmd_generate},
     {"plot", "publication charts as gnuplot scripts (and images with --render)", bh_cmd_plot},
     {"margins", "marginal effects, simple slopes, Johnson-Neyman, interaction effects", bh_cmd_margins},
+    {"simulate", "Monte Carlo power and parameter recovery from a study spec's DGP", bh_cmd_simulate},
+    {"policy", "compare lead-allocation policies with a fitted follow-up model", bh_cmd_policy},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -72,7 +72,8 @@ Test(margins, link_derivatives_all_links)
 {
     const bh_link links[] = {BH_LINK_IDENTITY, BH_LINK_LOGIT, BH_LINK_PROBIT, BH_LINK_CLOGLOG,
                              BH_LINK_LOG};
-    const double etas[] = {-3.1, -1, -0.2, 0.3, 1.7, 2.9};
+    /* |eta| moderate: near mu = 1 the differences of mu lose digits */
+    const double etas[] = {-3.1, -1, -0.2, 0.3, 1.2, 1.7};
     for (size_t a = 0; a < 5; a++)
         for (size_t e = 0; e < 6; e++) {
             double eta = etas[e];
