@@ -12,6 +12,7 @@
  * draw) through the chain rule.  The Jacobian with respect to beta is
  * accumulated row block by row block, so memory is O(block * p). */
 #include "blackhole/margins.h"
+#include "blackhole/dirichlet.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -85,7 +86,13 @@ bh_status bh_margins_model_glm(const bh_fit *fit, const bh_frame *data, bh_margi
     const bh_design *d = fit->design;
     if (!d || !d->terms)
         return bh_error_set(err, BH_EUSAGE, "margins need a model estimated from a formula");
-    if (fit->p != d->terms->p)
+    /* A mixed model's coefficients are its fixed effects followed by the
+     * random-effect SDs (terms "sd__..."): the fixed part is a GLM
+     * conditional on a zero random effect. */
+    int extra_ok = fit->p > d->terms->p;
+    for (size_t j = d->terms->p; extra_ok && j < fit->p; j++)
+        extra_ok = fit->term[j] && strncmp(fit->term[j], "sd__", 4) == 0;
+    if (fit->p != d->terms->p && !extra_ok)
         return bh_error_set(err, BH_EUSAGE,
                             "margins of multi-equation models need their own mean function");
     bh_link link = BH_LINK_IDENTITY;
@@ -110,6 +117,122 @@ bh_status bh_margins_model_glm(const bh_fit *fit, const bh_frame *data, bh_margi
     mm->mean_ctx = &glm_links[li];
     mm->identity = link == BH_LINK_IDENTITY;
     return BH_OK;
+}
+
+/* ---- softmax mean (Dirichlet expected shares) ------------------------------ */
+
+/* mu_c = exp(eta_c) / (1 + sum_k exp(eta_k)) with the base component's
+ * eta fixed at 0 (alternative parametrisation), or / sum_k exp(eta_k) over
+ * all components (common).  With f_ck = [c == comp(k)] - mu_comp(k):
+ *   d1 = mu_c f_ck
+ *   d2 = mu_c (f_cl f_ck - mu_k f_kl)
+ *   d3 = mu_c (f_cm f_cl f_ck - mu_l f_lm f_ck - mu_k f_km f_cl
+ *              - mu_k f_cm f_kl - mu_k f_km f_kl + mu_k mu_l f_lm)
+ * where mu_k means mu of predictor k's component. */
+static bh_status softmax_mean(const void *ctx, const double *eta, int order, double *mu,
+                              double *d1, double *d2, double *d3, bh_error *err)
+{
+    const bh_margins_softmax *sm = ctx;
+    size_t C = sm->C, K = sm->K;
+    double mx = sm->has_base ? 0 : -INFINITY;
+    for (size_t k = 0; k < K; k++)
+        mx = fmax(mx, eta[k]);
+    double e[BH_DIRICHLET_MAX_K], S = sm->has_base ? exp(-mx) : 0;
+    for (size_t c = 0; c < C; c++)
+        e[c] = 0;
+    for (size_t k = 0; k < K; k++) {
+        e[sm->comp[k]] = exp(eta[k] - mx);
+        S += e[sm->comp[k]];
+    }
+    if (sm->has_base)
+        e[sm->base] = exp(-mx);
+    for (size_t c = 0; c < C; c++)
+        mu[c] = e[c] / S;
+    if (!(S > 0) || !isfinite(S))
+        return bh_error_set(err, BH_ENUMERIC, "margins: shares not finite");
+    if (order < 1)
+        return BH_OK;
+#define F(c, k) (((c) == sm->comp[k] ? 1.0 : 0.0) - mu[sm->comp[k]])
+#define MK(k) (mu[sm->comp[k]])
+    for (size_t c = 0; c < C; c++)
+        for (size_t k = 0; k < K; k++)
+            d1[c * K + k] = mu[c] * F(c, k);
+    if (order < 2)
+        return BH_OK;
+    for (size_t c = 0; c < C; c++)
+        for (size_t k = 0; k < K; k++)
+            for (size_t l = 0; l < K; l++) {
+                double fkl = (k == l ? 1.0 : 0.0) - MK(l);
+                d2[(c * K + k) * K + l] = mu[c] * (F(c, l) * F(c, k) - MK(k) * fkl);
+            }
+    if (order < 3)
+        return BH_OK;
+    for (size_t c = 0; c < C; c++)
+        for (size_t k = 0; k < K; k++)
+            for (size_t l = 0; l < K; l++)
+                for (size_t m = 0; m < K; m++) {
+                    double fkl = (k == l ? 1.0 : 0.0) - MK(l);
+                    double fkm = (k == m ? 1.0 : 0.0) - MK(m);
+                    double flm = (l == m ? 1.0 : 0.0) - MK(m);
+                    d3[((c * K + k) * K + l) * K + m] =
+                        mu[c] * (F(c, m) * F(c, l) * F(c, k) - MK(l) * flm * F(c, k) -
+                                 MK(k) * fkm * F(c, l) - MK(k) * F(c, m) * fkl -
+                                 MK(k) * fkm * fkl + MK(k) * MK(l) * flm);
+                }
+#undef F
+#undef MK
+    return BH_OK;
+}
+
+bh_status bh_margins_model_dirichlet(const bh_fit *fit, const bh_frame *data,
+                                     bh_margins_softmax *store, bh_margins_model *mm,
+                                     bh_error *err)
+{
+    memset(mm, 0, sizeof *mm);
+    memset(store, 0, sizeof *store);
+    const bh_design *d = fit->design;
+    if (!d || !d->terms)
+        return bh_error_set(err, BH_EUSAGE, "margins need a model estimated from a formula");
+    bh_dirichlet_layout L;
+    bh_status s = bh_dirichlet_layout_of(fit, &L, err);
+    if (s != BH_OK)
+        return s;
+    if (L.K > BH_DIRICHLET_MAX_K || L.p != d->terms->p)
+        return bh_error_set(err, BH_EUSAGE, "margins: unexpected Dirichlet layout");
+    store->C = L.K;
+    store->has_base = L.param == BH_DIRICHLET_ALTERNATIVE;
+    store->base = L.base;
+    size_t k = 0;
+    for (size_t c = 0; c < L.K; c++) {
+        store->names[c] = d->ynames[c];
+        if (store->has_base && c == L.base)
+            continue;
+        store->comp[k] = c;
+        store->eq[k].terms = d->terms;
+        store->eq[k].coef0 = k * L.p;   /* mean blocks come first, in order */
+        k++;
+    }
+    store->K = k;
+    mm->fit = fit;
+    mm->data = data;
+    mm->rows = d->rows;
+    mm->n = d->n;
+    mm->freq = d->w && d->weight_kind == BH_WEIGHTS_FREQUENCY ? d->w : NULL;
+    mm->neq = store->K;
+    mm->eq = store->eq;
+    mm->nout = store->C;
+    mm->out_names = store->names;
+    mm->mean = softmax_mean;
+    mm->mean_ctx = store;
+    return BH_OK;
+}
+
+bh_status bh_margins_model_for(const bh_fit *fit, const bh_frame *data,
+                               bh_margins_softmax *store, bh_margins_model *mm, bh_error *err)
+{
+    if (fit->family && strcmp(fit->family, "dirichlet") == 0)
+        return bh_margins_model_dirichlet(fit, data, store, mm, err);
+    return bh_margins_model_glm(fit, data, mm, err);
 }
 
 /* ------------------------------------------------------------ variables */

@@ -647,14 +647,14 @@ static const char *verdict_of(int sign, double est, double p)
     return (est > 0) == (sign > 0) ? "replicated" : "opposite sign";
 }
 
-/* The margins model of a fit (single-equation fits for now). */
-static bh_status margins_model_of(const run *r, size_t m, bh_margins_model *mm, bh_error *err)
+/* The margins model of a spec model; `store` holds what a Dirichlet
+ * description points to.  Mixed models: the fixed part, conditional on a
+ * zero random effect. */
+static bh_status margins_model_of(const run *r, size_t m, bh_margins_softmax *store,
+                                  bh_margins_model *mm, bh_error *err)
 {
     const bh_model *md = r->models[m];
-    if (md->re || (md->fit->family && strcmp(md->fit->family, "dirichlet") == 0))
-        return bh_error_set(err, BH_EUSAGE, "margins for %s models are not available yet",
-                            md->re ? "mixed" : "dirichlet");
-    return bh_margins_model_glm(md->fit, r->data[r->study->models[m].data], mm, err);
+    return bh_margins_model_for(md->fit, r->data[r->study->models[m].data], store, mm, err);
 }
 
 static bh_status score_findings(run *r, bh_error *err)
@@ -699,8 +699,9 @@ static bh_status score_findings(run *r, bh_error *err)
             }
         } else {
             bh_margins_model mm;
+            bh_margins_softmax store;
             bh_error e2;
-            bh_status s = margins_model_of(r, fd->model_index, &mm, &e2);
+            bh_status s = margins_model_of(r, fd->model_index, &store, &mm, &e2);
             if (s == BH_OK) {
                 bh_margins_options mo;
                 bh_margins_default_options(&mo);
@@ -861,6 +862,7 @@ static bh_status at_values(const char *spec, char *out, size_t size)
 typedef struct {
     const bh_margins_result *mr;
     const char *model;
+    const char *component;      /* keep only this component's rows, or NULL */
 } margins_arg;
 
 static bh_status write_margins_csv(run *r, FILE *out, const void *a, bh_error *err)
@@ -870,6 +872,8 @@ static bh_status write_margins_csv(run *r, FILE *out, const void *a, bh_error *e
     fputs("model,type,term,at,estimate,std_error,statistic,p_value,conf_low,conf_high\n", out);
     for (size_t i = 0; i < ma->mr->nrows; i++) {
         const bh_margin *g = &ma->mr->rows[i];
+        if (ma->component && g->component[0] && strcmp(g->component, ma->component) != 0)
+            continue;
         bh_write_csv_field(out, ma->model);
         fputc(',', out);
         bh_write_csv_field(out, bh_margin_type_name(g->type));
@@ -1042,6 +1046,10 @@ static bh_status figure(run *r, const bh_study_figure *fg, bh_error *err)
                 f = view;
             } else if (strcmp(f->family, "dirichlet") == 0) {
                 continue;
+            } else if (f->linear) {
+                /* least-squares coefficients are on the share scale, not
+                 * the log-odds scale of the others: not in the same chart */
+                continue;
             }
             /* the chart reads the fit CSV contract: write, then read back */
             char rel[300];
@@ -1062,6 +1070,14 @@ static bh_status figure(run *r, const bh_study_figure *fg, bh_error *err)
         const char *omit[2] = {"(Intercept)", "^firm"};
         po.omit = omit;
         po.nomit = 2;
+        /* raw term names: codebook labels of interactions are too long
+         * for the axis */
+        po.labels = NULL;
+        po.vcov_label = "as in each model's table";
+        po.caption = "Points: estimates on the log-odds scale of the marketing-lead share; "
+                     "bars: 95% confidence intervals (each model's own standard errors). "
+                     "Intercepts and firm effects not shown; least squares (share scale) in "
+                     "Table 2.";
         if (s == BH_OK)
             s = bh_plot_coef((const bh_frame *const *)frames, nf, &po, &chart, err);
         for (size_t k = 0; k < nf; k++)
@@ -1069,7 +1085,8 @@ static bh_status figure(run *r, const bh_study_figure *fg, bh_error *err)
         free(frames);
     } else {
         bh_margins_model mm;
-        if (margins_model_of(r, fg->model_index, &mm, &e2) != BH_OK)
+        bh_margins_softmax store;
+        if (margins_model_of(r, fg->model_index, &store, &mm, &e2) != BH_OK)
             return notice(r, "figure %s skipped: %s", fg->name, e2.msg) == BH_OK
                        ? BH_OK : bh_error_set(err, BH_ENOMEM, "out of memory");
         bh_margins_options mo;
@@ -1095,7 +1112,7 @@ static bh_status figure(run *r, const bh_study_figure *fg, bh_error *err)
             bh_margins_result *mr = NULL;
             s = grid ? bh_margins_compute(&mm, &mo, &mr, &e2) : BH_ENOMEM;
             if (s == BH_OK) {
-                margins_arg ma = {mr, fg->model};
+                margins_arg ma = {mr, fg->model, fg->component};
                 s = write_file(r, csv_rel, write_margins_csv, &ma, err);
             } else if (s != BH_ENOMEM)
                 notice(r, "figure %s: %s", fg->name, e2.msg);
@@ -1112,6 +1129,9 @@ static bh_status figure(run *r, const bh_study_figure *fg, bh_error *err)
                 if (t && bh_table_set_header(t, hdr) == BH_OK) {
                     for (size_t i = 0; i < sr->nrows; i++) {
                         const bh_margin *g = &sr->rows[i];
+                        if (fg->component && g->component[0] &&
+                            strcmp(g->component, fg->component) != 0)
+                            continue;
                         char a1[48], a2[48], a3[32], a4[100], l1[40], l2[40];
                         snprintf(a4, sizeof a4, "[%s, %s]",
                                  bh_fmt_num(l1, sizeof l1, g->conf_low, 3),
@@ -1148,7 +1168,7 @@ static bh_status figure(run *r, const bh_study_figure *fg, bh_error *err)
             bh_margins_result *mr = NULL;
             s = grid ? bh_margins_compute(&mm, &mo, &mr, &e2) : BH_ENOMEM;
             if (s == BH_OK) {
-                margins_arg ma = {mr, fg->model};
+                margins_arg ma = {mr, fg->model, fg->component};
                 s = write_file(r, csv_rel, write_margins_csv, &ma, err);
             } else if (s != BH_ENOMEM)
                 notice(r, "figure %s: %s", fg->name, e2.msg);
@@ -1443,9 +1463,41 @@ static bh_status load_labels(run *r)
     if (bh_csv_read_path(cb, &co, &f, &e2) != BH_OK)
         return notice(r, "codebook not read (%s): charts use column names", e2.msg);
     bh_status s = bh_plot_labels_from_frame(f, cb, &r->labels, &e2);
-    bh_frame_free(f);
-    if (s != BH_OK)
+    if (s != BH_OK) {
+        bh_frame_free(f);
         return notice(r, "codebook not used (%s)", e2.msg);
+    }
+    /* Figure labels are short: the codebook label up to its first ':'
+     * ("... : composite (mean of the answered items)" describes the
+     * column, not the construct), with the unit when it is short. */
+    const bh_column *lab = bh_frame_col(f, "label"), *unit = bh_frame_col(f, "unit"),
+                    *col = bh_frame_col(f, "column");
+    for (size_t i = 0; lab && col && i < r->labels->n; i++) {
+        for (size_t row = 0; row < f->nrow; row++) {
+            if (col->type != BH_COL_CATEGORICAL || col->code[row] < 0 ||
+                strcmp(col->levels[col->code[row]], r->labels->column[i]) != 0)
+                continue;
+            const char *l = lab->type == BH_COL_CATEGORICAL && lab->code[row] >= 0
+                                ? lab->levels[lab->code[row]] : NULL;
+            const char *u = unit && unit->type == BH_COL_CATEGORICAL && unit->code[row] >= 0
+                                ? unit->levels[unit->code[row]] : NULL;
+            if (!l)
+                break;
+            size_t n = strcspn(l, ":");
+            char buf[256];
+            if (u && *u && strlen(u) <= 24)
+                snprintf(buf, sizeof buf, "%.*s (%s)", (int)(n < 200 ? n : 200), l, u);
+            else
+                snprintf(buf, sizeof buf, "%.*s", (int)(n < 200 ? n : 200), l);
+            char *d = bh_strdup(buf);
+            if (d) {
+                free(r->labels->label[i]);
+                r->labels->label[i] = d;
+            }
+            break;
+        }
+    }
+    bh_frame_free(f);
     return BH_OK;
 }
 

@@ -70,6 +70,7 @@
 #define BH_MARGINS_H
 
 #include <stddef.h>
+#include "blackhole/dirichlet.h"
 #include "blackhole/fit.h"
 #include "blackhole/frame.h"
 #include "blackhole/glm.h"
@@ -123,6 +124,30 @@ typedef struct {
  * fit, its design and data. */
 bh_status bh_margins_model_glm(const bh_fit *fit, const bh_frame *data,
                                bh_margins_model *mm, bh_error *err);
+
+/* Storage for the Dirichlet description (the model points into it). */
+typedef struct {
+    size_t C, K;                /* components, free linear predictors      */
+    int has_base;               /* alternative: the base share has eta = 0 */
+    size_t base;
+    size_t comp[BH_DIRICHLET_MAX_K];        /* component of predictor k    */
+    bh_margins_eq eq[BH_DIRICHLET_MAX_K];
+    const char *names[BH_DIRICHLET_MAX_K];  /* response names              */
+} bh_margins_softmax;
+
+/* Describe a Dirichlet fit: the expected share of every component,
+ * E[y_c] = softmax(eta)_c (both parametrisations; the precision does not
+ * enter the means).  Margins are reported per component. */
+bh_status bh_margins_model_dirichlet(const bh_fit *fit, const bh_frame *data,
+                                     bh_margins_softmax *store, bh_margins_model *mm,
+                                     bh_error *err);
+
+/* The description of any fit this module knows: Dirichlet (store used),
+ * least squares and GLMs, and mixed models conditional on a zero random
+ * effect (their fixed part). */
+bh_status bh_margins_model_for(const bh_fit *fit, const bh_frame *data,
+                               bh_margins_softmax *store, bh_margins_model *mm,
+                               bh_error *err);
 
 /* The GLM mean function (ctx points to a bh_link), exposed for estimators
  * that build on it (e.g. a GLMM conditional on zero random effects). */

@@ -418,7 +418,8 @@ int bh_cmd_margins(int argc, char **argv)
         goto fail;
     }
     bh_margins_model mm;
-    if ((s = bh_margins_model_glm(model->fit, data, &mm, &err)) != BH_OK)
+    bh_margins_softmax softmax;
+    if ((s = bh_margins_model_for(model->fit, data, &softmax, &mm, &err)) != BH_OK)
         goto fail;
     obsctx oc = {0};
     if (obs_path) {
