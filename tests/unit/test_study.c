@@ -55,7 +55,7 @@ Test(study, shipped_spec)
     cr_assert_eq(s->nscales, 2);
     cr_assert_eq(s->nmodels, 5);
     cr_assert_eq(s->nfindings, 12);
-    cr_assert_eq(s->nfigures, 4);
+    cr_assert_eq(s->nfigures, 9);
     cr_assert_eq(s->ncenter, 6);
     long m = bh_study_model_index(s, "dirichlet_full");
     cr_assert_geq(m, 0);
