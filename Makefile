@@ -8,6 +8,7 @@
 #   make bench      benchmarks (see bench/)
 #   make fuzz       libFuzzer targets (clang), each run FUZZ_SECONDS (tests/fuzz/)
 #   make valgrind   the test suite under valgrind (memcheck, leaks), VG_FILTER
+#   make mpi        bin/blackhole-mpi (simulate on MPI; needs mpicc)
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -36,9 +37,10 @@ PROG := $(BINDIR)/blackhole
 TESTS := $(BUILD)/tests/run_tests
 
 DEBIAN_PACKAGES := build-essential libgsl-dev libcsv-dev libcriterion-dev \
-    libopenblas-dev libinih-dev libjansson-dev gnuplot-nox pkg-config
+    libopenblas-dev libinih-dev libjansson-dev gnuplot-nox pkg-config \
+    libopenmpi-dev openmpi-bin
 
-.PHONY: all test sanitize deps install uninstall clean bench demo golden fuzz fuzz-build valgrind
+.PHONY: all test sanitize deps install uninstall clean bench demo golden fuzz fuzz-build valgrind mpi
 
 all: $(PROG) $(LIB)
 
@@ -165,6 +167,18 @@ valgrind: $(TESTS) $(PROG)
 
 bench: $(PROG)
 	bench/run.sh
+
+# `mpirun -np K bin/blackhole-mpi simulate ...` (src/mpi/): the library and
+# the CLI objects (without main.o) linked with the MPI driver by mpicc.
+MPICC   ?= mpicc
+MPI_PROG := $(BINDIR)/blackhole-mpi
+MPI_CLI_OBJ := $(filter-out $(BUILD)/obj/cli/main.o,$(CLI_OBJ))
+mpi: $(MPI_PROG)
+
+$(MPI_PROG): src/mpi/mpi_main.c $(MPI_CLI_OBJ) $(LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CPPFLAGS) -Isrc/cli $(CFLAGS) $(LDFLAGS) -o $@ src/mpi/mpi_main.c \
+	    $(MPI_CLI_OBJ) $(LIB) $(LDLIBS)
 
 clean:
 	rm -rf build bin lib

@@ -1,0 +1,87 @@
+#!/bin/sh
+# case_6.sh - simulation: 1,000 replications of the study's fractional logit
+# (analysis/sabnis2013.ini, model `fractional`, n = 461, effect scale 1)
+# with `blackhole simulate` vs the same simulation in R: a loop that
+# generates each data set in R with the same DGP form (firm shares, gamma
+# experience, normal performance, negative-binomial lead volume, two
+# 3-item 7-point scales, Dirichlet time shares with the spec's effects on
+# standardised predictors) and fits glm(quasibinomial) with HC0 standard
+# errors (sandwich::vcovHC), the fractional model's covariance.  Both
+# sides count generation + fit + storing the coefficient table.  The
+# target: >= 20x R's replications per second.  blackhole uses all cores
+# (threads) as a user would; R runs its single-threaded loop; the line
+# also gives blackhole with --threads 1.
+# Environment (bench/run.sh): BH_BIN, WORK, RSCRIPT (empty: R skipped).
+set -eu
+REPS=${CASE6_REPS:-1000}
+RREPS=${CASE6_R_REPS:-200}     # R is slow: time 200 and report per second
+BIN=${BH_BIN:-bin/blackhole}
+W=${WORK:-$(mktemp -d)}
+printf '## Case 6: simulation, %s replications vs an R loop\n\n' "$REPS"
+rate() { awk -v r="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.1f\n", r / s; else print "NA" }'; }
+now() { date +%s.%N; }
+rm -rf "$W/case6_sim" "$W/case6_sim1"
+t0=$(now)
+"$BIN" simulate --study analysis/sabnis2013.ini --models fractional --n 461 --reps "$REPS" \
+    --truth-n 20000 --out "$W/case6_sim" -q > "$W/case6_bh.txt" 2>&1
+t1=$(now)
+"$BIN" simulate --study analysis/sabnis2013.ini --models fractional --n 461 --reps "$REPS" \
+    --truth-n 20000 --threads 1 --out "$W/case6_sim1" -q > "$W/case6_bh1.txt" 2>&1
+t2=$(now)
+bh_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+bh1_s=$(awk -v a="$t1" -v b="$t2" 'BEGIN { print b - a }')
+bh_rate=$(rate "$REPS" "$bh_s")
+bh1_rate=$(rate "$REPS" "$bh1_s")
+r_rate=NA
+if [ -n "${RSCRIPT:-}" ]; then
+    cat > "$W/case6.R" <<'REOF'
+suppressPackageStartupMessages(library(sandwich))
+args <- commandArgs(TRUE); R <- as.integer(args[1]); n <- 461
+z <- function(x) (x - mean(x)) / sd(x)
+item <- function(lat) pmin(pmax(round(4.3 + 1.2 * lat + rnorm(length(lat))), 1), 7)
+rdir <- function(a) { g <- matrix(rgamma(length(a), shape = a), ncol = ncol(a)); g / rowSums(g) }
+one <- function() {
+  firm <- sample(1:4, n, TRUE, c(.30, .25, .25, .20))
+  m <- 8 * exp(c(0, .10, -.10, .05)[firm]); sh <- (8 / 5.5)^2
+  experience <- pmax(round(rgamma(n, shape = sh, rate = sh / m), 1), 0.1)
+  performance <- round(100 + c(0, 2, -2, 1)[firm] + 2 * z(experience) + rnorm(n, 0, 18), 1)
+  lead_volume <- rnbinom(n, size = 12, mu = 18 * exp(c(0, .2, -.15, .1)[firm]))
+  lp <- c(.3, -.2, .1, -.3)[firm] + rnorm(n); lt <- c(-.3, .4, 0, .2)[firm] + rnorm(n)
+  prequal <- rowMeans(sapply(1:3, function(k) item(lp)))
+  tracking <- rowMeans(sapply(1:3, function(k) item(lt)))
+  e <- z(experience); p <- z(performance); q <- z(prequal); t <- z(tracking); v <- z(lead_volume)
+  eta_m <- -.15 + c(0, .1, -.1, .05)[firm] - .2 * e - .2 * p + .25 * q + .1 * t + .05 * v +
+    .15 * e * q - .2 * e * t - .15 * e * v + .15 * p * v - .15 * p * t
+  eta_o <- c(0, -.05, .05, 0)[firm]
+  mu <- cbind(exp(eta_m), 1, exp(eta_o)); mu <- mu / rowSums(mu)
+  s <- round(rdir(20 * mu), 4)
+  d <- data.frame(share_marketing = s[, 1], firm = factor(firm),
+                  experience = experience - mean(experience), performance = performance - mean(performance),
+                  prequal = prequal - mean(prequal), tracking = tracking - mean(tracking),
+                  lead_volume = lead_volume - mean(lead_volume))
+  f <- glm(share_marketing ~ experience * (prequal + tracking + lead_volume) +
+           performance * (prequal + tracking + lead_volume) + firm, family = quasibinomial, data = d)
+  se <- sqrt(diag(vcovHC(f, type = "HC0")))
+  cbind(coef(f), se, 2 * pnorm(-abs(coef(f) / se)))
+}
+set.seed(20130101)
+t <- system.time(res <- lapply(seq_len(R), function(i) one()))[["elapsed"]]
+cat("r_seconds", t, "\n")
+REOF
+    r_s=$("$RSCRIPT" "$W/case6.R" "$RREPS" | awk '$1 == "r_seconds" { print $2 }')
+    r_rate=$(rate "$RREPS" "$r_s")
+fi
+ratio=$(awk -v a="$bh_rate" -v b="$r_rate" 'BEGIN { if (b == "NA" || b + 0 == 0) print "NA"; else printf "%.1f\n", a / b }')
+ratio1=$(awk -v a="$bh1_rate" -v b="$r_rate" 'BEGIN { if (b == "NA" || b + 0 == 0) print "NA"; else printf "%.1f\n", a / b }')
+echo "  case 6: blackhole $bh_rate rep/s ($(nproc) threads), $bh1_rate rep/s (1 thread); R $r_rate rep/s; ratio ${ratio}x (1 thread ${ratio1}x; target >= 20x)" >&2
+echo '```'
+echo "blackhole simulate (all $(nproc) cores): $REPS replications in ${bh_s} s = $bh_rate replications/s"
+echo "blackhole simulate --threads 1:        $REPS replications in ${bh1_s} s = $bh1_rate replications/s"
+echo "R loop (glm quasibinomial + HC0), $RREPS replications: ${r_rate} replications/s"
+echo "ratio (blackhole / R): ${ratio}x all cores, ${ratio1}x one thread (target >= 20x)"
+echo '```'
+echo
+echo "case6_bh_rate $bh_rate"
+echo "case6_r_rate $r_rate"
+echo "case6_ratio $ratio"
+echo
