@@ -9,6 +9,7 @@
 #include <gsl/gsl_cdf.h>
 
 #include "blackhole/design.h"
+#include "blackhole/dirichlet.h"
 #include "blackhole/glm.h"
 #include "blackhole/terms.h"
 
@@ -22,22 +23,24 @@ void bh_prediction_free(bh_prediction *p)
     free(p->se_mu);
     free(p->conf_low);
     free(p->conf_high);
+    free(p->components);
     free(p);
 }
 
-static bh_prediction *prediction_alloc(size_t n)
+static bh_prediction *prediction_alloc(size_t n, size_t ncomp)
 {
     bh_prediction *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
-    size_t n1 = n ? n : 1;
+    size_t n1 = n ? n : 1, nc = n1 * (ncomp ? ncomp : 1);
     p->n = n;
+    p->ncomp = ncomp ? ncomp : 1;
     p->eta = malloc(n1 * sizeof(double));
     p->se_eta = malloc(n1 * sizeof(double));
-    p->mu = malloc(n1 * sizeof(double));
-    p->se_mu = malloc(n1 * sizeof(double));
-    p->conf_low = malloc(n1 * sizeof(double));
-    p->conf_high = malloc(n1 * sizeof(double));
+    p->mu = malloc(nc * sizeof(double));
+    p->se_mu = malloc(nc * sizeof(double));
+    p->conf_low = malloc(nc * sizeof(double));
+    p->conf_high = malloc(nc * sizeof(double));
     if (!p->eta || !p->se_eta || !p->mu || !p->se_mu || !p->conf_low || !p->conf_high) {
         bh_prediction_free(p);
         return NULL;
@@ -127,6 +130,87 @@ static int row_missing(const bh_frame *data, const size_t *map, size_t nraw, siz
     return 0;
 }
 
+/* Expected shares of a Dirichlet model with delta-method standard errors:
+ * d share_c / d beta(block b, j) = d share_c / d eta_comp(b) * x_j. */
+static bh_status predict_shares(const bh_fit *fit, const bh_frame *newdata, const size_t *map,
+                                bh_prediction **out, bh_error *err)
+{
+    const bh_design *d = fit->design;
+    const bh_terms *t = d->terms;
+    bh_dirichlet_layout L;
+    bh_status s = bh_dirichlet_layout_of(fit, &L, err);
+    if (s != BH_OK)
+        return s;
+    size_t K = L.K, px = L.p, P = fit->p, n = newdata->nrow;
+    if (K > BH_DIRICHLET_MAX_K)
+        return bh_error_set(err, BH_EUSAGE, "too many components");
+    bh_prediction *pr = prediction_alloc(n, K);
+    double *x = malloc((px ? px : 1) * sizeof *x), *g = malloc(P * sizeof *g);
+    double share[BH_DIRICHLET_MAX_K], jac[BH_DIRICHLET_MAX_K * BH_DIRICHLET_MAX_K];
+    size_t one, blockcomp[BH_DIRICHLET_MAX_K], nb = 0;
+    if (!pr || !x || !g || !(pr->components = calloc(K, sizeof *pr->components))) {
+        bh_prediction_free(pr);
+        free(x);
+        free(g);
+        return bh_error_set(err, BH_ENOMEM, "out of memory");
+    }
+    for (size_t c = 0; c < K; c++) {
+        pr->components[c] = d->ynames[c];
+        if (!(L.param == BH_DIRICHLET_ALTERNATIVE && c == L.base))
+            blockcomp[nb++] = c;
+    }
+    double z = isinf(fit->df_inference) ? gsl_cdf_ugaussian_Qinv((1 - fit->level) / 2)
+                                        : gsl_cdf_tdist_Qinv((1 - fit->level) / 2,
+                                                             fit->df_inference);
+    for (size_t i = 0; i < n && s == BH_OK; i++) {
+        pr->eta[i] = pr->se_eta[i] = NAN;
+        int miss = 0;
+        for (size_t k = 0; k < t->nraw; k++)
+            if (map[k] != SIZE_MAX && newdata->cols[map[k]].na[i])
+                miss = 1;
+        if (miss) {
+            for (size_t c = 0; c < K; c++)
+                pr->mu[c * n + i] = pr->se_mu[c * n + i] = pr->conf_low[c * n + i] =
+                    pr->conf_high[c * n + i] = NAN;
+            pr->nmissing++;
+            continue;
+        }
+        one = i;
+        if ((s = bh_terms_eval_rows(t, newdata, map, &one, 1, NULL, 0, SIZE_MAX, x, 1, err)))
+            break;
+        bh_dirichlet_predict(&L, fit->beta, x, 1, 1, share, jac);
+        for (size_t c = 0; c < K; c++) {
+            for (size_t q = 0; q < P; q++)
+                g[q] = 0;
+            for (size_t b = 0; b < nb; b++)
+                for (size_t j = 0; j < px; j++)
+                    g[b * px + j] = jac[c * K + blockcomp[b]] * x[j];
+            double v = 0;
+            for (size_t a = 0; a < P; a++) {
+                if (fit->aliased[a] || g[a] == 0)
+                    continue;
+                for (size_t bq = 0; bq < P; bq++)
+                    if (!fit->aliased[bq] && g[bq] != 0)
+                        v += g[a] * fit->vcov[a * P + bq] * g[bq];
+            }
+            double sh = share[c], se = sqrt(v > 0 ? v : 0);
+            pr->mu[c * n + i] = sh;
+            pr->se_mu[c * n + i] = se;
+            double lg = log(sh / (1 - sh)), sl = se / (sh * (1 - sh));
+            pr->conf_low[c * n + i] = 1 / (1 + exp(-(lg - z * sl)));
+            pr->conf_high[c * n + i] = 1 / (1 + exp(-(lg + z * sl)));
+        }
+    }
+    free(x);
+    free(g);
+    if (s != BH_OK) {
+        bh_prediction_free(pr);
+        return s;
+    }
+    *out = pr;
+    return BH_OK;
+}
+
 bh_status bh_predict(const bh_fit *fit, const bh_frame *newdata, bh_prediction **out,
                      bh_error *err)
 {
@@ -135,17 +219,29 @@ bh_status bh_predict(const bh_fit *fit, const bh_frame *newdata, bh_prediction *
     if (!d || !d->terms)
         return bh_error_set(err, BH_EUSAGE, "this model cannot predict: it has no formula terms");
     const bh_terms *t = d->terms;
-    if (fit->p != t->p)
+    if (fit->family && strcmp(fit->family, "dirichlet") == 0) {
+        size_t *m2 = malloc((t->nraw ? t->nraw : 1) * sizeof *m2);
+        if (!m2)
+            return bh_error_set(err, BH_ENOMEM, "out of memory");
+        bh_status s2 = map_newdata(t, newdata, m2, err);
+        if (s2 == BH_OK)
+            s2 = predict_shares(fit, newdata, m2, out, err);
+        free(m2);
+        return s2;
+    }
+    if (fit->p < t->p)
         return bh_error_set(err, BH_EUSAGE,
                             "prediction is implemented for single-equation models");
     bh_link link = BH_LINK_IDENTITY;
     if (fit->link && bh_link_parse(fit->link, &link, err) != BH_OK)
         return err ? err->status : BH_EINTERNAL;
-    size_t p = fit->p, n = newdata->nrow;
+    /* a mixed model's fixed part: the first t->p coefficients (the SDs of
+     * the random intercepts follow); prediction at a zero random effect */
+    size_t p = t->p, P = fit->p, n = newdata->nrow;
     size_t *map = malloc((t->nraw ? t->nraw : 1) * sizeof *map);
     size_t *one = malloc(sizeof *one);
     double *x = malloc((p ? p : 1) * sizeof *x), *vx = malloc((p ? p : 1) * sizeof *vx);
-    bh_prediction *pr = prediction_alloc(n);
+    bh_prediction *pr = prediction_alloc(n, 1);
     bh_status s = BH_OK;
     if (!map || !one || !x || !vx || !pr) {
         s = bh_error_set(err, BH_ENOMEM, "out of memory");
@@ -185,7 +281,7 @@ bh_status bh_predict(const bh_fit *fit, const bh_frame *newdata, bh_prediction *
             double sa = 0;
             for (size_t b = 0; b < p; b++)
                 if (!fit->aliased[b])
-                    sa += fit->vcov[a * p + b] * x[b];
+                    sa += fit->vcov[a * P + b] * x[b];
             v += x[a] * sa;
         }
         double se = sqrt(v > 0 ? v : 0);

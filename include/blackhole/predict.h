@@ -9,6 +9,10 @@
  * Rows with a missing predictor get NAN (the row is kept, so output rows
  * line up with input rows).  Aliased coefficients count as zero, as R does
  * (with a warning there).
+ *
+ * Dirichlet models: the expected share of every component (E[y_c]), its
+ * standard error by the delta method, and limits computed on the logit of
+ * the share and transformed (so they stay inside (0, 1)).
  */
 #ifndef BH_PREDICT_H
 #define BH_PREDICT_H
@@ -20,9 +24,12 @@
 
 typedef struct {
     size_t n;                 /* rows of the new data                       */
-    double *eta, *se_eta;     /* linear predictor and its standard error    */
-    double *mu, *se_mu;       /* response scale                             */
-    double *conf_low, *conf_high; /* response scale, fit->level            */
+    size_t ncomp;             /* 1, or the components of a Dirichlet model  */
+    char **components;        /* ncomp response names (Dirichlet) or NULL  */
+    double *eta, *se_eta;     /* linear predictor and its standard error
+                                 (NAN for Dirichlet models)                 */
+    double *mu, *se_mu;       /* response scale; n x ncomp, mu[c * n + i]   */
+    double *conf_low, *conf_high; /* response scale, fit->level; n x ncomp */
     size_t nmissing;          /* rows with a missing predictor             */
 } bh_prediction;
 

@@ -32,6 +32,8 @@ static void predict_help(void)
            "Options:\n");
     bh_cli_print_options(predict_options, NOPT);
     printf("\nCSV columns: row,eta,se_eta,fitted,se_fitted,conf_low,conf_high\n"
+           "(Dirichlet models: row,component,fitted,se_fitted,conf_low,conf_high, the expected\n"
+           "share of each component; mixed models: at a zero random effect)\n"
            "\nExit codes: 0 success, 1 estimation failed or did not converge, 2 usage error,\n"
            "3 input/data error, 4 output error.\n");
 }
@@ -46,6 +48,23 @@ static void num(FILE *out, double v)
 
 static bh_status write_csv(FILE *out, const bh_prediction *p, bh_error *err)
 {
+    if (p->components) {
+        /* Dirichlet: one row per (row, component) */
+        fputs("row,component,fitted,se_fitted,conf_low,conf_high\n", out);
+        for (size_t i = 0; i < p->n; i++)
+            for (size_t c = 0; c < p->ncomp; c++) {
+                fprintf(out, "%zu,", i + 1);
+                bh_write_csv_field(out, p->components[c]);
+                const double v[4] = {p->mu[c * p->n + i], p->se_mu[c * p->n + i],
+                                     p->conf_low[c * p->n + i], p->conf_high[c * p->n + i]};
+                for (int k = 0; k < 4; k++) {
+                    fputc(',', out);
+                    num(out, v[k]);
+                }
+                fputc('\n', out);
+            }
+        return ferror(out) ? bh_error_set(err, BH_EOUTPUT, "write error") : BH_OK;
+    }
     fputs("row,eta,se_eta,fitted,se_fitted,conf_low,conf_high\n", out);
     for (size_t i = 0; i < p->n; i++) {
         fprintf(out, "%zu", i + 1);
@@ -72,7 +91,19 @@ static bh_status write_json(FILE *out, const bh_fit *fit, const bh_prediction *p
     json_object_set_new(root, "formula", json_string(fit->formula));
     json_object_set_new(root, "vcov", json_string(fit->vcov_type));
     json_object_set_new(root, "level", jnum(fit->level));
-    for (size_t i = 0; i < p->n; i++) {
+    for (size_t i = 0; i < p->n && p->components; i++)
+        for (size_t c = 0; c < p->ncomp; c++) {
+            json_t *r = json_object();
+            size_t k = c * p->n + i;
+            json_object_set_new(r, "row", json_integer((json_int_t)(i + 1)));
+            json_object_set_new(r, "component", json_string(p->components[c]));
+            json_object_set_new(r, "fitted", jnum(p->mu[k]));
+            json_object_set_new(r, "se_fitted", jnum(p->se_mu[k]));
+            json_object_set_new(r, "conf_low", jnum(p->conf_low[k]));
+            json_object_set_new(r, "conf_high", jnum(p->conf_high[k]));
+            json_array_append_new(rows, r);
+        }
+    for (size_t i = 0; i < p->n && !p->components; i++) {
         json_t *r = json_object();
         json_object_set_new(r, "row", json_integer((json_int_t)(i + 1)));
         json_object_set_new(r, "eta", jnum(p->eta[i]));
