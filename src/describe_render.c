@@ -418,5 +418,10 @@ bh_status bh_describe_render(const bh_describe_report *rp, bh_format fmt, FILE *
         return render_csv(rp, out, err);
     if (fmt == BH_FMT_JSON)
         return render_json(rp, out, err);
-    return render_tables(rp, fmt, out, err);
+    if (fmt == BH_FMT_HTML)
+        bh_html_page_begin(out, "Descriptive statistics");
+    bh_status s = render_tables(rp, fmt, out, err);
+    if (s == BH_OK && fmt == BH_FMT_HTML)
+        bh_html_page_end(out);
+    return s;
 }

@@ -2,6 +2,7 @@
  * JSON.  Only formats; every number comes from the bh_fit. */
 #include "blackhole/output.h"
 #include "blackhole/boot.h"
+#include "blackhole/plot.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -11,8 +12,91 @@
 
 void bh_output_default_options(bh_output_options *opt)
 {
+    memset(opt, 0, sizeof *opt);
     opt->format = BH_FMT_TEXT;
     opt->digits = 5;
+    opt->decimals = -1;
+    bh_output_parse_stars("r", opt, NULL);
+}
+
+bh_status bh_output_parse_stars(const char *s, bh_output_options *opt, bh_error *err)
+{
+    static const char *const marks[4] = {"*", "**", "***", "****"};
+    if (strcmp(s, "none") == 0) {
+        opt->nstars = 0;
+        return BH_OK;
+    }
+    if (strcmp(s, "r") == 0 || strcmp(s, "R") == 0) {
+        const double th[4] = {0.1, 0.05, 0.01, 0.001};
+        const char *mk[4] = {".", "*", "**", "***"};
+        memcpy(opt->stars, th, sizeof th);
+        memcpy(opt->star_marks, mk, sizeof mk);
+        opt->nstars = 4;
+        return BH_OK;
+    }
+    if (strcmp(s, "econ") == 0)
+        s = "0.1,0.05,0.01";
+    double th[4];
+    size_t n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || !(v > 0 && v < 1) || n == 4 || (n && !(v < th[n - 1])))
+            return bh_error_set(err, BH_EUSAGE,
+                                "--stars: expected none, r, econ or up to 4 decreasing "
+                                "thresholds in (0, 1) such as 0.1,0.05,0.01, not '%s'", s);
+        th[n++] = v;
+        p = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',')
+            return bh_error_set(err, BH_EUSAGE, "--stars: unexpected '%c' in '%s'", *end, s);
+    }
+    for (size_t k = 0; k < n; k++) {
+        opt->stars[k] = th[k];
+        opt->star_marks[k] = marks[k];
+    }
+    opt->nstars = n;
+    return BH_OK;
+}
+
+const char *bh_output_stars(const bh_output_options *opt, double p)
+{
+    const char *m = "";
+    if (isnan(p))
+        return m;
+    for (size_t k = 0; k < opt->nstars; k++)
+        if (p < opt->stars[k])
+            m = opt->star_marks[k];
+    return m;
+}
+
+/* The stars legend of opt ("* 0.1, ** 0.05, *** 0.01"). */
+static void stars_legend(const bh_output_options *opt, char *buf, size_t n)
+{
+    size_t o = (size_t)snprintf(buf, n, "Signif. codes:");
+    if (!opt->nstars)
+        snprintf(buf, n, "No significance stars.");
+    for (size_t k = opt->nstars; k-- > 0 && o < n;)
+        o += (size_t)snprintf(buf + o, n - o, " %s %g%s", opt->star_marks[k], opt->stars[k],
+                              k ? "," : "");
+}
+
+static int omitted(const bh_output_options *opt, const char *term, size_t *which)
+{
+    for (size_t k = 0; k < opt->nomit; k++)
+        if (strstr(term, opt->omit[k])) {
+            if (which)
+                *which = k;
+            return 1;
+        }
+    return 0;
+}
+
+static char *fmt_est(const bh_output_options *opt, char *buf, size_t n, double v)
+{
+    if (opt->decimals >= 0 && isfinite(v))
+        return bh_fmt_fixed(buf, n, v, opt->decimals);
+    return bh_fmt_num(buf, n, v, opt->digits > 0 ? opt->digits : 5);
 }
 
 const char *bh_stars(double p)
@@ -389,9 +473,24 @@ static bh_status single_table(const bh_fit *f, const bh_output_options *opt,
     bh_status s = bh_table_set_header(t, hdr);
     for (size_t j = 1; j < 8; j++)
         bh_table_set_align(t, j, j == 5 ? BH_ALIGN_LEFT : BH_ALIGN_RIGHT);
+    if (s == BH_OK && opt->title)
+        s = bh_table_set_title(t, opt->title);
     for (size_t j = 0; s == BH_OK && j < f->p; j++) {
         char c[8][64];
         coef_label(f, j, c[0], sizeof c[0]);
+        if (omitted(opt, c[0], NULL))
+            continue;
+        if (opt->labels) {
+            char *pretty = bh_plot_term_label(opt->labels, f->term[j]);
+            if (pretty) {
+                snprintf(c[0], sizeof c[0], "%s%s%s",
+                         f->component && f->component[j] && f->component[j][0] ? f->component[j]
+                                                                                : "",
+                         f->component && f->component[j] && f->component[j][0] ? ": " : "",
+                         pretty);
+                free(pretty);
+            }
+        }
         if (f->aliased && f->aliased[j]) {
             const char *row[8] = {c[0], "NA", "(aliased)", "", "", "", "", ""};
             s = bh_table_add_row(t, row);
@@ -401,7 +500,7 @@ static bh_status single_table(const bh_fit *f, const bh_output_options *opt,
         bh_fmt_num(c[2], 64, f->se[j], dg);
         bh_fmt_num(c[3], 64, f->statistic[j], 4);
         bh_fmt_pvalue(c[4], 64, f->p_value[j]);
-        snprintf(c[5], 64, "%s", bh_stars(f->p_value[j]));
+        snprintf(c[5], 64, "%s", bh_output_stars(opt, f->p_value[j]));
         bh_fmt_num(c[6], 64, f->conf_low[j], dg);
         bh_fmt_num(c[7], 64, f->conf_high[j], dg);
         const char *row[8] = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]};
@@ -409,8 +508,17 @@ static bh_status single_table(const bh_fit *f, const bh_output_options *opt,
     }
     if (s == BH_OK)
         s = describe_model(t, f, dg);
-    if (s == BH_OK)
-        s = bh_table_add_note(t, "Signif. codes: *** 0.001, ** 0.01, * 0.05, . 0.1");
+    if (s == BH_OK) {
+        char legend[160];
+        stars_legend(opt, legend, sizeof legend);
+        s = bh_table_add_note(t, legend);
+    }
+    for (size_t k = 0; s == BH_OK && k < opt->nomit; k++) {
+        char note[200];
+        snprintf(note, sizeof note, "Terms containing '%s' are estimated but not shown.",
+                 opt->omit[k]);
+        s = bh_table_add_note(t, note);
+    }
     if (s != BH_OK) {
         bh_table_free(t);
         return s;
@@ -487,30 +595,57 @@ static bh_status multi_table(const bh_fit *const *fits, size_t nfits,
         bh_table_set_align(t, m + 1, BH_ALIGN_RIGHT);
     }
     s = bh_table_set_header(t, cells);
+    (void)dg;
+    if (opt->title)
+        s = bh_table_set_title(t, opt->title);
     for (size_t k = 0; s == BH_OK && k < nlab; k++) {
-        cells[0] = labels[k];
-        for (int pass = 0; s == BH_OK && pass < 2; pass++) {
+        if (omitted(opt, labels[k], NULL))
+            continue;
+        char *pretty = opt->labels ? bh_plot_term_label(opt->labels, labels[k]) : NULL;
+        cells[0] = pretty ? pretty : labels[k];
+        int passes = opt->below == BH_BELOW_NONE ? 1 : 2;
+        for (int pass = 0; s == BH_OK && pass < passes; pass++) {
             for (size_t m = 0; m < nfits; m++) {
                 long j = find_coef(fits[m], labels[k]);
+                const bh_fit *f = fits[m];
                 buf[m + 1][0] = '\0';
-                if (j >= 0 && fits[m]->aliased && fits[m]->aliased[j])
+                char e[64], e2[64];
+                if (j >= 0 && f->aliased && f->aliased[j])
                     snprintf(buf[m + 1], 96, pass ? "" : "(aliased)");
-                else if (j >= 0 && pass == 0) {
-                    char e[64];
-                    snprintf(buf[m + 1], 96, "%s%s", bh_fmt_num(e, sizeof e, fits[m]->beta[j], dg),
-                             bh_stars(fits[m]->p_value[j]));
-                } else if (j >= 0) {
-                    char e[64];
-                    snprintf(buf[m + 1], 96, "(%s)", bh_fmt_num(e, sizeof e, fits[m]->se[j], dg));
-                }
+                else if (j >= 0 && pass == 0)
+                    snprintf(buf[m + 1], 96, "%s%s", fmt_est(opt, e, sizeof e, f->beta[j]),
+                             bh_output_stars(opt, f->p_value[j]));
+                else if (j >= 0 && opt->below == BH_BELOW_SE)
+                    snprintf(buf[m + 1], 96, "(%s)", fmt_est(opt, e, sizeof e, f->se[j]));
+                else if (j >= 0 && opt->below == BH_BELOW_T)
+                    snprintf(buf[m + 1], 96, "[%s]", bh_fmt_num(e, sizeof e, f->statistic[j], 3));
+                else if (j >= 0)
+                    snprintf(buf[m + 1], 96, "[%s, %s]", fmt_est(opt, e, sizeof e, f->conf_low[j]),
+                             fmt_est(opt, e2, sizeof e2, f->conf_high[j]));
                 cells[m + 1] = buf[m + 1];
             }
             s = bh_table_add_row(t, cells);
             cells[0] = "";
         }
+        free(pretty);
     }
     if (s == BH_OK)
         s = bh_table_add_rule(t);
+    /* "<pattern> effects: yes/no" for every omitted group of terms */
+    for (size_t k = 0; s == BH_OK && k < opt->nomit; k++) {
+        char rowlab[160];
+        snprintf(rowlab, sizeof rowlab, "%s effects", opt->omit[k]);
+        cells[0] = rowlab;
+        for (size_t m = 0; m < nfits; m++) {
+            int has = 0;
+            size_t w;
+            for (size_t j = 0; j < fits[m]->p; j++)
+                has |= omitted(opt, fits[m]->term[j], &w) && w == k;
+            snprintf(buf[m + 1], 96, "%s", has ? "yes" : "no");
+            cells[m + 1] = buf[m + 1];
+        }
+        s = bh_table_add_row(t, cells);
+    }
     /* Statistics rows: only those some model has. */
     const char *names[] = {"N", "R-squared", "Adj. R-squared", "Residual SD",
                            "Log-likelihood", "AIC", "BIC", "Clusters", "Std. errors",
@@ -569,9 +704,15 @@ static bh_status multi_table(const bh_fit *const *fits, size_t nfits,
             s = bh_table_add_note(t, line);
         }
     }
-    if (s == BH_OK)
-        s = bh_table_add_note(t, "Standard errors in parentheses. "
-                                 "Signif. codes: *** 0.001, ** 0.01, * 0.05, . 0.1");
+    if (s == BH_OK) {
+        char legend[160], note[320];
+        stars_legend(opt, legend, sizeof legend);
+        const char *what = opt->below == BH_BELOW_SE ? "Standard errors in parentheses. "
+                           : opt->below == BH_BELOW_T ? "t or z statistics in brackets. "
+                           : opt->below == BH_BELOW_CI ? "Confidence intervals in brackets. " : "";
+        snprintf(note, sizeof note, "%s%s", what, legend);
+        s = bh_table_add_note(t, note);
+    }
 done:
     for (size_t k = 0; k < nlab; k++)
         free(labels[k]);
@@ -646,6 +787,8 @@ bh_status bh_output_fits(FILE *out, const bh_fit *const *fits, size_t nfits,
     }
     if (opt->format == BH_FMT_JSON)
         return write_json(out, fits, nfits, err);
+    if (opt->format == BH_FMT_HTML)
+        bh_html_page_begin(out, opt->title ? opt->title : "blackhole fit");
     bh_table *t = NULL;
     bh_status s = nfits == 1 ? single_table(fits[0], opt, &t)
                              : multi_table(fits, nfits, opt, &t);
@@ -663,5 +806,7 @@ bh_status bh_output_fits(FILE *out, const bh_fit *const *fits, size_t nfits,
         s = bh_table_render(bt, opt->format, out, err);
         bh_table_free(bt);
     }
+    if (s == BH_OK && opt->format == BH_FMT_HTML)
+        bh_html_page_end(out);
     return s;
 }

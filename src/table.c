@@ -536,3 +536,25 @@ bh_status bh_table_render(const bh_table *t, bh_format fmt, FILE *out,
         return bh_error_set(err, BH_EOUTPUT, "write error while rendering a table");
     return BH_OK;
 }
+
+void bh_html_page_begin(FILE *out, const char *title)
+{
+    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>", out);
+    bh_write_html(out, title ? title : "blackhole");
+    fputs("</title>\n<style>\n"
+          "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;"
+          "color:#222}\n"
+          "table.bh-table{border-collapse:collapse;margin:1.5em 0;font-size:.92em}\n"
+          "table.bh-table th,table.bh-table td{padding:.2em .7em;text-align:left}\n"
+          "table.bh-table thead th{border-top:2px solid #222;border-bottom:1px solid #222}\n"
+          "table.bh-table tbody tr:last-child td{border-bottom:2px solid #222}\n"
+          "table.bh-table td.num{text-align:right;font-variant-numeric:tabular-nums}\n"
+          "table.bh-table caption{font-weight:600;text-align:left;padding:.3em 0}\n"
+          "table.bh-table tfoot td{font-size:.85em;color:#555}\n"
+          "</style></head><body>\n", out);
+}
+
+void bh_html_page_end(FILE *out)
+{
+    fputs("</body></html>\n", out);
+}

@@ -61,7 +61,7 @@ typedef enum {
 bh_status bh_plot_kind_parse(const char *s, bh_plot_kind *out, bh_error *err);
 
 /* Axis labels from a codebook: variable name -> display label. */
-typedef struct {
+typedef struct bh_plot_labels {
     size_t n;
     char **column;
     char **label;        /* "label" or "label (unit)"                    */

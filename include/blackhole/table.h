@@ -49,6 +49,11 @@ size_t bh_table_nrow(const bh_table *t);
 bh_status bh_table_render(const bh_table *t, bh_format fmt, FILE *out,
                           bh_error *err);
 
+/* A standalone HTML page around tables (UTF-8, a small stylesheet):
+ * begin writes everything up to <body>, end closes it. */
+void bh_html_page_begin(FILE *out, const char *title);
+void bh_html_page_end(FILE *out);
+
 /* Escaping helpers, exposed for other presentation code and tests.  Each
  * writes `s` escaped for its target to `out`. */
 void bh_write_csv_field(FILE *out, const char *s);

@@ -8,7 +8,9 @@
 
 #include "blackhole/atomicfile.h"
 #include "blackhole/model.h"
+#include "blackhole/csvread.h"
 #include "blackhole/output.h"
+#include "blackhole/plot.h"
 #include "cli.h"
 
 static const bh_cli_option fit_options[] = {
@@ -25,6 +27,12 @@ static const bh_cli_option fit_options[] = {
     {"write-re", 0, 1, "FILE", "mixed models: write the conditional modes per group (CSV)"},
     {"format", 0, 1, "F", "text (default), csv, md, latex, html or json"},
     {"digits", 0, 1, "N", "significant digits in text/md/latex/html (default 5)"},
+    {"decimals", 0, 1, "N", "fixed decimals instead of significant digits"},
+    {"stars", 0, 1, "S", "none, r (default: . 0.1 * 0.05 ** 0.01 *** 0.001), econ, or 0.05,0.01,..."},
+    {"below", 0, 1, "W", "under estimates in side-by-side tables: se (default), t, ci or none"},
+    {"labels", 0, 1, "CSV", "term labels from a codebook (columns column,label[,unit])"},
+    {"omit", 0, 1, "PAT", "leave out terms containing PAT, with a 'PAT effects: yes' row (repeatable)"},
+    {"title", 0, 1, "T", "table title"},
     {"output", 'o', 1, "FILE", "write to FILE (atomically) instead of standard output"},
     BH_CLI_DATA_OPTIONS,
 };
@@ -204,6 +212,8 @@ int bh_cmd_fit(int argc, char **argv)
     bh_model **models = NULL;
     bh_fit **fits = NULL;
     size_t nmod = 0;
+    bh_frame *codebook = NULL;
+    bh_plot_labels *labels = NULL;
 
     bh_status s = bh_cli_parse(argc, argv, fit_options, NOPT, &args, &help, &err);
     if (s == BH_OK && help) {
@@ -248,6 +258,38 @@ int bh_cmd_fit(int argc, char **argv)
         if ((s = bh_cli_number("digits", v, 1, 17, &d, &err)) != BH_OK)
             goto fail;
         oopt.digits = (int)d;
+    }
+    if ((v = bh_cli_get(&args, "decimals"))) {
+        double d;
+        if ((s = bh_cli_number("decimals", v, 0, 15, &d, &err)) != BH_OK)
+            goto fail;
+        oopt.decimals = (int)d;
+    }
+    if ((v = bh_cli_get(&args, "stars")) && (s = bh_output_parse_stars(v, &oopt, &err)) != BH_OK)
+        goto fail;
+    if ((v = bh_cli_get(&args, "below"))) {
+        const char *names[4] = {"se", "t", "ci", "none"};
+        int k = 0;
+        while (k < 4 && strcasecmp(v, names[k]) != 0)
+            k++;
+        if (k == 4) {
+            s = bh_error_set(&err, BH_EUSAGE, "--below must be se, t, ci or none, not '%s'", v);
+            goto fail;
+        }
+        oopt.below = (bh_below)k;
+    }
+    size_t nomit = 0;
+    char **omit = bh_cli_all(&args, "omit", &nomit);
+    oopt.omit = (const char *const *)omit;
+    oopt.nomit = nomit;
+    oopt.title = bh_cli_get(&args, "title");
+    if ((v = bh_cli_get(&args, "labels"))) {
+        bh_csv_options co;
+        bh_csv_default_options(&co);
+        if ((s = bh_csv_read_path(v, &co, &codebook, &err)) != BH_OK ||
+            (s = bh_plot_labels_from_frame(codebook, v, &labels, &err)) != BH_OK)
+            goto fail;
+        oopt.labels = labels;
     }
     bh_model_spec spec;
     if ((s = bh_cli_model_spec(&args, &spec, &err)) != BH_OK)
@@ -333,6 +375,8 @@ done:
             bh_model_free(models[k]);
     free(models);
     free(fits);
+    bh_plot_labels_free(labels);
+    bh_frame_free(codebook);
     bh_frame_free(data);
     bh_cli_args_free(&args);
     return rc;

@@ -270,3 +270,52 @@ Test(cli, describe_errors)
     assert_contains(err, "firm");
     free(err);
 }
+
+/* A standalone HTML page whose tags balance, and LaTeX whose environments
+ * and braces balance, for a side-by-side table with every option. */
+Test(cli, html_and_latex_are_well_formed)
+{
+    char *out = NULL;
+    cr_assert_eq(run("fit datasets/reps.csv -m 'share_marketing ~ experience' "
+                     "-m 'share_marketing ~ experience + firm' --omit firm --format html "
+                     "--title 'T <&> \"x\"'", &out, NULL), 0);
+    cr_assert(strncmp(out, "<!DOCTYPE html>", 15) == 0);
+    cr_assert(strstr(out, "T &lt;&amp;&gt; &quot;x&quot;"), "%s", out);
+    const char *tags[] = {"html", "head", "body", "table", "thead", "tbody", "tfoot", "tr",
+                          "td", "th", "caption", "style", "title"};
+    for (size_t k = 0; k < sizeof tags / sizeof tags[0]; k++) {
+        char open[32], close[32];
+        snprintf(open, sizeof open, "<%s", tags[k]);
+        snprintf(close, sizeof close, "</%s>", tags[k]);
+        size_t no = 0, nc = 0;
+        for (const char *p = out; (p = strstr(p, open)); p++)
+            if (p[strlen(open)] == '>' || p[strlen(open)] == ' ')
+                no++;
+        for (const char *p = out; (p = strstr(p, close)); p++)
+            nc++;
+        cr_assert_eq(no, nc, "<%s>: %zu opened, %zu closed", tags[k], no, nc);
+    }
+    free(out);
+    cr_assert_eq(run("fit datasets/reps.csv -m 'share_marketing ~ experience' "
+                     "-m 'share_marketing ~ experience + firm' --format latex --title 'a_b & c%'",
+                     &out, NULL), 0);
+    long depth = 0;
+    size_t begins = 0, ends = 0;
+    for (const char *p = out; *p; p++) {
+        if (*p == '\\' && (p[1] == '{' || p[1] == '}' || p[1] == '%' || p[1] == '&' ||
+                           p[1] == '_')) {
+            p++;
+            continue;
+        }
+        depth += (*p == '{') - (*p == '}');
+        cr_assert(depth >= 0);
+    }
+    cr_assert_eq(depth, 0);
+    for (const char *p = out; (p = strstr(p, "\\begin{")); p++)
+        begins++;
+    for (const char *p = out; (p = strstr(p, "\\end{")); p++)
+        ends++;
+    cr_assert_eq(begins, ends);
+    cr_assert(strstr(out, "a\\_b \\& c\\%"), "%s", out);
+    free(out);
+}
