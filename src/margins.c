@@ -13,6 +13,7 @@
  * accumulated row block by row block, so memory is O(block * p). */
 #include "blackhole/margins.h"
 #include "blackhole/dirichlet.h"
+#include "blackhole/glmm.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -224,6 +225,77 @@ bh_status bh_margins_model_dirichlet(const bh_fit *fit, const bh_frame *data,
     mm->out_names = store->names;
     mm->mean = softmax_mean;
     mm->mean_ctx = store;
+    return BH_OK;
+}
+
+/* Population-averaged mean of a random-intercept model:
+ * mu(eta) = E_u[h(eta + sigma u)], u ~ N(0, 1), by Gauss-Hermite
+ * quadrature; its eta-derivatives are the averages of the first three
+ * derivatives of h. */
+static bh_status ravg_mean(const void *ctx, const double *eta, int order, double *mu,
+                           double *d1, double *d2, double *d3, bh_error *err)
+{
+    (void)err;
+    const bh_margins_ravg *ra = ctx;
+    double m = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (size_t q = 0; q < ra->nq; q++) {
+        double e = eta[0] + ra->node[q];
+        double w = ra->weight[q];
+        m += w * bh_link_inv(ra->link, e);
+        if (order >= 1)
+            a1 += w * bh_link_mu_eta(ra->link, e);
+        if (order >= 2)
+            a2 += w * bh_link_mu_eta2(ra->link, e);
+        if (order >= 3)
+            a3 += w * bh_link_mu_eta3(ra->link, e);
+    }
+    mu[0] = m;
+    if (order >= 1)
+        d1[0] = a1;
+    if (order >= 2)
+        d2[0] = a2;
+    if (order >= 3)
+        d3[0] = a3;
+    return BH_OK;
+}
+
+bh_status bh_margins_model_ravg(const bh_fit *fit, const bh_frame *data,
+                                bh_margins_ravg *store, bh_margins_model *mm, bh_error *err)
+{
+    bh_status s = bh_margins_model_glm(fit, data, mm, err);
+    if (s != BH_OK)
+        return s;
+    const bh_design *d = fit->design;
+    /* total random-intercept variance: the SDs of every grouping (nested
+     * intercepts add on the linear-predictor scale) */
+    double var = 0;
+    size_t nsd = 0;
+    for (size_t j = d->terms->p; j < fit->p; j++)
+        if (strncmp(fit->term[j], "sd__", 4) == 0) {
+            var += fit->beta[j] * fit->beta[j];
+            nsd++;
+        }
+    if (!nsd)
+        return bh_error_set(err, BH_EUSAGE,
+                            "averaging over the random effect needs a mixed model ((1 | g))");
+    bh_link link = BH_LINK_LOGIT;
+    if (fit->link && bh_link_parse(fit->link, &link, err) != BH_OK)
+        return err ? err->status : BH_EINTERNAL;
+    double x[BH_MARGINS_RAVG_NODES], w[BH_MARGINS_RAVG_NODES];
+    if ((s = bh_glmm_gauss_hermite(BH_MARGINS_RAVG_NODES, x, w, err)) != BH_OK)
+        return s;
+    /* E[f(sigma u)], u ~ N(0,1): nodes sqrt(2) sigma x_q, weights w_q / sqrt(pi) */
+    double sigma = sqrt(var);
+    store->link = link;
+    store->sigma = sigma;
+    store->nq = BH_MARGINS_RAVG_NODES;
+    for (size_t q = 0; q < store->nq; q++) {
+        store->node[q] = 1.4142135623730951 * sigma * x[q];
+        store->weight[q] = w[q] / 1.7724538509055159;
+    }
+    mm->mean = ravg_mean;
+    mm->mean_ctx = store;
+    mm->identity = 0;
     return BH_OK;
 }
 

@@ -142,6 +142,22 @@ bh_status bh_margins_model_dirichlet(const bh_fit *fit, const bh_frame *data,
                                      bh_margins_softmax *store, bh_margins_model *mm,
                                      bh_error *err);
 
+/* Population-averaged margins of a mixed model: E[y] averaged over the
+ * random-intercept distribution, mu(eta) = E_u h(eta + sigma u) with
+ * sigma^2 the sum of the random-intercept variances, by Gauss-Hermite
+ * quadrature.  sigma is treated as fixed in the delta method (its
+ * uncertainty is not propagated). */
+#define BH_MARGINS_RAVG_NODES 40
+typedef struct {
+    bh_link link;
+    double sigma;
+    size_t nq;
+    double node[BH_MARGINS_RAVG_NODES], weight[BH_MARGINS_RAVG_NODES];
+} bh_margins_ravg;
+
+bh_status bh_margins_model_ravg(const bh_fit *fit, const bh_frame *data,
+                                bh_margins_ravg *store, bh_margins_model *mm, bh_error *err);
+
 /* The description of any fit this module knows: Dirichlet (store used),
  * least squares and GLMs, and mixed models conditional on a zero random
  * effect (their fixed part). */

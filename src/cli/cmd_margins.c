@@ -18,6 +18,8 @@ static const bh_cli_option margins_options[] = {
     BH_CLI_MODEL_OPTIONS,
     {"dydx", 0, 1, "X,Z", "average marginal effects of these variables (repeatable; default: all)"},
     {"discrete", 0, 0, NULL, "0/1 numeric variables: discrete change 0 -> 1 (factors always)"},
+    {"re-average", 0, 0, NULL, "mixed models: average over the random-intercept distribution "
+                               "(default: conditional on a zero random effect)"},
     {"atmeans", 0, 0, NULL, "effects at the means (numeric at means, factors at proportions)"},
     {"at", 0, 1, "M=V1,V2", "moderator values, e.g. \"experience=mean-sd,mean,mean+sd\" (repeatable: grid)"},
     {"predict", 0, 0, NULL, "average predictions (at each --at grid point)"},
@@ -419,7 +421,17 @@ int bh_cmd_margins(int argc, char **argv)
     }
     bh_margins_model mm;
     bh_margins_softmax softmax;
-    if ((s = bh_margins_model_for(model->fit, data, &softmax, &mm, &err)) != BH_OK)
+    bh_margins_ravg ravg;
+    if (bh_cli_flag(&args, "re-average")) {
+        if (!model->re) {
+            s = bh_error_set(&err, BH_EUSAGE,
+                             "--re-average needs a mixed model (a (1 | g) term in the formula)");
+            goto fail;
+        }
+        s = bh_margins_model_ravg(model->fit, data, &ravg, &mm, &err);
+    } else
+        s = bh_margins_model_for(model->fit, data, &softmax, &mm, &err);
+    if (s != BH_OK)
         goto fail;
     obsctx oc = {0};
     if (obs_path) {

@@ -122,3 +122,33 @@ Test(cli_models, glmm_laplace_and_write_re)
     cr_assert(strstr(err, "binomial"), "%s", err);
     free(err);
 }
+
+/* Margins of the mixed logit, conditional and population-averaged, against
+ * R (tests/fixtures/r/margins_glmm.R; lme4's optimum reproduced to ~1e-6,
+ * hence 1e-5 relative). */
+Test(cli_models, glmm_margins_conditional_and_averaged)
+{
+    strip("tests/fixtures/glmm/leads.csv", "/tmp/bht_glmm_m.csv");
+    bht_fixture *fx = bht_fixture_read("tests/fixtures/margins/glmm_margins_ref.csv");
+    const char *flag[2] = {"", "--re-average"}, *pre[2] = {"cond_", "avg_"};
+    for (int k = 0; k < 2; k++) {
+        char args[1024], *out = NULL, *err = NULL;
+        snprintf(args, sizeof args, "margins /tmp/bht_glmm_m.csv -m 'followed_up ~ quality * "
+                 "experience + tracking * experience + (1 | rep_id)' --family binomial "
+                 "--dydx quality --predict --format csv %s", flag[k]);
+        cr_assert_eq(run(args, &out, &err), 0, "%s", err);
+        for (size_t i = 0; i < fx->nrow; i++) {
+            const char *q = bht_fixture_str(fx, i, "quantity");
+            if (strncmp(q, pre[k], strlen(pre[k])) != 0)
+                continue;
+            const char *key = strstr(q, "prediction") ? ",prediction,followed_up,," : ",ame,quality,,";
+            const char *p = strstr(out, key);
+            cr_assert(p, "%s missing in\n%s", key, out);
+            bht_assert_rel(strtod(p + strlen(key), NULL), bht_fixture_num(fx, i, "value"), 1e-5,
+                           "%s", q);
+        }
+        free(out);
+        free(err);
+    }
+    bht_fixture_free(fx);
+}
