@@ -65,6 +65,18 @@ static int cmp_keyref(const void *a, const void *b)
     return x->i < y->i ? -1 : x->i > y->i;
 }
 
+/* Hash of a key's bytes (FNV-1a); keys hold no -0 (see below). */
+static size_t hash_key(const double *k, size_t ncols)
+{
+    const unsigned char *b = (const unsigned char *)k;
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < ncols * sizeof *k; i++) {
+        h ^= b[i];
+        h *= 1099511628211ULL;
+    }
+    return (size_t)(h ^ (h >> 29));
+}
+
 static bh_status unknown_column(const bh_frame *data, const char *what,
                                 const char *name, bh_error *err)
 {
@@ -126,55 +138,110 @@ bh_status bh_grouping_build(const bh_frame *data, const char *const *cols,
                 goto done;
             }
             /* Level codes follow the frame's level order, numbers sort
-             * numerically: labels come out in frame level order. */
+             * numerically: labels come out in frame level order.  Adding
+             * +0 turns -0 into 0, so that the two are one group. */
             key[i * ncols + c] = col->type == BH_COL_CATEGORICAL
-                                     ? (double)col->code[r] : col->num[r];
+                                     ? (double)col->code[r] : col->num[r] + 0.0;
         }
-        ref[i].key = key + i * ncols;
-        ref[i].ncols = ncols;
-        ref[i].i = i;
     }
-    qsort(ref, n, sizeof *ref, cmp_keyref);
     g->code = malloc((n ? n : 1) * sizeof *g->code);
     g->labels = calloc(n + 1, sizeof *g->labels);
     if (!g->code || !g->labels) {
         st = nomem(err);
         goto done;
     }
-    for (size_t s = 0; s < n; s++) {
-        int fresh = s == 0 || memcmp(ref[s].key, ref[s - 1].key,
-                                     ncols * sizeof *key) != 0;
-        if (fresh) {
-            size_t len = 1;
-            char num[40];
-            for (size_t c = 0; c < ncols; c++) {
-                const bh_column *col = cc[c];
-                if (col->type == BH_COL_CATEGORICAL)
-                    len += strlen(col->levels[(size_t)ref[s].key[c]]) + 1;
-                else
-                    len += sizeof num;
-            }
-            char *lab = malloc(len);
-            if (!lab) {
+    /* Number the distinct keys in first-seen order through a hash table
+     * (O(n)), then sort only the distinct keys: group codes follow the
+     * sorted key order, as a sort of all n rows would give. */
+    size_t ndist = 0;
+    size_t nslot = 64;
+    while (nslot < 2 * (n < 1024 ? n : 1024))
+        nslot *= 2;
+    size_t *slot = calloc(nslot, sizeof *slot);   /* distinct id + 1 */
+    if (!slot) {
+        st = nomem(err);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const double *ki = key + i * ncols;
+        if (2 * (ndist + 1) > nslot) {
+            size_t ns = 2 * nslot;
+            size_t *nt = calloc(ns, sizeof *nt);
+            if (!nt) {
+                free(slot);
                 st = nomem(err);
                 goto done;
             }
-            lab[0] = '\0';
-            for (size_t c = 0; c < ncols; c++) {
-                const bh_column *col = cc[c];
-                if (c)
-                    strcat(lab, ":");
-                if (col->type == BH_COL_CATEGORICAL) {
-                    strcat(lab, col->levels[(size_t)ref[s].key[c]]);
-                } else {
-                    snprintf(num, sizeof num, "%.15g", ref[s].key[c]);
-                    strcat(lab, num);
-                }
+            for (size_t d = 0; d < ndist; d++) {
+                size_t h = hash_key(ref[d].key, ncols) & (ns - 1);
+                while (nt[h])
+                    h = (h + 1) & (ns - 1);
+                nt[h] = d + 1;
             }
-            g->labels[g->ngroups++] = lab;
+            free(slot);
+            slot = nt;
+            nslot = ns;
         }
-        g->code[ref[s].i] = g->ngroups - 1;
+        size_t h = hash_key(ki, ncols) & (nslot - 1);
+        for (;;) {
+            if (!slot[h]) {
+                slot[h] = ndist + 1;
+                ref[ndist].key = ki;
+                ref[ndist].ncols = ncols;
+                ref[ndist].i = ndist;
+                g->code[i] = ndist++;
+                break;
+            }
+            if (memcmp(ref[slot[h] - 1].key, ki, ncols * sizeof *key) == 0) {
+                g->code[i] = slot[h] - 1;
+                break;
+            }
+            h = (h + 1) & (nslot - 1);
+        }
     }
+    free(slot);
+    qsort(ref, ndist, sizeof *ref, cmp_keyref);
+    /* rank[first-seen id] = position in key order; reuses slot's memory
+     * pattern: one size_t per distinct key. */
+    size_t *rank = malloc((ndist ? ndist : 1) * sizeof *rank);
+    if (!rank) {
+        st = nomem(err);
+        goto done;
+    }
+    for (size_t s = 0; s < ndist; s++) {
+        rank[ref[s].i] = s;
+        size_t len = 1;
+        char num[40];
+        for (size_t c = 0; c < ncols; c++) {
+            const bh_column *col = cc[c];
+            if (col->type == BH_COL_CATEGORICAL)
+                len += strlen(col->levels[(size_t)ref[s].key[c]]) + 1;
+            else
+                len += sizeof num;
+        }
+        char *lab = malloc(len);
+        if (!lab) {
+            free(rank);
+            st = nomem(err);
+            goto done;
+        }
+        lab[0] = '\0';
+        for (size_t c = 0; c < ncols; c++) {
+            const bh_column *col = cc[c];
+            if (c)
+                strcat(lab, ":");
+            if (col->type == BH_COL_CATEGORICAL) {
+                strcat(lab, col->levels[(size_t)ref[s].key[c]]);
+            } else {
+                snprintf(num, sizeof num, "%.15g", ref[s].key[c]);
+                strcat(lab, num);
+            }
+        }
+        g->labels[g->ngroups++] = lab;
+    }
+    for (size_t i = 0; i < n; i++)
+        g->code[i] = rank[g->code[i]];
+    free(rank);
 done:
     free(cc);
     free(key);

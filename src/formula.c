@@ -860,8 +860,10 @@ static int tlist_append_all(tlist *dst, const tlist *src)
 static int tlist_interact(tlist *dst, const tlist *a, const tlist *b)
 {
     /* (a + b + ...)^k grows exponentially and each addition scans for
-     * duplicates: refuse before the quadratic work, not after. */
-    if (a->n && b->n > BH_FORMULA_MAX_TERMS / a->n) {
+     * duplicates: refuse before the quadratic work, not after.  Products
+     * collapse a lot ((a + ... + m)^13: 4095 x 13 pairs give 8191 terms),
+     * hence the factor 16. */
+    if (a->n && b->n > 16 * (size_t)BH_FORMULA_MAX_TERMS / a->n) {
         dst->full = 1;
         return -1;
     }

@@ -513,23 +513,31 @@ static void working(const bh_glm_workspace *ws, size_t i, double *W,
  * deviance. */
 static double update_eta(bh_glm_workspace *ws, const double *beta)
 {
+    /* In row chunks, so that eta stays in cache through the r daxpy
+     * calls (small enough that OpenBLAS runs them on one thread).  daxpy
+     * is elementwise, and GLM_CHUNK is a multiple of its kernel's block,
+     * so every eta_i gets exactly the operations of whole-vector calls. */
     size_t n = ws->n;
-    if (ws->off)
-        memcpy(ws->eta, ws->off, n * sizeof *ws->eta);
-    else
-        memset(ws->eta, 0, n * sizeof *ws->eta);
-    for (size_t k = 0; k < ws->r; k++) {
-        size_t j = ws->act[k];
-        if (beta[j] != 0)
-            cblas_daxpy((int)n, beta[j], ws->d->x + j * n, 1, ws->eta, 1);
-    }
     double dev = 0;
-    for (size_t i = 0; i < n; i++) {
-        link_inv2(ws->opt.link, ws->eta[i], &ws->mu[i], &ws->cmu[i]);
-        double wi = wi_of(ws, i);
-        if (wi > 0)
-            dev += dev_resid(ws->opt.family, ws->y[i], ws->mu[i], ws->cmu[i],
-                             wi);
+    for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
+        size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
+        double *eta = ws->eta + i0;
+        if (ws->off)
+            memcpy(eta, ws->off + i0, c * sizeof *eta);
+        else
+            memset(eta, 0, c * sizeof *eta);
+        for (size_t k = 0; k < ws->r; k++) {
+            size_t j = ws->act[k];
+            if (beta[j] != 0)
+                cblas_daxpy((int)c, beta[j], ws->d->x + j * n + i0, 1, eta, 1);
+        }
+        for (size_t i = i0; i < i0 + c; i++) {
+            link_inv2(ws->opt.link, ws->eta[i], &ws->mu[i], &ws->cmu[i]);
+            double wi = wi_of(ws, i);
+            if (wi > 0)
+                dev += dev_resid(ws->opt.family, ws->y[i], ws->mu[i],
+                                 ws->cmu[i], wi);
+        }
     }
     return dev;
 }
@@ -1252,6 +1260,58 @@ static int cmp_fyw(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Order-preserving unsigned image of a double (-0 counts as 0; no NaN). */
+static uint64_t fkey(double f)
+{
+    uint64_t u;
+    f += 0.0;
+    memcpy(&u, &f, sizeof u);
+    return u >> 63 ? ~u : u | (UINT64_C(1) << 63);
+}
+
+/* Stable sort of v[0..m) by f: LSD radix sort on 16-bit digits of fkey,
+ * skipping digits all keys share.  Stable like glibc's merge sort behind
+ * qsort here, so ties keep the same row order and every sum over the sorted
+ * records is bit-identical to the qsort path, which remains the fallback
+ * when the scratch cannot be allocated. */
+static void sort_fyw(fyw *v, size_t m)
+{
+    fyw *tmp = m > 1 ? malloc(m * sizeof *tmp) : NULL;
+    size_t *cnt = tmp ? malloc(4 * 65536 * sizeof *cnt) : NULL;
+    if (!cnt) {
+        free(tmp);
+        qsort(v, m, sizeof *v, cmp_fyw);
+        return;
+    }
+    memset(cnt, 0, 4 * 65536 * sizeof *cnt);
+    for (size_t i = 0; i < m; i++) {
+        uint64_t k = fkey(v[i].f);
+        for (int d = 0; d < 4; d++)
+            cnt[d * 65536 + ((k >> (16 * d)) & 0xFFFF)]++;
+    }
+    fyw *src = v, *dst = tmp;
+    for (int d = 0; d < 4; d++) {
+        size_t *c = cnt + d * 65536;
+        if (c[(fkey(v[0].f) >> (16 * d)) & 0xFFFF] == m)
+            continue;                     /* one value of this digit */
+        size_t pos = 0;
+        for (size_t b = 0; b < 65536; b++) {
+            size_t t = c[b];
+            c[b] = pos;
+            pos += t;
+        }
+        for (size_t i = 0; i < m; i++)
+            dst[c[(fkey(src[i].f) >> (16 * d)) & 0xFFFF]++] = src[i];
+        fyw *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != v)
+        memcpy(v, src, m * sizeof *v);
+    free(cnt);
+    free(tmp);
+}
+
 /* Tjur, AUC (weighted Mann-Whitney, ties 1/2) and Hosmer-Lemeshow for a
  * binary response; fitted values sorted in the QR buffer. */
 static void binary_stats(bh_glm_workspace *ws, bh_fit_stats *S)
@@ -1280,7 +1340,7 @@ static void binary_stats(bh_glm_workspace *ws, bh_fit_stats *S)
     }
     if (w1 > 0 && w0 > 0)
         S->pseudo_r2_tjur = (double)(s1 / w1 - s0 / w0);
-    qsort(v, m, sizeof *v, cmp_fyw);
+    sort_fyw(v, m);
     if (w1 > 0 && w0 > 0) {
         long double num = 0, cum0 = 0;
         for (size_t a = 0; a < m;) {
