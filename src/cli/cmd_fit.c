@@ -359,6 +359,12 @@ int bh_cmd_fit(int argc, char **argv)
     }
     if ((s = bh_afile_commit(&af, &err)) != BH_OK)
         goto fail;
+    /* The CSV contract has no place for warnings: they go to stderr. */
+    if (oopt.format == BH_FMT_CSV)
+        for (size_t k = 0; k < nmod; k++)
+            for (size_t w = 0; w < fits[k]->nwarnings; w++)
+                fprintf(stderr, "blackhole fit: model %s: warning: %s\n", fits[k]->name,
+                        fits[k]->warnings[w]);
     for (size_t k = 0; k < nmod; k++)
         if (!fits[k]->converged) {
             fprintf(stderr, "blackhole fit: model %s did not converge after %zu iterations; "
