@@ -19,6 +19,10 @@ trap 'rm -rf "$W"' EXIT
 ARGS="--study analysis/sabnis2013.ini --models fractional --n 100,200 --reps 10 --truth-n 2000 --quiet"
 "$BIN" simulate $ARGS --threads 2 --out "$W/threads" >"$W/threads.log" 2>&1 ||
     { echo "threaded run failed" >&2; cat "$W/threads.log" >&2; exit 1; }
+# Open MPI's own start-up allocations are never freed: under `make sanitize`
+# LeakSanitizer would report them as leaks of the MPI driver.  Leak checking
+# stays on for the project's code everywhere else.
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
 mpirun --allow-run-as-root --oversubscribe -np 2 "$MPI_BIN" simulate $ARGS --out "$W/mpi" \
     >"$W/mpi.log" 2>&1 || { echo "MPI run failed" >&2; cat "$W/mpi.log" >&2; exit 1; }
 for f in simulate.cfg truth.csv replications.csv summary.csv power.csv sampling.csv; do
