@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "blackhole/csvread.h"
 #include "blackhole/dirichlet.h"
@@ -44,13 +45,17 @@ static void ame_fd(const bh_dirichlet_layout *L, const double *beta, const bh_fr
 
 static void check(const char *param)
 {
-    cr_assert_eq(bht_run("grep -v '^#' tests/fixtures/dirichlet/dir_data.csv > /tmp/bht_mdir.csv",
-                         NULL, NULL), 0);
+    /* one file per test process: the suites run in parallel */
+    char tmp[64], cmd[256];
+    snprintf(tmp, sizeof tmp, "/tmp/bht_mdir_%ld.csv", (long)getpid());
+    snprintf(cmd, sizeof cmd, "grep -v '^#' tests/fixtures/dirichlet/dir_data.csv > %s", tmp);
+    cr_assert_eq(bht_run(cmd, NULL, NULL), 0);
     bh_frame *f;
     bh_error err;
     bh_csv_options co;
     bh_csv_default_options(&co);
-    cr_assert_eq(bh_csv_read_path("/tmp/bht_mdir.csv", &co, &f, &err), BH_OK, "%s", err.msg);
+    cr_assert_eq(bh_csv_read_path(tmp, &co, &f, &err), BH_OK, "%s", err.msg);
+    unlink(tmp);
     bh_model_spec sp;
     bh_model_spec_default(&sp);
     sp.formula = "y1 + y2 + y3 ~ x1 * x2";

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "blackhole/csvread.h"
 #include "blackhole/design.h"
@@ -24,9 +25,13 @@ static void fit_mtcars(model *m, const char *vcov)
     bh_csv_options o;
     bh_csv_default_options(&o);
     /* the fixture starts with '#' provenance lines: strip them for the reader */
-    cr_assert_eq(bht_run("grep -v '^#' tests/fixtures/lm/mtcars.csv > /tmp/bht_mtcars_wald.csv",
-                         NULL, NULL), 0);
-    cr_assert_eq(bh_csv_read_path("/tmp/bht_mtcars_wald.csv", &o, &m->data, &err), BH_OK, "%s", err.msg);
+    /* one file per test process: the suites run in parallel */
+    char tmp[64], cmd[256];
+    snprintf(tmp, sizeof tmp, "/tmp/bht_mtcars_wald_%ld.csv", (long)getpid());
+    snprintf(cmd, sizeof cmd, "grep -v '^#' tests/fixtures/lm/mtcars.csv > %s", tmp);
+    cr_assert_eq(bht_run(cmd, NULL, NULL), 0);
+    cr_assert_eq(bh_csv_read_path(tmp, &o, &m->data, &err), BH_OK, "%s", err.msg);
+    unlink(tmp);
     bh_formula *f;
     cr_assert_eq(bh_formula_parse("mpg ~ hp + wt + qsec + am", &f, &err), BH_OK);
     bh_design_options dopt;
