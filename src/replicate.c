@@ -619,8 +619,7 @@ static void plain_var(const char *in, size_t len, char *out, size_t size)
     snprintf(out, size, "%.*s", (int)(len < size ? len : size - 1), in);
 }
 
-/* Do the fit's term and the spec's term name the same set of variables? */
-static int same_term(const char *fit_term, const bh_study_finding *fd)
+int bh_study_term_matches(const char *fit_term, const bh_study_finding *fd)
 {
     size_t nparts = 1;
     for (const char *c = fit_term; *c; c++)
@@ -689,7 +688,7 @@ static bh_status score_findings(run *r, bh_error *err)
                 if (fd->component &&
                     strcmp(f->component[j] ? f->component[j] : "", fd->component) != 0)
                     continue;
-                if (!same_term(f->term[j], fd))
+                if (!bh_study_term_matches(f->term[j], fd))
                     continue;
                 sc->estimate = f->beta[j];
                 sc->conf_low = f->conf_low[j];

@@ -673,44 +673,6 @@ static bh_status design_read(const char *dir, design *g, bh_error *err)
 
 /* ---- truth ------------------------------------------------------------------------ */
 
-/* "center(x)" / "scale(x)" -> "x". */
-static void plain_var(const char *in, size_t len, char *out, size_t size)
-{
-    const char *wrap[] = {"center(", "scale("};
-    for (int k = 0; k < 2; k++) {
-        size_t wl = strlen(wrap[k]);
-        if (len > wl + 1 && strncmp(in, wrap[k], wl) == 0 && in[len - 1] == ')') {
-            in += wl;
-            len -= wl + 1;
-            break;
-        }
-    }
-    snprintf(out, size, "%.*s", (int)(len < size ? len : size - 1), in);
-}
-
-/* Does a fitted term name the finding's set of variables? */
-static int same_term(const char *fit_term, const bh_study_finding *fd)
-{
-    size_t nparts = 1;
-    for (const char *c = fit_term; *c; c++)
-        nparts += *c == ':';
-    if (nparts != fd->nterm_vars)
-        return 0;
-    const char *q = fit_term;
-    for (size_t k = 0; k < nparts; k++) {
-        const char *e = strchr(q, ':');
-        size_t len = e ? (size_t)(e - q) : strlen(q);
-        char v[256];
-        plain_var(q, len, v, sizeof v);
-        int found = 0;
-        for (size_t j = 0; j < fd->nterm_vars && !found; j++)
-            found = strcmp(fd->term_vars[j], v) == 0;
-        if (!found)
-            return 0;
-        q = e ? e + 1 : q + len;
-    }
-    return 1;
-}
 
 /* The finding (with a sign) that a coefficient of study model m carries,
  * or NULL: see simulate.h for when a finding applies to a model. */
@@ -729,7 +691,7 @@ static const bh_study_finding *finding_of(const bh_study *st, size_t m, const ch
                 continue;
         } else if (strcmp(md->responses[0], resp) != 0)
             continue;
-        if (same_term(term, fd))
+        if (bh_study_term_matches(term, fd))
             return fd;
     }
     return NULL;

@@ -71,6 +71,11 @@ typedef struct {
 bh_status bh_study_model_spec(const bh_study *st, size_t m, bh_model_spec *sp,
                               char **formula, bh_error *err);
 
+/* Does a fitted term ("center(experience):center(prequal)") name the same
+ * set of variables as a finding's term ("experience:prequal")?  Order and
+ * the center()/scale() wrappers of the spec's transforms do not matter. */
+int bh_study_term_matches(const char *fit_term, const bh_study_finding *fd);
+
 bh_status bh_replicate_run(const bh_study *study, const bh_replicate_options *opt,
                            bh_replicate_result **out, bh_error *err);
 void bh_replicate_result_free(bh_replicate_result *r);
