@@ -157,9 +157,170 @@ static void qr_solve(const bh_lm_workspace *ws, size_t n, size_t r, real *v,
     }
 }
 
+/* Bookkeeping of the fused factorisation below: per working position, the
+ * reflections applied to the column so far, and whether t[] holds the dot
+ * product of the next reflection with it (as apply_h would compute it). */
+typedef struct {
+    size_t *done;
+    unsigned char *tok;
+} qr_track;
+
+/* Move column k (with its bookkeeping) to the end of the active block
+ * [k, pe), as dqrdc2 does with a column found to be aliased. */
+static void rotate_col(bh_lm_workspace *ws, qr_track *tr, size_t n, size_t k,
+                       size_t pe)
+{
+    real *a = ws->a, *c = a + k * n;
+    size_t pk = ws->perm[k], dk = tr->done[k];
+    for (size_t i = 0; i < n; i++)
+        ws->vec[i] = c[i];
+    memmove(a + k * n, a + (k + 1) * n, (pe - k - 1) * n * sizeof *a);
+    memcpy(a + (pe - 1) * n, ws->vec, n * sizeof *a);
+    memmove(ws->perm + k, ws->perm + k + 1, (pe - k - 1) * sizeof *ws->perm);
+    memmove(tr->done + k, tr->done + k + 1, (pe - k - 1) * sizeof *tr->done);
+    memmove(ws->z + k, ws->z + k + 1, (pe - k - 1) * sizeof *ws->z);
+    memmove(tr->tok + k, tr->tok + k + 1, (pe - k - 1) * sizeof *tr->tok);
+    ws->perm[pe - 1] = pk;
+    tr->done[pe - 1] = dk;
+    tr->tok[pe - 1] = 0;
+}
+
+/* Choose and form reflection k: bring the candidate column up to date,
+ * test its orthogonal norm, rotate aliased candidates to the end.  Returns
+ * 1 when reflection k was formed, 0 when the rank is reached (*pe = k). */
+static int qr_pick(bh_lm_workspace *ws, qr_track *tr, size_t n, size_t k,
+                   size_t *pe, real tol)
+{
+    real *a = ws->a;
+    for (;;) {
+        real *c = a + k * n;
+        for (; tr->done[k] < k; tr->done[k]++)
+            apply_h(a, n, tr->done[k], ws->hbeta[tr->done[k]], c);
+        /* Norm of the candidate's part orthogonal to columns 0..k-1;
+         * computed afresh (no downdating) so the test is exact. */
+        real s = 0;
+        for (size_t i = k; i < n; i++)
+            s += c[i] * c[i];
+        real nrm = sqrtl(s);
+        /* Columns are equilibrated: the original norm is 1, or 0 for a
+         * column of zeros, which is aliased as well. */
+        real orig = ws->scale[ws->perm[k]] > 0 ? 1.0L : 0.0L;
+        if (orig > 0 && nrm >= tol * orig) {
+            real alpha = c[k] > 0 ? -nrm : nrm;
+            real vk = c[k] - alpha;
+            /* v'v = nrm^2 - 2 alpha c_k + alpha^2 = 2 nrm (nrm + |c_k|). */
+            real vtv = 2 * nrm * (nrm + fabsl(c[k]));
+            c[k] = vk;
+            ws->hbeta[k] = 2 / vtv;
+            ws->rdiag[k] = alpha;
+            return 1;
+        }
+        if (k + 1 >= *pe) {
+            *pe = k;
+            return 0;
+        }
+        rotate_col(ws, tr, n, k, *pe);
+        (*pe)--;
+    }
+}
+
+/* Householder QR with dqrdc2's limited pivoting, the same arithmetic as
+ * qr_factor_plain below but with fewer passes over the n x p long double
+ * matrix (the factorisation is bound by memory traffic): one pass over the
+ * rows applies reflection k to every remaining column and, in the same
+ * sweep, accumulates each column's dot product with reflection k + 1
+ * (chosen beforehand from column k + 1 alone).  Every column still sees
+ * reflections 0, 1, ... in order, each dot product is summed over rows in
+ * increasing order from zero, and each update is the same expression, so
+ * the factor is bit-identical to the column-by-column loop.  Returns the
+ * rank, or (size_t)-1 when the bookkeeping cannot be allocated. */
+static size_t qr_factor_fused(bh_lm_workspace *ws, size_t n, size_t p, real tol)
+{
+    qr_track tr = {malloc(p * sizeof *tr.done), calloc(p, 1)};
+    if (!tr.done || !tr.tok) {
+        free(tr.done);
+        free(tr.tok);
+        return (size_t)-1;
+    }
+    real *a = ws->a, *t = ws->z, *sc = ws->b;
+    for (size_t j = 0; j < p; j++)
+        tr.done[j] = 0;
+    size_t pe = p, k = 0;
+    int have = n > 0 && qr_pick(ws, &tr, n, 0, &pe, tol);
+    while (have) {
+        /* Reflection k is formed.  Choose k + 1 first (its column gets
+         * reflection k on its own), then sweep the other columns. */
+        int next = k + 1 < pe && k + 1 < n &&
+                   qr_pick(ws, &tr, n, k + 1, &pe, tol);
+        const real *h = a + k * n, *h1 = a + (k + 1) * n;
+        real hb = ws->hbeta[k];
+        size_t j0 = k + 1 + (next ? 1 : 0), nj = 0;
+        size_t *js = malloc((p > j0 ? p - j0 : 1) * sizeof *js);
+        if (!js) {
+            for (size_t j = k + 1; j < p; j++)
+                for (; tr.done[j] <= k; tr.done[j]++)
+                    apply_h(a, n, tr.done[j], ws->hbeta[tr.done[j]], a + j * n);
+            k++;
+            have = next;
+            continue;
+        }
+        for (size_t j = k + 1; j < p; j++) {
+            if (tr.done[j] < k) {   /* behind (rotated earlier): catch up */
+                for (; tr.done[j] < k; tr.done[j]++)
+                    apply_h(a, n, tr.done[j], ws->hbeta[tr.done[j]], a + j * n);
+                tr.tok[j] = 0;
+            }
+            if (j < j0 || tr.done[j] != k)
+                continue;
+            if (!tr.tok[j]) {       /* no dot from the last sweep */
+                real s = 0;
+                const real *v = a + j * n;
+                for (size_t i = k; i < n; i++)
+                    s += h[i] * v[i];
+                t[j] = s;
+            }
+            sc[nj] = t[j] * hb;
+            t[j] = 0;
+            js[nj++] = j;
+        }
+        for (size_t i = k; i < n; i++) {
+            real hi = h[i];
+            if (next && i > k) {
+                real h1i = h1[i];
+                for (size_t q = 0; q < nj; q++) {
+                    real *v = a + js[q] * n;
+                    v[i] -= sc[q] * hi;
+                    t[js[q]] += h1i * v[i];
+                }
+            } else
+                for (size_t q = 0; q < nj; q++)
+                    a[js[q] * n + i] -= sc[q] * hi;
+        }
+        for (size_t q = 0; q < nj; q++) {
+            tr.done[js[q]] = k + 1;
+            tr.tok[js[q]] = next;
+        }
+        free(js);
+        /* Columns the sweep skipped (aliased, or already past k) need
+         * nothing more here: qr_pick and the catch-up above apply what
+         * they miss before they are used. */
+        k++;
+        have = next;
+    }
+    /* Aliased columns get the remaining reflections, as in the plain
+     * loop (their contents are not used afterwards). */
+    size_t r = k < pe ? k : pe;
+    for (size_t j = r; j < p; j++)
+        for (; tr.done[j] < r; tr.done[j]++)
+            apply_h(a, n, tr.done[j], ws->hbeta[tr.done[j]], a + j * n);
+    free(tr.done);
+    free(tr.tok);
+    return r;
+}
+
 /* Householder QR with dqrdc2's limited pivoting.  Returns the rank; ws->perm
  * maps working positions to original columns (aliased ones at the end). */
-static size_t qr_factor(bh_lm_workspace *ws, size_t n, size_t p, real tol)
+static size_t qr_factor_plain(bh_lm_workspace *ws, size_t n, size_t p, real tol)
 {
     real *a = ws->a;
     size_t pe = p; /* columns [pe, p) are aliased */
@@ -209,6 +370,12 @@ static size_t qr_factor(bh_lm_workspace *ws, size_t n, size_t p, real tol)
             apply_h(a, n, k, ws->hbeta[k], a + j * n);
     }
     return k < pe ? k : pe;
+}
+
+static size_t qr_factor(bh_lm_workspace *ws, size_t n, size_t p, real tol)
+{
+    size_t r = qr_factor_fused(ws, n, p, tol);
+    return r != (size_t)-1 ? r : qr_factor_plain(ws, n, p, tol);
 }
 
 /* Residual e = y - X beta in long double for row i. */
