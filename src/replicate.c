@@ -1291,8 +1291,9 @@ static bh_status write_report(run *r, FILE *out, const void *a, bh_error *err)
               "img{max-width:100%;border:1px solid #eee}\n"
               "</style></head><body>\n", out);
     report_header(r, out, html);
-    const char *sec[] = {"Scorecard", "Table 1: descriptive statistics, correlations, "
-                         "reliabilities", "Table 2: unit-level models",
+    const char *sec[] = {"Scorecard",
+                         ("Table 1: descriptive statistics, correlations, reliabilities"),
+                         "Table 2: unit-level models",
                          "Table 3: lead-level models", "Simple slopes", "Figures",
                          "Notes"};
 #define SECTION(i)                                                                   \
