@@ -1,8 +1,10 @@
 # blackhole - see README.md.  Plain GNU make; no configure step.
 #
 #   make            bin/blackhole and lib/libblackhole.a
-#   make test       build and run every test (unit + CLI), Criterion
-#   make sanitize   the same under AddressSanitizer + UBSan (separate build dir)
+#   make test       build and run every test (unit + CLI), Criterion, then
+#                   again under AddressSanitizer + UBSan (CI runs this)
+#   make check      the suite once, without sanitizers (quick)
+#   make sanitize   the suite under AddressSanitizer + UBSan (separate build dir)
 #   make deps       install the Debian packages the build and tests need
 #   make install    PREFIX=/usr/local: program, library, headers, man page
 #   make bench      benchmarks (see bench/)
@@ -40,7 +42,7 @@ DEBIAN_PACKAGES := build-essential libgsl-dev libcsv-dev libcriterion-dev \
     libopenblas-dev libinih-dev libjansson-dev gnuplot-nox pkg-config \
     libopenmpi-dev openmpi-bin time
 
-.PHONY: all test sanitize deps install uninstall clean bench demo golden fuzz fuzz-build valgrind mpi
+.PHONY: all test check sanitize deps install uninstall clean bench demo golden fuzz fuzz-build valgrind mpi
 
 all: $(PROG) $(LIB)
 
@@ -71,7 +73,12 @@ $(TESTS): $(TEST_OBJ) $(LIB)
 
 # The suite runs from the repository root (fixtures are found relative to
 # it) and finds the program under test through BH_BIN.
-test: $(TESTS) $(PROG)
+# `make test` (the README's and CI's test command) runs the whole suite
+# twice: as built, then under AddressSanitizer + UBSan.  `make check` is the
+# first half alone (the quick loop while developing).
+test: check sanitize
+
+check: $(TESTS) $(PROG)
 	BH_BIN=$(abspath $(PROG)) ./$(TESTS) --jobs 2
 
 # Rewrite the golden CLI outputs after a deliberate change (review the diff).
@@ -80,7 +87,7 @@ golden: $(PROG)
 	    eval "$(PROG) $$args" > tests/cli/golden/$$name.out || true; done
 
 sanitize:
-	$(MAKE) test BUILD=build/san BINDIR=build/san/bin LIBDIR=build/san/lib \
+	$(MAKE) check BUILD=build/san BINDIR=build/san/bin LIBDIR=build/san/lib \
 	    OPT="-O1 -g -fno-omit-frame-pointer" \
 	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 
