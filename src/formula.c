@@ -772,10 +772,18 @@ typedef struct {
     term *t;
     size_t n, cap;
     int full;    /* an addition was refused: BH_FORMULA_MAX_TERMS reached */
+    /* Open-addressing set of the terms (index + 1, 0 = empty): duplicate
+     * checks in constant time, so expanding (a + ... + z)^k is not
+     * quadratic in the number of terms. */
+    size_t *slot;
+    size_t nslot;
 } tlist;
 
 static void tlist_free(tlist *l)
 {
+    free(l->slot);
+    l->slot = NULL;
+    l->nslot = 0;
     for (size_t i = 0; i < l->n; i++)
         free(l->t[i].v);
     free(l->t);
@@ -788,8 +796,37 @@ static int term_eq(const term *a, const term *b)
     return a->n == b->n && (a->n == 0 || !memcmp(a->v, b->v, a->n * sizeof *a->v));
 }
 
-/* Append a copy of term (owned if `own`), skipping duplicates (R keeps the
- * first occurrence). */
+static size_t term_hash(const term *t)
+{
+    size_t h = 1469598103934665603ull ^ t->n;
+    for (size_t i = 0; i < t->n; i++)
+        h = (h ^ t->v[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Rebuild the set for at least `want` terms (load factor <= 1/2). */
+static int tlist_rehash(tlist *l, size_t want)
+{
+    size_t ns = 16;
+    while (ns < 2 * want)
+        ns *= 2;
+    size_t *slot = calloc(ns, sizeof *slot);
+    if (!slot)
+        return -1;
+    for (size_t i = 0; i < l->n; i++) {
+        size_t h = term_hash(&l->t[i]) & (ns - 1);
+        while (slot[h])
+            h = (h + 1) & (ns - 1);
+        slot[h] = i + 1;
+    }
+    free(l->slot);
+    l->slot = slot;
+    l->nslot = ns;
+    return 0;
+}
+
+/* Append a term (the list takes ownership), skipping duplicates (R keeps
+ * the first occurrence). */
 static int tlist_add(tlist *l, term t)
 {
     if (l->n >= BH_FORMULA_MAX_TERMS) {
@@ -797,8 +834,13 @@ static int tlist_add(tlist *l, term t)
         l->full = 1;
         return -1;
     }
-    for (size_t i = 0; i < l->n; i++)
-        if (term_eq(&l->t[i], &t)) {
+    if (2 * (l->n + 1) > l->nslot && tlist_rehash(l, l->n + 1)) {
+        free(t.v);
+        return -1;
+    }
+    size_t h = term_hash(&t) & (l->nslot - 1);
+    for (; l->slot[h]; h = (h + 1) & (l->nslot - 1))
+        if (term_eq(&l->t[l->slot[h] - 1], &t)) {
             free(t.v);
             return 0;
         }
@@ -812,6 +854,7 @@ static int tlist_add(tlist *l, term t)
         l->t = p;
         l->cap = cap;
     }
+    l->slot[h] = l->n + 1;
     l->t[l->n++] = t;
     return 0;
 }
