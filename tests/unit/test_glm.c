@@ -15,49 +15,19 @@
 #include "blackhole/glm.h"
 #include "blackhole/vcov.h"
 
+#include "handdesign.h"
+
+/* the shared hand-built designs (tests/handdesign.h) */
+typedef bht_design glt_design;
+#define glt_new bht_design_new
+#define glt_free bht_design_free
+#define glt_name bht_design_name
+
 #define FX "tests/fixtures/glm/"
 
-typedef struct {
-    bh_design d;
-    char **names;
-} glt_design;
 
-static glt_design *glt_new(size_t n, size_t p)
-{
-    glt_design *t = calloc(1, sizeof *t);
-    t->d.n = n;
-    t->d.p = p;
-    t->d.m = 1;
-    t->d.x = calloc(n * p > 0 ? n * p : 1, sizeof(double));
-    t->d.y = calloc(n ? n : 1, sizeof(double));
-    t->names = calloc(p ? p : 1, sizeof(char *));
-    return t;
-}
 
-static void glt_free(glt_design *t)
-{
-    if (!t)
-        return;
-    for (size_t j = 0; j < t->d.p; j++)
-        free(t->names[j]);
-    free(t->names);
-    free(t->d.x);
-    free(t->d.y);
-    free(t->d.w);
-    free(t->d.offset);
-    if (t->d.cluster) {
-        free(t->d.cluster->code);
-        free(t->d.cluster->name);
-        free(t->d.cluster);
-    }
-    free(t);
-}
 
-static void glt_name(glt_design *t, size_t j, const char *s)
-{
-    free(t->names[j]);
-    t->names[j] = strdup(s);
-}
 
 static void glt_opts(bh_glm_options *o, glt_design *t, bh_family f, bh_link l)
 {
