@@ -316,11 +316,6 @@ static bh_status render_csv(const bh_describe_report *rp, FILE *out, bh_error *e
 
 /* ---- JSON ---------------------------------------------------------------- */
 
-static json_t *jnum(double v)
-{
-    return isfinite(v) ? json_real(v) : json_null();
-}
-
 static json_t *json_group(const bh_describe_result *r, const bh_describe_group *grp)
 {
     json_t *vars = json_object();
@@ -334,7 +329,7 @@ static json_t *json_group(const bh_describe_result *r, const bh_describe_group *
             const char *nm[7] = {"mean", "sd", "min", "q1", "median", "q3", "max"};
             const double vals[7] = {st->mean, st->sd, st->min, st->q1, st->median, st->q3, st->max};
             for (int k = 0; k < 7; k++)
-                json_object_set_new(o, nm[k], jnum(vals[k]));
+                json_object_set_new(o, nm[k], bh_json_num(vals[k]));
         } else {
             json_t *lv = json_object();
             for (size_t l = 0; l < var->nlevels; l++)
@@ -369,8 +364,8 @@ static bh_status render_json(const bh_describe_report *rp, FILE *out, bh_error *
         json_array_append_new(names, json_string(r->vars[r->cor_var[a]].name));
         json_t *rr = json_array(), *pr = json_array(), *nr = json_array();
         for (size_t b = 0; b < r->ncor; b++) {
-            json_array_append_new(rr, jnum(r->cor_r[a * r->ncor + b]));
-            json_array_append_new(pr, jnum(r->cor_p[a * r->ncor + b]));
+            json_array_append_new(rr, bh_json_num(r->cor_r[a * r->ncor + b]));
+            json_array_append_new(pr, bh_json_num(r->cor_p[a * r->ncor + b]));
             json_array_append_new(nr, json_integer((json_int_t)r->cor_n[a * r->ncor + b]));
         }
         json_array_append_new(rm, rr);
@@ -388,12 +383,12 @@ static bh_status render_json(const bh_describe_report *rp, FILE *out, bh_error *
         json_t *o = json_object(), *items = json_array(), *aid = json_array();
         for (size_t j = 0; j < sc->k; j++) {
             json_array_append_new(items, json_string(sc->items[j]));
-            json_array_append_new(aid, jnum(sc->alpha_if_deleted[j]));
+            json_array_append_new(aid, bh_json_num(sc->alpha_if_deleted[j]));
         }
         json_object_set_new(o, "name", json_string(sc->name));
         json_object_set_new(o, "items", items);
         json_object_set_new(o, "n_complete", json_integer((json_int_t)sc->n_complete));
-        json_object_set_new(o, "alpha", jnum(sc->alpha));
+        json_object_set_new(o, "alpha", bh_json_num(sc->alpha));
         json_object_set_new(o, "alpha_if_deleted", aid);
         json_array_append_new(scales, o);
     }

@@ -555,3 +555,36 @@ fail:
     bh_design_free(d);
     return st;
 }
+
+size_t bh_design_data_row(const bh_design *d, size_t i)
+{
+    return (d->rows ? d->rows[i] : i) + 1;
+}
+
+const char *bh_design_colname(const bh_design *d, const char *const *names, size_t j,
+                              char *buf, size_t bufsize)
+{
+    if (d->terms && d->terms->colnames && d->terms->colnames[j])
+        return d->terms->colnames[j];
+    if (names && names[j])
+        return names[j];
+    snprintf(buf, bufsize, "x%zu", j + 1);
+    return buf;
+}
+
+int bh_design_has_intercept(const bh_design *d)
+{
+    if (d->terms)
+        return d->terms->intercept != 0;
+    for (size_t j = 0; j < d->p; j++) {
+        const double *c = d->x + j * d->n;
+        if (d->n == 0 || c[0] == 0)
+            continue;
+        size_t i = 1;
+        while (i < d->n && c[i] == c[0])
+            i++;
+        if (i == d->n)
+            return 1;
+    }
+    return 0;
+}

@@ -200,11 +200,6 @@ void bh_dirichlet_workspace_free(bh_dirichlet_workspace *ws)
     free(ws);
 }
 
-static size_t data_row(const bh_design *d, size_t i)
-{
-    return (d->rows ? d->rows[i] : i) + 1;
-}
-
 static double wi_of(const bh_dirichlet_workspace *ws, size_t i)
 {
     return ws->w ? ws->w[i] : 1.0;
@@ -215,18 +210,6 @@ static const char *yname(const bh_design *d, size_t c, char *buf, size_t bs)
     if (d->ynames && d->ynames[c])
         return d->ynames[c];
     snprintf(buf, bs, "y%zu", c + 1);
-    return buf;
-}
-
-static const char *xname(const bh_dirichlet_workspace *ws, size_t j,
-                         char *buf, size_t bs)
-{
-    const bh_design *d = ws->d;
-    if (d->terms && d->terms->colnames && d->terms->colnames[j])
-        return d->terms->colnames[j];
-    if (ws->opt.colnames && ws->opt.colnames[j])
-        return ws->opt.colnames[j];
-    snprintf(buf, bs, "x%zu", j + 1);
     return buf;
 }
 
@@ -716,7 +699,7 @@ static bh_status check_shares(bh_dirichlet_workspace *ws, size_t *nbound,
                                    "dirichlet: share %s is %.17g in data "
                                    "row %zu; shares must lie in [0, 1]",
                                    yname(d, c, nb, sizeof nb), v,
-                                   data_row(d, i));
+                                   bh_design_data_row(d, i));
             s += v;
         }
         double dev = fabs((double)s - 1.0);
@@ -734,12 +717,12 @@ static bh_status check_shares(bh_dirichlet_workspace *ws, size_t *nbound,
                                "%.10g (%s), more than %g away from 1 (raise "
                                "the tolerance sum_tol for rounded shares, "
                                "e.g. 0.015 for 3 shares rounded to 2 "
-                               "decimals)", data_row(d, i), (double)s, list,
+                               "decimals)", bh_design_data_row(d, i), (double)s, list,
                                ws->opt.sum_tol);
         }
         if (dev > *maxdev) {
             *maxdev = dev;
-            *maxrow = data_row(d, i);
+            *maxrow = bh_design_data_row(d, i);
         }
         for (size_t c = 0; c < K; c++) {
             double v = d->y[c * n + i] / (double)s;
@@ -753,7 +736,7 @@ static bh_status check_shares(bh_dirichlet_workspace *ws, size_t *nbound,
                                        "1 (ask for the Smithson-Verkuilen "
                                        "squeeze to transform all shares)",
                                        yname(d, c, nb, sizeof nb),
-                                       d->y[c * n + i], data_row(d, i));
+                                       d->y[c * n + i], bh_design_data_row(d, i));
                 (*nbound)++;
             }
         }
@@ -863,7 +846,7 @@ bh_status bh_dirichlet_fit(const bh_design *d, const bh_dirichlet_options *opt,
                              "dirichlet: weight %s is %g in data row %zu; "
                              "weights must be finite and non-negative",
                              d->weights_name ? d->weights_name : "", wi,
-                             data_row(d, i));
+                             bh_design_data_row(d, i));
             goto done;
         }
         ws->rw[i] = sqrt(wi);
@@ -883,8 +866,8 @@ bh_status bh_dirichlet_fit(const bh_design *d, const bh_dirichlet_options *opt,
                                      "row %zu; values must be finite",
                                      b ? "precision" : "model",
                                      b ? zname(ws, j, nb, sizeof nb)
-                                       : xname(ws, j, nb, sizeof nb),
-                                     X[j * n + i], data_row(d, i));
+                                       : bh_design_colname(ws->d, ws->opt.colnames, j, nb, sizeof nb),
+                                     X[j * n + i], bh_design_data_row(d, i));
                     goto done;
                 }
     }
@@ -1133,7 +1116,7 @@ static bh_status result(bh_dirichlet_workspace *ws, size_t nbound,
                 goto nomem;
             continue;
         }
-        term = xname(ws, col, nb, sizeof nb);
+        term = bh_design_colname(ws->d, ws->opt.colnames, col, nb, sizeof nb);
         if (bh_fit_set_string(&fit->term[j], term))
             goto nomem;
         comp = yname(d, ws->alt ? alt_comp(ws, b) : b, nb, sizeof nb);
@@ -1225,7 +1208,7 @@ static bh_status result(bh_dirichlet_workspace *ws, size_t nbound,
         size_t len = 0;
         for (size_t j = 0; j < p; j++)
             if (ws->alias[j] && append_name(&names, &len,
-                                            xname(ws, j, nb, sizeof nb))) {
+                                            bh_design_colname(ws->d, ws->opt.colnames, j, nb, sizeof nb))) {
                 free(names);
                 goto nomem;
             }

@@ -449,42 +449,6 @@ void bh_glm_workspace_free(bh_glm_workspace *ws)
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static const char *col_name(const bh_glm_workspace *ws, size_t j, char *buf,
-                            size_t bufsize)
-{
-    const bh_design *d = ws->d;
-    if (d->terms && d->terms->colnames && d->terms->colnames[j])
-        return d->terms->colnames[j];
-    if (ws->opt.colnames && ws->opt.colnames[j])
-        return ws->opt.colnames[j];
-    snprintf(buf, bufsize, "x%zu", j + 1);
-    return buf;
-}
-
-static size_t data_row(const bh_design *d, size_t i)
-{
-    return (d->rows ? d->rows[i] : i) + 1;
-}
-
-/* Intercept: from the terms, else a column that is one non-zero constant
- * (a hand-built design has no terms). */
-static int has_intercept(const bh_design *d)
-{
-    if (d->terms)
-        return d->terms->intercept != 0;
-    for (size_t j = 0; j < d->p; j++) {
-        const double *c = d->x + j * d->n;
-        if (d->n == 0 || c[0] == 0)
-            continue;
-        size_t i = 1;
-        while (i < d->n && c[i] == c[0])
-            i++;
-        if (i == d->n)
-            return 1;
-    }
-    return 0;
-}
-
 static double wi_of(const bh_glm_workspace *ws, size_t i)
 {
     return ws->w ? ws->w[i] : 1.0;
@@ -787,7 +751,7 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
     ws->w = d->w;
     ws->off = d->offset;
     ws->freq = d->w && d->weight_kind == BH_WEIGHTS_FREQUENCY;
-    ws->icpt = has_intercept(d);
+    ws->icpt = bh_design_has_intercept(d);
     ws->iter = 0;
     ws->converged = 0;
     ws->have_old = 0;
@@ -808,7 +772,7 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
     ws->binary = fam == BH_FAM_BINOMIAL;
     for (size_t i = 0; i < n; i++) {
         double wi = wi_of(ws, i), yi = ws->y[i];
-        size_t row = data_row(d, i);
+        size_t row = bh_design_data_row(d, i);
         if (!isfinite(wi) || wi < 0)
             return bh_error_at(err, BH_EDATA, src, row, 0,
                                "weight%s%s is %g in row %zu: weights must be "
@@ -851,11 +815,11 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
     for (size_t j = 0; j < p; j++)
         for (size_t i = 0; i < n; i++)
             if (!isfinite(d->x[j * n + i]))
-                return bh_error_at(err, BH_EDATA, src, data_row(d, i), 0,
+                return bh_error_at(err, BH_EDATA, src, bh_design_data_row(d, i), 0,
                                    "model column %s is %g in row %zu: values "
                                    "must be finite",
-                                   col_name(ws, j, nb, sizeof nb),
-                                   d->x[j * n + i], data_row(d, i));
+                                   bh_design_colname(ws->d, ws->opt.colnames, j, nb, sizeof nb),
+                                   d->x[j * n + i], bh_design_data_row(d, i));
     if (ws->nok == 0)
         return bh_error_set(err, BH_EDATA,
                             "glm: no observations with positive weight");
@@ -886,7 +850,7 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
             if (!isfinite(opt->start[j]))
                 return bh_error_set(err, BH_EUSAGE,
                                     "glm: starting value %zu (%s) is %g",
-                                    j + 1, col_name(ws, j, nb, sizeof nb),
+                                    j + 1, bh_design_colname(ws->d, ws->opt.colnames, j, nb, sizeof nb),
                                     opt->start[j]);
             ws->beta[j] = ws->alias[j] ? 0 : opt->start[j];
         }
@@ -1756,7 +1720,7 @@ bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err)
 
     for (size_t j = 0; j < p; j++) {
         fit->beta[j] = fit->aliased[j] ? NAN : ws->beta[j];
-        if (bh_fit_set_string(&fit->term[j], col_name(ws, j, nb, sizeof nb)))
+        if (bh_fit_set_string(&fit->term[j], bh_design_colname(ws->d, ws->opt.colnames, j, nb, sizeof nb)))
             goto nomem;
     }
     double nobs = ws->freq ? ws->wsum : (double)ws->nok;

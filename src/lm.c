@@ -93,44 +93,6 @@ void bh_lm_workspace_free(bh_lm_workspace *ws)
     free(ws);
 }
 
-/* Name of design column j for messages and the coefficient table. */
-static const char *col_name(const bh_design *d, const bh_lm_options *opt,
-                            size_t j, char *buf, size_t bufsize)
-{
-    if (d->terms && d->terms->colnames && d->terms->colnames[j])
-        return d->terms->colnames[j];
-    if (opt->colnames && opt->colnames[j])
-        return opt->colnames[j];
-    snprintf(buf, bufsize, "x%zu", j + 1);
-    return buf;
-}
-
-/* 1-based row number of design row i in the data (frame) for messages. */
-static size_t data_row(const bh_design *d, size_t i)
-{
-    return (d->rows ? d->rows[i] : i) + 1;
-}
-
-/* Whether the model has an intercept: from the terms when known, else a
- * column that is one non-zero constant (how R's summary decides is by the
- * terms; a hand-built design has none). */
-static int has_intercept(const bh_design *d)
-{
-    if (d->terms)
-        return d->terms->intercept != 0;
-    for (size_t j = 0; j < d->p; j++) {
-        const double *c = d->x + j * d->n;
-        if (d->n == 0 || c[0] == 0)
-            continue;
-        size_t i = 1;
-        while (i < d->n && c[i] == c[0])
-            i++;
-        if (i == d->n)
-            return 1;
-    }
-    return 0;
-}
-
 /* Apply Householder reflection k (vector in a[k..n-1, k]) to v[k..n-1]. */
 static void apply_h(const real *a, size_t n, size_t k, real hb, real *v)
 {
@@ -424,16 +386,16 @@ bh_status bh_lm_fit(const bh_design *d, const bh_lm_options *opt,
     for (size_t i = 0; i < n; i++) {
         double wi = d->w ? d->w[i] : 1.0;
         if (!isfinite(wi) || wi < 0)
-            return bh_error_at(err, BH_EDATA, src, data_row(d, i), 0,
+            return bh_error_at(err, BH_EDATA, src, bh_design_data_row(d, i), 0,
                                "weight%s%s is %g in row %zu: weights must "
                                "be finite and non-negative",
                                d->weights_name ? " " : "",
                                d->weights_name ? d->weights_name : "",
-                               wi, data_row(d, i));
+                               wi, bh_design_data_row(d, i));
         if (!isfinite(y[i]))
-            return bh_error_at(err, BH_EDATA, src, data_row(d, i), 0,
+            return bh_error_at(err, BH_EDATA, src, bh_design_data_row(d, i), 0,
                                "response %s is %g in row %zu: values must "
-                               "be finite", yname, y[i], data_row(d, i));
+                               "be finite", yname, y[i], bh_design_data_row(d, i));
         if (wi > 0) {
             nz++;
             wsum += wi;
@@ -442,11 +404,11 @@ bh_status bh_lm_fit(const bh_design *d, const bh_lm_options *opt,
     for (size_t j = 0; j < p; j++)
         for (size_t i = 0; i < n; i++)
             if (!isfinite(d->x[j * n + i]))
-                return bh_error_at(err, BH_EDATA, src, data_row(d, i), 0,
+                return bh_error_at(err, BH_EDATA, src, bh_design_data_row(d, i), 0,
                                    "model column %s is %g in row %zu: values "
                                    "must be finite",
-                                   col_name(d, opt, j, nb, sizeof nb),
-                                   d->x[j * n + i], data_row(d, i));
+                                   bh_design_colname(d, opt->colnames, j, nb, sizeof nb),
+                                   d->x[j * n + i], bh_design_data_row(d, i));
     if (nz == 0)
         return bh_error_set(err, BH_EDATA,
                             "lm: no observations with positive weight");
@@ -578,7 +540,7 @@ bh_status bh_lm_fit(const bh_design *d, const bh_lm_options *opt,
         }
         fit->hat[i] = (double)h;
     }
-    int icpt = has_intercept(d);
+    int icpt = bh_design_has_intercept(d);
     real mss = 0;
     {
         real m = sumw_f / wsum;
@@ -595,7 +557,7 @@ bh_status bh_lm_fit(const bh_design *d, const bh_lm_options *opt,
     for (size_t j = 0; j < p; j++) {
         fit->beta[j] = fit->aliased[j] ? NAN : (double)ws->beta[j];
         if ((st = bh_fit_set_string(&fit->term[j],
-                                    col_name(d, opt, j, nb, sizeof nb))))
+                                    bh_design_colname(d, opt->colnames, j, nb, sizeof nb))))
             goto nomem;
     }
     real rdf = nobs - (real)r;

@@ -126,16 +126,6 @@ static const char *stat_label(const bh_fit *f)
 
 /* ---- CSV contract ---------------------------------------------------------- */
 
-static void csv_num(FILE *out, double v)
-{
-    if (isnan(v))
-        fputs("NA", out);
-    else if (isinf(v))
-        fputs(v > 0 ? "Inf" : "-Inf", out);
-    else
-        fprintf(out, "%.17g", v);
-}
-
 static void write_csv(FILE *out, const bh_fit *const *fits, size_t nfits)
 {
     fputs("model,component,term,estimate,std_error,statistic,p_value,conf_low,conf_high\n", out);
@@ -151,7 +141,7 @@ static void write_csv(FILE *out, const bh_fit *const *fits, size_t nfits)
                                  f->conf_low[j], f->conf_high[j]};
             for (int k = 0; k < 6; k++) {
                 fputc(',', out);
-                csv_num(out, v[k]);
+                bh_write_csv_num(out, v[k]);
             }
             fputc('\n', out);
         }
@@ -160,7 +150,7 @@ static void write_csv(FILE *out, const bh_fit *const *fits, size_t nfits)
 
 /* ---- JSON ------------------------------------------------------------------- */
 
-static json_t *jnum(double v)
+json_t *bh_json_num(double v)
 {
     return isfinite(v) ? json_real(v) : json_null();
 }
@@ -188,9 +178,9 @@ static json_t *json_fit(const bh_fit *f)
     bad |= jset(vc, "type", json_string(f->vcov_type));
     bad |= jset(vc, "clusters", f->nclusters ? json_integer((json_int_t)f->nclusters)
                                              : json_null());
-    bad |= jset(vc, "df", jnum(f->df_inference));
+    bad |= jset(vc, "df", bh_json_num(f->df_inference));
     bad |= jset(vc, "statistic", json_string(stat_label(f)));
-    bad |= jset(vc, "level", jnum(f->level));
+    bad |= jset(vc, "level", bh_json_num(f->level));
     bad |= jset(o, "vcov", vc);
 
     json_t *coefs = json_array();
@@ -199,12 +189,12 @@ static json_t *json_fit(const bh_fit *f)
         json_t *c = json_object();
         bad |= jset(c, "component", json_string(f->component ? str_or(f->component[j], "") : ""));
         bad |= jset(c, "term", json_string(f->term[j]));
-        bad |= jset(c, "estimate", jnum(f->beta[j]));
-        bad |= jset(c, "std_error", jnum(f->se[j]));
-        bad |= jset(c, "statistic", jnum(f->statistic[j]));
-        bad |= jset(c, "p_value", jnum(f->p_value[j]));
-        bad |= jset(c, "conf_low", jnum(f->conf_low[j]));
-        bad |= jset(c, "conf_high", jnum(f->conf_high[j]));
+        bad |= jset(c, "estimate", bh_json_num(f->beta[j]));
+        bad |= jset(c, "std_error", bh_json_num(f->se[j]));
+        bad |= jset(c, "statistic", bh_json_num(f->statistic[j]));
+        bad |= jset(c, "p_value", bh_json_num(f->p_value[j]));
+        bad |= jset(c, "conf_low", bh_json_num(f->conf_low[j]));
+        bad |= jset(c, "conf_high", bh_json_num(f->conf_high[j]));
         bad |= jset(c, "aliased", json_boolean(f->aliased && f->aliased[j]));
         bad |= json_array_append_new(coefs, c);
         bad |= json_array_append_new(terms, json_string(f->term[j]));
@@ -216,7 +206,7 @@ static json_t *json_fit(const bh_fit *f)
     for (size_t i = 0; i < f->p; i++) {
         json_t *r = json_array();
         for (size_t j = 0; j < f->p; j++)
-            bad |= json_array_append_new(r, jnum(f->vcov ? f->vcov[i * f->p + j] : NAN));
+            bad |= json_array_append_new(r, bh_json_num(f->vcov ? f->vcov[i * f->p + j] : NAN));
         bad |= json_array_append_new(rows, r);
     }
     bad |= jset(cov, "terms", terms);
@@ -236,7 +226,7 @@ static json_t *json_fit(const bh_fit *f)
     };
     for (size_t k = 0; k < sizeof sv / sizeof sv[0]; k++)
         if (!isnan(sv[k].v))
-            bad |= jset(st, sv[k].k, jnum(sv[k].v));
+            bad |= jset(st, sv[k].k, bh_json_num(sv[k].v));
     bad |= jset(o, "statistics", st);
 
     json_t *cv = json_object();
@@ -250,11 +240,11 @@ static json_t *json_fit(const bh_fit *f)
         json_t *o2 = json_object();
         bad |= jset(o2, "kind", json_string(x->kind));
         bad |= jset(o2, "hypothesis", json_string(x->label));
-        bad |= jset(o2, "statistic", jnum(x->statistic));
-        bad |= jset(o2, "df1", jnum(x->df1));
-        bad |= jset(o2, "df2", jnum(x->df2));
+        bad |= jset(o2, "statistic", bh_json_num(x->statistic));
+        bad |= jset(o2, "df1", bh_json_num(x->df1));
+        bad |= jset(o2, "df2", bh_json_num(x->df2));
         bad |= jset(o2, "distribution", json_string(isinf(x->df2) ? "chi2" : "F"));
-        bad |= jset(o2, "p_value", jnum(x->p_value));
+        bad |= jset(o2, "p_value", bh_json_num(x->p_value));
         bad |= json_array_append_new(tests, o2);
     }
     bad |= jset(o, "tests", tests);
@@ -268,19 +258,19 @@ static json_t *json_fit(const bh_fit *f)
         bad |= jset(bo, "enumerated", json_boolean(b->enumerated));
         bad |= jset(bo, "seed", json_integer((json_int_t)b->seed));
         bad |= jset(bo, "clusters", json_integer((json_int_t)b->nclusters));
-        bad |= jset(bo, "level", jnum(b->level));
+        bad |= jset(bo, "level", bh_json_num(b->level));
         for (size_t j = 0; j < b->p; j++) {
             if (!b->tested[j])
                 continue;
             json_t *r = json_object();
             bad |= jset(r, "term", json_string(f->term[j]));
-            bad |= jset(r, "null", jnum(b->null_value[j]));
-            bad |= jset(r, "statistic", jnum(b->statistic[j]));
-            bad |= jset(r, "p_value", jnum(b->p_value[j]));
-            bad |= jset(r, "p_value_strict", jnum(b->p_value_strict[j]));
+            bad |= jset(r, "null", bh_json_num(b->null_value[j]));
+            bad |= jset(r, "statistic", bh_json_num(b->statistic[j]));
+            bad |= jset(r, "p_value", bh_json_num(b->p_value[j]));
+            bad |= jset(r, "p_value_strict", bh_json_num(b->p_value_strict[j]));
             /* unbounded interval ends are strings: JSON has no infinity */
-            bad |= jset(r, "conf_low", isinf(b->conf_low[j]) ? json_string("-Inf") : jnum(b->conf_low[j]));
-            bad |= jset(r, "conf_high", isinf(b->conf_high[j]) ? json_string("Inf") : jnum(b->conf_high[j]));
+            bad |= jset(r, "conf_low", isinf(b->conf_low[j]) ? json_string("-Inf") : bh_json_num(b->conf_low[j]));
+            bad |= jset(r, "conf_high", isinf(b->conf_high[j]) ? json_string("Inf") : bh_json_num(b->conf_high[j]));
             bad |= json_array_append_new(rows, r);
         }
         bad |= jset(bo, "coefficients", rows);

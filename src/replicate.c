@@ -747,14 +747,6 @@ static bh_status score_findings(run *r, bh_error *err)
     return BH_OK;
 }
 
-static void csv_num(FILE *out, double v)
-{
-    if (isnan(v))
-        fputs("NA", out);
-    else
-        fprintf(out, "%.17g", v);
-}
-
 static bh_status write_scorecard(run *r, FILE *out, const void *a, bh_error *err)
 {
     (void)a;
@@ -772,13 +764,13 @@ static bh_status write_scorecard(run *r, FILE *out, const void *a, bh_error *err
         fputc(',', out);
         bh_write_csv_field(out, s->scale);
         fprintf(out, ",%s,", s->expected_sign > 0 ? "+" : "-");
-        csv_num(out, s->estimate);
+        bh_write_csv_num(out, s->estimate);
         fputc(',', out);
-        csv_num(out, s->conf_low);
+        bh_write_csv_num(out, s->conf_low);
         fputc(',', out);
-        csv_num(out, s->conf_high);
+        bh_write_csv_num(out, s->conf_high);
         fputc(',', out);
-        csv_num(out, s->p_value);
+        bh_write_csv_num(out, s->p_value);
         fputc(',', out);
         bh_write_csv_field(out, s->verdict ? s->verdict : "");
         fputc('\n', out);
@@ -884,7 +876,7 @@ static bh_status write_margins_csv(run *r, FILE *out, const void *a, bh_error *e
                              g->conf_high};
         for (int k = 0; k < 6; k++) {
             fputc(',', out);
-            csv_num(out, v[k]);
+            bh_write_csv_num(out, v[k]);
         }
         fputc('\n', out);
     }

@@ -558,3 +558,13 @@ void bh_html_page_end(FILE *out)
 {
     fputs("</body></html>\n", out);
 }
+
+void bh_write_csv_num(FILE *out, double v)
+{
+    if (isnan(v))
+        fputs("NA", out);
+    else if (isinf(v))
+        fputs(v > 0 ? "Inf" : "-Inf", out);
+    else
+        fprintf(out, "%.17g", v);
+}

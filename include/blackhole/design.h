@@ -73,6 +73,20 @@ bh_status bh_design_build(const bh_formula *f, const bh_frame *data,
                           bh_error *err);
 void bh_design_free(bh_design *d);
 
+/* 1-based row of the data frame that design row i came from (messages). */
+size_t bh_design_data_row(const bh_design *d, size_t i);
+
+/* Name of design column j: the trained terms' name, else names[j] (names
+ * supplied with a hand-built design; may be NULL), else "x<j+1>" written
+ * into buf. */
+const char *bh_design_colname(const bh_design *d, const char *const *names, size_t j,
+                              char *buf, size_t bufsize);
+
+/* Whether the model has an intercept: from the terms when known, else a
+ * column that is one non-zero constant (a hand-built design has no terms;
+ * R's summary decides by the terms). */
+int bh_design_has_intercept(const bh_design *d);
+
 /* Build a grouping from a column for the given frame rows (used for
  * clusters and random effects; several columns form their interaction). */
 bh_status bh_grouping_build(const bh_frame *data, const char *const *cols,

@@ -11,6 +11,7 @@
 #ifndef BH_OUTPUT_H
 #define BH_OUTPUT_H
 
+#include <jansson.h>
 #include <stdio.h>
 #include "blackhole/status.h"
 #include "blackhole/fit.h"
@@ -54,6 +55,10 @@ void bh_output_default_options(bh_output_options *opt);
  * with standard errors in parentheses, statistics rows below. */
 bh_status bh_output_fits(FILE *out, const bh_fit *const *fits, size_t nfits,
                          const bh_output_options *opt, bh_error *err);
+
+/* A JSON number, or null for a value that is not finite (JSON has no NaN
+ * or infinity). */
+json_t *bh_json_num(double v);
 
 /* Significance stars for a p-value with R's thresholds
  * (*** 0.001, ** 0.01, * 0.05, . 0.1). */

@@ -61,6 +61,10 @@ void bh_write_latex(FILE *out, const char *s);
 void bh_write_html(FILE *out, const char *s);
 void bh_write_md(FILE *out, const char *s);
 
+/* A number in full precision for machine-readable output: %.17g, "NA" for
+ * NAN, "Inf" / "-Inf" (as R writes them). */
+void bh_write_csv_num(FILE *out, double v);
+
 /* Format a number for display with `digits` significant digits (like R's
  * print: 1.234, 0.0001234, 1.2e+10).  NAN prints as "NA". */
 char *bh_fmt_num(char *buf, size_t size, double v, int digits);

@@ -10,6 +10,7 @@
 #include "blackhole/atomicfile.h"
 #include "blackhole/margins.h"
 #include "blackhole/model.h"
+#include "blackhole/output.h"
 #include "blackhole/table.h"
 #include "cli.h"
 
@@ -62,16 +63,6 @@ static void margins_help(void)
            "3 input/data error, 4 output error.\n");
 }
 
-static void csv_num(FILE *out, double v)
-{
-    if (isnan(v))
-        fputs("NA", out);
-    else if (isinf(v))
-        fputs(v > 0 ? "Inf" : "-Inf", out);
-    else
-        fprintf(out, "%.17g", v);
-}
-
 /* CSV term: the component (multi-outcome models) in brackets after it. */
 static void csv_term(FILE *out, const bh_margin *m)
 {
@@ -102,16 +93,11 @@ static bh_status write_csv(FILE *out, const bh_margins_result *r, bh_error *err)
                              m->conf_high};
         for (int k = 0; k < 6; k++) {
             fputc(',', out);
-            csv_num(out, v[k]);
+            bh_write_csv_num(out, v[k]);
         }
         fputc('\n', out);
     }
     return ferror(out) ? bh_error_set(err, BH_EOUTPUT, "write error") : BH_OK;
-}
-
-static json_t *jnum(double v)
-{
-    return isfinite(v) ? json_real(v) : json_null();
 }
 
 static bh_status write_json(FILE *out, const bh_margins_result *r, bh_error *err)
@@ -123,8 +109,8 @@ static bh_status write_json(FILE *out, const bh_margins_result *r, bh_error *err
     json_object_set_new(root, "family", json_string(r->family));
     json_object_set_new(root, "link", json_string(r->link));
     json_object_set_new(root, "vcov", json_string(r->vcov_type));
-    json_object_set_new(root, "level", jnum(r->level));
-    json_object_set_new(root, "df", jnum(r->df_inference));
+    json_object_set_new(root, "level", bh_json_num(r->level));
+    json_object_set_new(root, "df", bh_json_num(r->df_inference));
     json_object_set_new(root, "nobs", json_integer((json_int_t)r->nobs));
     for (size_t i = 0; i < r->nrows; i++) {
         const bh_margin *m = &r->rows[i];
@@ -135,12 +121,12 @@ static bh_status write_json(FILE *out, const bh_margins_result *r, bh_error *err
         json_object_set_new(o, "at", json_string(m->at));
         if (*m->component)
             json_object_set_new(o, "component", json_string(m->component));
-        json_object_set_new(o, "estimate", jnum(m->estimate));
-        json_object_set_new(o, "std_error", jnum(m->std_error));
-        json_object_set_new(o, "statistic", jnum(m->statistic));
-        json_object_set_new(o, "p_value", jnum(m->p_value));
-        json_object_set_new(o, "conf_low", jnum(m->conf_low));
-        json_object_set_new(o, "conf_high", jnum(m->conf_high));
+        json_object_set_new(o, "estimate", bh_json_num(m->estimate));
+        json_object_set_new(o, "std_error", bh_json_num(m->std_error));
+        json_object_set_new(o, "statistic", bh_json_num(m->statistic));
+        json_object_set_new(o, "p_value", bh_json_num(m->p_value));
+        json_object_set_new(o, "conf_low", bh_json_num(m->conf_low));
+        json_object_set_new(o, "conf_high", bh_json_num(m->conf_high));
         if (m->type == BH_MARGIN_JN)
             json_object_set_new(o, "in_range", json_boolean(m->in_range == 1));
         json_array_append_new(rows, o);
@@ -152,16 +138,16 @@ static bh_status write_json(FILE *out, const bh_margins_result *r, bh_error *err
         json_object_set_new(o, "moderator", json_string(j->moderator));
         if (*j->component)
             json_object_set_new(o, "component", json_string(j->component));
-        json_object_set_new(o, "observed_min", jnum(j->lo));
-        json_object_set_new(o, "observed_max", jnum(j->hi));
+        json_object_set_new(o, "observed_min", bh_json_num(j->lo));
+        json_object_set_new(o, "observed_max", bh_json_num(j->hi));
         json_object_set_new(o, "exact", json_boolean(j->exact));
         for (size_t i = 0; i < j->n; i++) {
             json_t *p = json_object();
-            json_object_set_new(p, "value", jnum(j->value[i]));
-            json_object_set_new(p, "estimate", jnum(j->estimate[i]));
-            json_object_set_new(p, "std_error", jnum(j->std_error[i]));
-            json_object_set_new(p, "conf_low", jnum(j->conf_low[i]));
-            json_object_set_new(p, "conf_high", jnum(j->conf_high[i]));
+            json_object_set_new(p, "value", bh_json_num(j->value[i]));
+            json_object_set_new(p, "estimate", bh_json_num(j->estimate[i]));
+            json_object_set_new(p, "std_error", bh_json_num(j->std_error[i]));
+            json_object_set_new(p, "conf_low", bh_json_num(j->conf_low[i]));
+            json_object_set_new(p, "conf_high", bh_json_num(j->conf_high[i]));
             json_object_set_new(p, "significant", json_boolean(j->significant[i]));
             json_array_append_new(pts, p);
         }
@@ -299,9 +285,9 @@ static bh_status write_obs(void *ctx, const bh_margin *stat, size_t row, double 
     fputc(',', o->fp);
     bh_write_csv_field(o->fp, stat->at);
     fprintf(o->fp, ",%zu,", row + 1);
-    csv_num(o->fp, value);
+    bh_write_csv_num(o->fp, value);
     fputc(',', o->fp);
-    csv_num(o->fp, se);
+    bh_write_csv_num(o->fp, se);
     fputc('\n', o->fp);
     return ferror(o->fp) ? bh_error_set(err, BH_EOUTPUT, "cannot write --write-obs file")
                          : BH_OK;
@@ -320,7 +306,7 @@ static bh_status write_band(FILE *out, const bh_margins_result *r, bh_error *err
                                  j->conf_high[i]};
             for (int k = 0; k < 5; k++) {
                 fputc(',', out);
-                csv_num(out, v[k]);
+                bh_write_csv_num(out, v[k]);
             }
             fprintf(out, ",%d\n", j->significant[i] ? 1 : 0);
         }

@@ -9,6 +9,7 @@
 #include "blackhole/atomicfile.h"
 #include "blackhole/model.h"
 #include "blackhole/predict.h"
+#include "blackhole/output.h"
 #include "blackhole/table.h"
 #include "cli.h"
 
@@ -38,14 +39,6 @@ static void predict_help(void)
            "3 input/data error, 4 output error.\n");
 }
 
-static void num(FILE *out, double v)
-{
-    if (isnan(v))
-        fputs("NA", out);
-    else
-        fprintf(out, "%.17g", v);
-}
-
 static bh_status write_csv(FILE *out, const bh_prediction *p, bh_error *err)
 {
     if (p->components) {
@@ -59,7 +52,7 @@ static bh_status write_csv(FILE *out, const bh_prediction *p, bh_error *err)
                                      p->conf_low[c * p->n + i], p->conf_high[c * p->n + i]};
                 for (int k = 0; k < 4; k++) {
                     fputc(',', out);
-                    num(out, v[k]);
+                    bh_write_csv_num(out, v[k]);
                 }
                 fputc('\n', out);
             }
@@ -72,16 +65,11 @@ static bh_status write_csv(FILE *out, const bh_prediction *p, bh_error *err)
                              p->conf_high[i]};
         for (int k = 0; k < 6; k++) {
             fputc(',', out);
-            num(out, v[k]);
+            bh_write_csv_num(out, v[k]);
         }
         fputc('\n', out);
     }
     return ferror(out) ? bh_error_set(err, BH_EOUTPUT, "write error") : BH_OK;
-}
-
-static json_t *jnum(double v)
-{
-    return isfinite(v) ? json_real(v) : json_null();
 }
 
 static bh_status write_json(FILE *out, const bh_fit *fit, const bh_prediction *p, bh_error *err)
@@ -90,28 +78,28 @@ static bh_status write_json(FILE *out, const bh_fit *fit, const bh_prediction *p
     json_object_set_new(root, "model", json_string(fit->name));
     json_object_set_new(root, "formula", json_string(fit->formula));
     json_object_set_new(root, "vcov", json_string(fit->vcov_type));
-    json_object_set_new(root, "level", jnum(fit->level));
+    json_object_set_new(root, "level", bh_json_num(fit->level));
     for (size_t i = 0; i < p->n && p->components; i++)
         for (size_t c = 0; c < p->ncomp; c++) {
             json_t *r = json_object();
             size_t k = c * p->n + i;
             json_object_set_new(r, "row", json_integer((json_int_t)(i + 1)));
             json_object_set_new(r, "component", json_string(p->components[c]));
-            json_object_set_new(r, "fitted", jnum(p->mu[k]));
-            json_object_set_new(r, "se_fitted", jnum(p->se_mu[k]));
-            json_object_set_new(r, "conf_low", jnum(p->conf_low[k]));
-            json_object_set_new(r, "conf_high", jnum(p->conf_high[k]));
+            json_object_set_new(r, "fitted", bh_json_num(p->mu[k]));
+            json_object_set_new(r, "se_fitted", bh_json_num(p->se_mu[k]));
+            json_object_set_new(r, "conf_low", bh_json_num(p->conf_low[k]));
+            json_object_set_new(r, "conf_high", bh_json_num(p->conf_high[k]));
             json_array_append_new(rows, r);
         }
     for (size_t i = 0; i < p->n && !p->components; i++) {
         json_t *r = json_object();
         json_object_set_new(r, "row", json_integer((json_int_t)(i + 1)));
-        json_object_set_new(r, "eta", jnum(p->eta[i]));
-        json_object_set_new(r, "se_eta", jnum(p->se_eta[i]));
-        json_object_set_new(r, "fitted", jnum(p->mu[i]));
-        json_object_set_new(r, "se_fitted", jnum(p->se_mu[i]));
-        json_object_set_new(r, "conf_low", jnum(p->conf_low[i]));
-        json_object_set_new(r, "conf_high", jnum(p->conf_high[i]));
+        json_object_set_new(r, "eta", bh_json_num(p->eta[i]));
+        json_object_set_new(r, "se_eta", bh_json_num(p->se_eta[i]));
+        json_object_set_new(r, "fitted", bh_json_num(p->mu[i]));
+        json_object_set_new(r, "se_fitted", bh_json_num(p->se_mu[i]));
+        json_object_set_new(r, "conf_low", bh_json_num(p->conf_low[i]));
+        json_object_set_new(r, "conf_high", bh_json_num(p->conf_high[i]));
         json_array_append_new(rows, r);
     }
     json_object_set_new(root, "predictions", rows);
