@@ -400,6 +400,47 @@ static bh_status make_ids(bh_generate_workspace *w, const char *prefix, size_t n
     return BH_OK;
 }
 
+/* Column `name` of ids PREFIX + zero-padded 1..n, built directly: the ids
+ * are distinct and, sharing a prefix and a width, already in the frame's
+ * level order (see frame.h), so level k is row k and nothing is sorted. */
+static bh_status add_ids(bh_frame *f, const char *name, const char *prefix, size_t n,
+                         bh_error *err)
+{
+    int width = snprintf(NULL, 0, "%zu", n);
+    size_t plen = strlen(prefix), each = plen + (size_t)width + 1;
+    bh_column c = {0};
+    c.type = BH_COL_CATEGORICAL;
+    c.n = n;
+    c.nlevels = n;
+    c.name = strdup(name);
+    c.na = calloc(n ? n : 1, 1);
+    c.code = malloc((n ? n : 1) * sizeof *c.code);
+    c.levels = calloc(n ? n : 1, sizeof *c.levels);
+    int ok = c.name && c.na && c.code && c.levels;
+    for (size_t i = 0; ok && i < n; i++) {
+        if (!(c.levels[i] = malloc(each))) {
+            ok = 0;
+            break;
+        }
+        memcpy(c.levels[i], prefix, plen);
+        size_t v = i + 1;
+        for (int q = width - 1; q >= 0; q--, v /= 10)
+            c.levels[i][plen + (size_t)q] = (char)('0' + v % 10);
+        c.levels[i][each - 1] = '\0';
+        c.code[i] = (int)i;
+    }
+    if (!ok) {
+        for (size_t i = 0; c.levels && i < n; i++)
+            free(c.levels[i]);
+        free(c.levels);
+        free(c.code);
+        free(c.na);
+        free(c.name);
+        return bh_error_set(err, BH_ENOMEM, "out of memory");
+    }
+    return bh_frame_adopt(f, &c, err);
+}
+
 static bh_status add_group(bh_generate_workspace *w, bh_frame *f, const char *name, size_t n,
                            int leads, bh_error *err)
 {
@@ -488,9 +529,7 @@ static bh_status build_reps(bh_generate_workspace *w, bh_frame **out, bh_error *
     bh_frame *f = bh_frame_new(s->reps, n);
     if (!f)
         return bh_error_set(err, BH_ENOMEM, "out of memory");
-    bh_status r = make_ids(w, d->id_prefix, n, err);
-    if (r == BH_OK)
-        r = bh_frame_add_categorical(f, bh_study_column(s, d->id), w->idptr, err);
+    bh_status r = add_ids(f, bh_study_column(s, d->id), d->id_prefix, n, err);
     if (r == BH_OK)
         r = add_group(w, f, bh_study_column(s, d->group), n, 0, err);
     for (size_t k = 0; r == BH_OK && k < d->nnodes; k++) {
@@ -523,9 +562,7 @@ static bh_status build_leads(bh_generate_workspace *w, bh_frame **out, bh_error 
     unsigned char *na = malloc(n ? n : 1);
     bh_status r = (f && tmp && na) ? BH_OK : bh_error_set(err, BH_ENOMEM, "out of memory");
     if (r == BH_OK)
-        r = make_ids(w, d->lead_id_prefix, n, err);
-    if (r == BH_OK)
-        r = bh_frame_add_categorical(f, bh_study_column(s, d->lead_id), w->idptr, err);
+        r = add_ids(f, bh_study_column(s, d->lead_id), d->lead_id_prefix, n, err);
     if (r == BH_OK)
         r = make_ids(w, d->id_prefix, w->nreps, err);
     if (r == BH_OK) {
@@ -583,7 +620,12 @@ bh_status bh_generate_ws(bh_generate_workspace *w, const bh_generate_options *o,
         return bh_error_set(err, BH_EUSAGE, "effect scale %g is not finite", o->effect_scale);
     size_t n = o->n_reps ? o->n_reps : d->n;
     uint64_t seed = o->seed_set ? o->seed : s->seed;
-    bh_status r = bh_rng_stream_set(w->rng, seed, o->index, err);
+    /* Substreams: 0 for the groups, 1 + k for node k's values, 1 + nnodes +
+     * k for its missing-value mask.  So the unit level does not depend on
+     * whether the leads level is drawn, and leaving it out (leads == NULL)
+     * changes nothing else. */
+    const uint64_t nn = d->nnodes;
+    bh_status r = bh_rng_substream_set(w->rng, seed, o->index, 0, err);
     if (r != BH_OK)
         return r;
     if (n > w->cap_reps) {
@@ -604,12 +646,17 @@ bh_status bh_generate_ws(bh_generate_workspace *w, const bh_generate_options *o,
     w->nleads = 0;
     for (size_t i = 0; i < n; i++)
         w->group[i] = (int)gsl_ran_discrete(w->rng, w->groups);
+    int want_leads = leads && d->leads_count;
     for (size_t q = 0; q < d->nnodes; q++) {
         size_t k = d->order[q];
+        if (d->nodes[k].data == BH_LEVEL_LEADS && !want_leads)
+            continue;  /* unit-level nodes never depend on lead-level ones */
+        if ((r = bh_rng_substream_set(w->rng, seed, o->index, 1 + k, err)) != BH_OK)
+            return r;
         r = gen_node(w, k, o->effect_scale, err);
         if (r != BH_OK)
             return r;
-        if (d->leads_count && k == d->leads_count_node && (r = setup_leads(w, err)) != BH_OK)
+        if (want_leads && k == d->leads_count_node && (r = setup_leads(w, err)) != BH_OK)
             return r;
     }
     /* missing-value masks (the complete values above drove everything) */
@@ -617,12 +664,21 @@ bh_status bh_generate_ws(bh_generate_workspace *w, const bh_generate_options *o,
         const bh_dgp_node *x = &d->nodes[k];
         nodebuf *b = &w->nb[k];
         size_t nr = x->data == BH_LEVEL_LEADS ? w->nleads : w->nreps;
+        if (x->data == BH_LEVEL_LEADS && !want_leads)
+            continue;
+        if (!(x->missing > 0)) {
+            for (size_t j = 0; j < b->nna; j++)
+                memset(b->na[j], 0, nr);
+            continue;
+        }
+        if ((r = bh_rng_substream_set(w->rng, seed, o->index, 1 + nn + k, err)) != BH_OK)
+            return r;
         for (size_t j = 0; j < b->nna; j++)
             for (size_t i = 0; i < nr; i++)
-                b->na[j][i] = x->missing > 0 && gsl_rng_uniform(w->rng) < x->missing;
+                b->na[j][i] = gsl_rng_uniform(w->rng) < x->missing;
     }
     r = build_reps(w, reps, err);
-    if (r == BH_OK && leads && d->leads_count) {
+    if (r == BH_OK && want_leads) {
         r = build_leads(w, leads, err);
         if (r != BH_OK) {
             bh_frame_free(*reps);

@@ -13,16 +13,21 @@
 #include <gsl/gsl_rng.h>
 
 #include "blackhole/atomicfile.h"
+#include "blackhole/glmm.h"
 #include "blackhole/model.h"
 #include "blackhole/plot.h"
 #include "blackhole/predict.h"
 #include "blackhole/replicate.h"
 #include "blackhole/rng.h"
 #include "blackhole/strutil.h"
+#include "blackhole/table.h"
 
 #define DEFAULT_DRAWS 1000
 /* Relative tolerance of the linearity check of the design in lead volume. */
 #define LINEAR_TOL 1e-8
+/* Gauss-Hermite nodes for the random intercept of the true model: 40
+ * integrate logistic(eta + u) against N(0, 0.8^2) to ~1e-15. */
+#define TRUTH_NQ 40
 
 static const char *const POLICY_NAME[BH_POLICY_COUNT] = {"observed", "even", "novices",
                                                          "performance", "greedy"};
@@ -58,6 +63,10 @@ typedef struct {
     size_t *idx;
     double *L;                /* observed volume per rep                   */
     double *eta0, *deta;      /* per lead at the current coefficients      */
+    /* truth mode: the DGP's rep random intercept N(0, re_sd^2) is averaged
+     * out by Gauss-Hermite quadrature (nq nodes; 0 = none) */
+    size_t nq;
+    double re_sd, ghx[TRUTH_NQ], ghw[TRUTH_NQ];
 } ctx;
 
 static double logistic(double e)
@@ -82,13 +91,25 @@ static void set_beta(ctx *c, const double *b)
     }
 }
 
+/* Follow-up probability at linear predictor e: logistic(e), or its mean
+ * over the random intercept when there is one. */
+static double pfollow(const ctx *c, double e)
+{
+    if (!c->nq)
+        return logistic(e);
+    double s = 0;
+    for (size_t q = 0; q < c->nq; q++)
+        s += c->ghw[q] * logistic(e + M_SQRT2 * c->re_sd * c->ghx[q]);
+    return s / sqrt(M_PI);
+}
+
 /* p_j(L): mean follow-up probability of rep j's leads with L leads. */
 static double prob(const ctx *c, size_t j, double L)
 {
     double s = 0;
     for (size_t q = 0; q < c->count[j]; q++) {
         size_t i = c->idx[c->start[j] + q];
-        s += logistic(c->eta0[i] + (L - c->L[j]) * c->deta[i]);
+        s += pfollow(c, c->eta0[i] + (L - c->L[j]) * c->deta[i]);
     }
     return s / (double)c->count[j];
 }
@@ -208,6 +229,170 @@ static bh_status design_rows(bh_fit *fit, const bh_frame *data, double *X, bh_er
     return s;
 }
 
+/* Mean and SD (n - 1) of column col over rows where it is finite: every
+ * lead (lead-level node), or each rep's first lead (rep-level node: one
+ * value per rep, as the DGP standardises over reps). */
+static void moments(const bh_frame *leads, long col, const int *rep, int per_rep,
+                    unsigned char *seen, size_t nrep, double *mean, double *sd)
+{
+    const double *x = leads->cols[col].num;
+    if (per_rep)
+        memset(seen, 0, nrep);
+    double m = 0, ss = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < leads->nrow; i++) {
+        if (!isfinite(x[i]))
+            continue;
+        if (per_rep) {
+            if (rep[i] < 0 || seen[rep[i]])
+                continue;
+            seen[rep[i]] = 1;
+        }
+        k++;
+        double d = x[i] - m;
+        m += d / (double)k;
+        ss += d * (x[i] - m);
+    }
+    *mean = m;
+    *sd = k > 1 ? sqrt(ss / (double)(k - 1)) : 0;
+}
+
+/* Truth mode: the "model" is the spec's data-generating process for the
+ * model's response (a lead-level Bernoulli node of [dgp]): design columns
+ * intercept, one indicator per group level with a shift, and one per
+ * effect term (the product of the standardised nodes it names), with the
+ * DGP's coefficients as b.  Predictors are standardised with the moments
+ * of the lead file (rep-level variables over its reps, one value each), as
+ * the DGP standardises over the generated sample.  Rows with a missing
+ * value get NAN (their rep leaves the population). */
+static bh_status truth_rows(const bh_study *st, const bh_study_model *md,
+                            const bh_frame *leads, long ic, long vc, ctx *c,
+                            double **bout, bh_error *err)
+{
+    const bh_dgp *d = &st->dgp;
+    const bh_dgp_node *y = NULL;
+    for (size_t k = 0; k < d->nnodes && !y; k++)
+        if (md->nresponses && strcmp(d->nodes[k].name, md->responses[0]) == 0)
+            y = &d->nodes[k];
+    if (!y || y->kind != BH_DGP_VAR || y->dist != BH_DGP_BERNOULLI ||
+        y->data != BH_LEVEL_LEADS || !y->effects || !y->effects->present)
+        return bh_error_at(err, BH_EUSAGE, st->path, md->line, 0,
+                           "--truth: the response '%s' of model %s is not a lead-level "
+                           "bernoulli variable with [dgp effects] in the spec",
+                           md->nresponses ? md->responses[0] : "", md->name);
+    const bh_dgp_effects *e = y->effects;
+    size_t G = e->group ? d->nlevels : 0;
+    long gc = -1;
+    if (G) {
+        gc = d->group ? bh_frame_index(leads, d->group) : -1;
+        if (gc < 0 || leads->cols[gc].type != BH_COL_CATEGORICAL)
+            return bh_error_at(err, BH_EDATA, leads->source, 0, 0,
+                               "--truth: the lead file needs the categorical group column "
+                               "'%s' (the DGP's effects on %s shift by it)",
+                               d->group ? d->group : "", y->name);
+    }
+    size_t p = 1 + G + e->nterms, n = leads->nrow;
+    c->p = p;
+    c->x0 = malloc((n ? n : 1) * p * sizeof *c->x0);
+    c->dx = malloc((n ? n : 1) * p * sizeof *c->dx);
+    double *b = malloc(p * sizeof *b);
+    long *col = malloc((d->nnodes ? d->nnodes : 1) * sizeof *col);
+    double *mu = malloc((d->nnodes ? d->nnodes : 1) * sizeof *mu),
+           *sdv = malloc((d->nnodes ? d->nnodes : 1) * sizeof *sdv);
+    size_t nrep = leads->cols[ic].nlevels;
+    unsigned char *seen = malloc(nrep ? nrep : 1);
+    long *glev = calloc(leads->cols[gc >= 0 ? gc : ic].nlevels + 1, sizeof *glev);
+    bh_status s = BH_OK;
+    if (!c->x0 || !c->dx || !b || !col || !mu || !sdv || !seen || !glev) {
+        s = bh_error_set(err, BH_ENOMEM, "out of memory");
+        goto out;
+    }
+    b[0] = e->intercept;
+    for (size_t g = 0; g < G; g++)
+        b[1 + g] = e->group[g];
+    for (size_t t = 0; t < e->nterms; t++)
+        b[1 + G + t] = e->terms[t].coef;
+    for (size_t k = 0; k < d->nnodes; k++)
+        col[k] = -1;
+    for (size_t t = 0; t < e->nterms; t++)
+        for (size_t j = 0; j < e->terms[t].nnode; j++) {
+            size_t nd = e->terms[t].node[j];
+            if (col[nd] >= 0)
+                continue;
+            long cc = bh_frame_index(leads, d->nodes[nd].name);
+            if (cc < 0 || leads->cols[cc].type != BH_COL_NUMERIC) {
+                s = bh_error_at(err, BH_EDATA, leads->source, 0, 0,
+                                "--truth: the lead file needs the numeric column '%s' "
+                                "(term %s of the DGP's effects on %s)", d->nodes[nd].name,
+                                e->terms[t].label, y->name);
+                goto out;
+            }
+            col[nd] = cc;
+            moments(leads, cc, leads->cols[ic].code, d->nodes[nd].data == BH_LEVEL_REPS, seen,
+                    nrep, &mu[nd], &sdv[nd]);
+        }
+    /* the DGP's group levels of the file's levels (-1: no shift known) */
+    for (size_t l = 0; gc >= 0 && l < leads->cols[gc].nlevels; l++) {
+        glev[l] = -1;
+        for (size_t g = 0; g < G; g++)
+            if (strcmp(leads->cols[gc].levels[l], d->levels[g]) == 0)
+                glev[l] = (long)g;
+        if (glev[l] < 0) {
+            s = bh_error_at(err, BH_EDATA, leads->source, 0, 0,
+                            "--truth: level '%s' of %s is not one of the DGP's groups",
+                            leads->cols[gc].levels[l], d->group);
+            goto out;
+        }
+    }
+    size_t vnode = d->leads_count_node;
+    for (size_t i = 0; i < n; i++) {
+        double *x = c->x0 + i * p, *dx = c->dx + i * p;
+        int ok = 1;
+        x[0] = 1;
+        dx[0] = 0;
+        int gi = gc >= 0 ? leads->cols[gc].code[i] : 0;
+        ok = gi >= 0;
+        for (size_t g = 0; g < G; g++) {
+            x[1 + g] = ok && glev[gi] == (long)g;
+            dx[1 + g] = 0;
+        }
+        for (size_t t = 0; t < e->nterms; t++) {
+            const bh_dgp_term *tm = &e->terms[t];
+            double v = 1, dv = 0;
+            for (size_t j = 0; j < tm->nnode; j++) {
+                size_t nd = tm->node[j];
+                double xv = leads->cols[col[nd]].num[i];
+                ok = ok && isfinite(xv);
+                double z = sdv[nd] > 0 ? (xv - mu[nd]) / sdv[nd] : 0;
+                double dz = nd == vnode && col[nd] == vc && sdv[nd] > 0 ? 1 / sdv[nd] : 0;
+                dv = dv * z + v * dz;  /* product rule */
+                v *= z;
+            }
+            x[1 + G + t] = v;
+            dx[1 + G + t] = dv;
+        }
+        if (!ok)
+            for (size_t k = 0; k < p; k++)
+                x[k] = NAN;
+    }
+    c->re_sd = y->random_sd;
+    if (y->random_sd > 0) {
+        c->nq = TRUTH_NQ;
+        s = bh_glmm_gauss_hermite(TRUTH_NQ, c->ghx, c->ghw, err);
+    }
+out:
+    free(col);
+    free(mu);
+    free(sdv);
+    free(seen);
+    free(glev);
+    if (s != BH_OK)
+        free(b);
+    else
+        *bout = b;
+    return s;
+}
+
 bh_status bh_policy_run(const bh_study *st, bh_frame *leads, const bh_policy_options *o,
                         bh_policy_result **out, bh_error *err)
 {
@@ -220,17 +405,17 @@ bh_status bh_policy_run(const bh_study *st, bh_frame *leads, const bh_policy_opt
                                 st->path ? st->path : "the spec");
     } else {
         for (size_t k = 0; k < st->nmodels && m < 0; k++)
-            if (st->models[k].data == BH_LEVEL_LEADS && !st->models[k].random)
+            if (st->models[k].data == BH_LEVEL_LEADS && (o->truth || !st->models[k].random))
                 m = (long)k;
         if (m < 0)
             return bh_error_set(err, BH_EUSAGE, "%s: no lead-level model without a random "
                                 "term; name one with --model", st->path ? st->path : "spec");
     }
     const bh_study_model *md = &st->models[m];
-    if (md->data != BH_LEVEL_LEADS || md->random)
+    if (md->data != BH_LEVEL_LEADS || (md->random && !o->truth))
         return bh_error_set(err, BH_EUSAGE, "model %s: policy needs a lead-level model "
                             "(data = leads) without random terms", md->name);
-    if (o->draws < 2)
+    if (o->draws < 2 && !o->truth)
         return bh_error_set(err, BH_EUSAGE, "--draws must be at least 2");
     const char *vol = st->dgp.leads_count, *idname = st->dgp.id;
     if (!vol || !idname)
@@ -249,25 +434,36 @@ bh_status bh_policy_run(const bh_study *st, bh_frame *leads, const bh_policy_opt
                            "%s, %s and %s must be numeric and %s an id", vol, o->experience,
                            o->performance, idname);
 
-    bh_model_spec sp;
-    char *formula = NULL;
-    bh_status s = bh_study_model_spec(st, (size_t)m, &sp, &formula, err);
-    if (s != BH_OK)
-        return s;
+    bh_status s = BH_OK;
     bh_model *fitm = NULL;
-    s = bh_model_fit(leads, &sp, &fitm, err);
-    free(formula);
-    if (s != BH_OK)
-        return s;
-    bh_fit *fit = fitm->fit;
+    bh_fit *fit = NULL;
+    double *btrue = NULL;
     ctx c;
     memset(&c, 0, sizeof c);
     c.n = leads->nrow;
-    c.p = fit->p;
+    if (o->truth) {
+        if ((s = truth_rows(st, md, leads, ic, vc, &c, &btrue, err)) != BH_OK) {
+            free(c.x0);
+            free(c.dx);
+            return s;
+        }
+    } else {
+        bh_model_spec sp;
+        char *formula = NULL;
+        if ((s = bh_study_model_spec(st, (size_t)m, &sp, &formula, err)) != BH_OK)
+            return s;
+        s = bh_model_fit(leads, &sp, &fitm, err);
+        free(formula);
+        if (s != BH_OK)
+            return s;
+        fit = fitm->fit;
+        c.p = fit->p;
+        c.x0 = malloc(c.n * c.p * sizeof *c.x0);
+        c.dx = malloc(c.n * c.p * sizeof *c.dx);
+    }
     bh_policy_result *r = calloc(1, sizeof *r);
-    double *x1 = malloc(c.n * c.p * sizeof *x1), *x2 = malloc(c.n * c.p * sizeof *x2);
-    c.x0 = malloc(c.n * c.p * sizeof *c.x0);
-    c.dx = malloc(c.n * c.p * sizeof *c.dx);
+    /* scratch of at least n x p and J doubles */
+    double *x1 = malloc((c.n * c.p + 2) * sizeof *x1), *x2 = malloc((c.n * c.p + 2) * sizeof *x2);
     c.eta0 = malloc(c.n * sizeof *c.eta0);
     c.deta = malloc(c.n * sizeof *c.deta);
     c.idx = malloc(c.n * sizeof *c.idx);
@@ -286,6 +482,8 @@ bh_status bh_policy_run(const bh_study *st, bh_frame *leads, const bh_policy_opt
     }
     /* design rows at volume, volume + 1 and volume + 2 */
     double *vals = leads->cols[vc].num;
+    if (o->truth)
+        goto population;  /* truth_rows gave x0 and dx */
     if ((s = design_rows(fit, leads, c.x0, err)) != BH_OK)
         goto done;
     for (size_t i = 0; i < c.n; i++)
@@ -311,6 +509,7 @@ bh_status bh_policy_run(const bh_study *st, bh_frame *leads, const bh_policy_opt
             goto done;
         }
     }
+population:;
     /* the population: reps whose leads all have complete design rows */
     const int *code = leads->cols[ic].code;
     unsigned char *bad = calloc(ngroups + 1, 1);
@@ -388,14 +587,17 @@ bh_status bh_policy_run(const bh_study *st, bh_frame *leads, const bh_policy_opt
         T += c.L[j];
     r->total = T;
     r->cap = o->cap ? o->cap : (size_t)ceil(2 * T / (double)J);
-    r->draws = o->draws;
+    r->draws = o->truth ? 0 : o->draws;
     r->seed = o->seed_set ? o->seed : st->seed;
-    if (!(r->model = bh_strdup(md->name))) {
+    r->truth = o->truth;
+    char tname[256];
+    snprintf(tname, sizeof tname, "dgp:%s", md->responses[0]);
+    if (!(r->model = bh_strdup(o->truth ? tname : md->name))) {
         s = bh_error_set(err, BH_ENOMEM, "out of memory");
         goto done;
     }
     for (size_t k = 0; k < c.p; k++)
-        b[k] = fit->aliased && fit->aliased[k] ? 0 : fit->beta[k];
+        b[k] = o->truth ? btrue[k] : fit->aliased && fit->aliased[k] ? 0 : fit->beta[k];
     set_beta(&c, b);
     /* allocations at the estimates */
     double *A = r->alloc, *w = x1; /* scratch: x1 is free now */
@@ -441,7 +643,12 @@ bh_status bh_policy_run(const bh_study *st, bh_frame *leads, const bh_policy_opt
         row->followups = followups(&c, A + (size_t)q * J);
         row->rate = row->followups / T;
         row->lost = T - row->followups;
+        /* truth: no estimation uncertainty */
+        row->rate_low = row->rate_high = row->rate;
+        row->lost_low = row->lost_high = row->lost;
     }
+    if (o->truth)
+        goto done;
     /* draws: b + chol(V) z */
     for (size_t i = 0; i < c.p; i++)
         for (size_t k = 0; k < c.p; k++) {
@@ -504,6 +711,7 @@ done:
     free(c.count);
     free(c.L);
     free(b);
+    free(btrue);
     free(z);
     free(draws);
     free(ok_row);
@@ -533,10 +741,7 @@ static char *join(const char *dir, const char *name)
 
 static void num(FILE *f, double v)
 {
-    if (isfinite(v))
-        fprintf(f, "%.10g", v);
-    else
-        fputs("NA", f);
+    bh_write_csv_num(f, v);  /* round-trip precision, NA when not finite */
 }
 
 static bh_status write_one(const bh_policy_result *r, const char *dir, int which, bh_error *err)
@@ -593,9 +798,14 @@ static bh_status write_one(const bh_policy_result *r, const char *dir, int which
         /* Text (output name, title, policy names, model name) lives in
          * $bh_text only; commands refer to $bh_text[k] (plot.h). */
         char title[512];
-        snprintf(title, sizeof title, "Expected follow-up rate by lead-allocation policy (%s, "
-                 "%.0f leads, %zu reps; 95%% intervals over %zu coefficient draws)", r->model,
-                 r->total, r->nreps, r->draws);
+        if (r->truth)
+            snprintf(title, sizeof title, "Expected follow-up rate by lead-allocation policy "
+                     "(true parameters, %s; %.0f leads, %zu reps)", r->model, r->total,
+                     r->nreps);
+        else
+            snprintf(title, sizeof title, "Expected follow-up rate by lead-allocation policy "
+                     "(%s, %.0f leads, %zu reps; 95%% intervals over %zu coefficient draws)",
+                     r->model, r->total, r->nreps, r->draws);
         const char *text[3 + BH_POLICY_COUNT];
         text[0] = "policy.png";
         text[1] = title;

@@ -14,6 +14,9 @@
 /* Separates the seed's hash from the index's (first 64 bits of the
  * fractional part of sqrt(2)); any fixed constant would do. */
 #define RNG_SEED_SALT 0x6a09e667f3bcc908ULL
+/* Separates substream numbers from stream keys (first 64 bits of the
+ * fractional part of sqrt(3)). */
+#define RNG_SUB_SALT 0xbb67ae8584caa73bULL
 
 typedef struct {
     uint64_t s[4];
@@ -119,6 +122,20 @@ bh_status bh_rng_stream_set(gsl_rng *r, uint64_t seed, uint64_t index,
                             r ? gsl_rng_name(r) : "(null)", rng_type.name);
     state_from_key(r->state, bh_rng_stream_key(seed, index));
     return BH_OK;
+}
+
+uint64_t bh_rng_substream_key(uint64_t seed, uint64_t index, uint64_t sub)
+{
+    return mix64(bh_rng_stream_key(seed, index) ^ mix64(sub ^ RNG_SUB_SALT));
+}
+
+bh_status bh_rng_substream_set(gsl_rng *r, uint64_t seed, uint64_t index,
+                               uint64_t sub, bh_error *err)
+{
+    bh_status s = bh_rng_stream_set(r, seed, index, err);
+    if (s == BH_OK)
+        state_from_key(r->state, bh_rng_substream_key(seed, index, sub));
+    return s;
 }
 
 size_t bh_rng_threads_used(size_t n, size_t threads)

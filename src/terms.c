@@ -614,15 +614,28 @@ static bh_status ev_factor(const evctx *c, const bh_tvar *v, long *lev)
             return BH_OK;
         }
         const bh_column *cc = &c->data->cols[c->map[col->raw]];
+        /* The block's rows repeat few frame codes: remember each code's
+         * training level (direct-mapped) instead of a string search per row. */
+        enum { NMEMO = 64 };
+        int mkey[NMEMO];
+        long mval[NMEMO];
+        for (size_t k = 0; k < NMEMO; k++)
+            mkey[k] = -1;
         for (size_t i = 0; i < c->nb; i++) {
             size_t r = c->rows[i];
             if (cc->na[r])
                 return missing_at(c, cc->name, r);
-            const char *s = cc->levels[cc->code[r]];
-            long l = find_level(v, s);
-            if (l < 0)
-                return unseen(c, v, s, r);
-            lev[i] = l;
+            int code = cc->code[r];
+            size_t slot = (size_t)code % NMEMO;
+            if (mkey[slot] != code) {
+                const char *s = cc->levels[code];
+                long l = find_level(v, s);
+                if (l < 0)
+                    return unseen(c, v, s, r);
+                mkey[slot] = code;
+                mval[slot] = l;
+            }
+            lev[i] = mval[slot];
         }
         return BH_OK;
     }

@@ -30,6 +30,19 @@
  * The allocations are fixed at the estimates; the draws carry the
  * estimation uncertainty of their evaluation.
  *
+ * Truth mode (options.truth): instead of a fitted model, the spec's
+ * data-generating process for the model's response (a lead-level
+ * bernoulli node of [dgp]) gives eta: its intercept, group shifts and
+ * effect terms on standardised predictors, standardised with the lead
+ * file's moments (rep-level variables over its reps, one value each, as
+ * the DGP standardises over the generated sample); the lead volume enters
+ * through its z-score, so eta stays linear in it.  A random intercept of
+ * the node (random_sd) is averaged out: p = E_u logistic(eta + u), u ~
+ * N(0, random_sd^2), by 40-node Gauss-Hermite quadrature.  No estimation
+ * uncertainty: intervals equal the point values and draws = 0.  Useful on
+ * generated data, where it gives the policies' true effect to compare a
+ * fitted model's with.
+ *
  * Population: the reps with leads in the lead file and no missing value in
  * the model's variables (their leads are the data the model was fitted
  * to).  Ownership: results are the caller's (bh_policy_result_free).
@@ -55,6 +68,8 @@ typedef struct {
     size_t cap;               /* leads per rep; 0 = ceil(2 x the mean)      */
     const char *experience;   /* default "experience"                       */
     const char *performance;  /* default "performance"                      */
+    int truth;                /* evaluate with the spec's true parameters
+                                 (see below) instead of a fitted model      */
 } bh_policy_options;
 
 void bh_policy_default_options(bh_policy_options *o);
@@ -70,7 +85,8 @@ typedef struct {
     char *model;
     size_t nreps;             /* reps in the population                     */
     double total;             /* leads distributed                          */
-    size_t cap, draws;
+    size_t cap, draws;        /* draws = 0 in truth mode                    */
+    int truth;
     uint64_t seed;
     char **rep_id;            /* nreps                                      */
     double *experience, *performance, *p_observed; /* nreps                 */

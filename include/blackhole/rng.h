@@ -50,6 +50,14 @@ gsl_rng *bh_rng_stream_alloc(uint64_t seed, uint64_t index);
 bh_status bh_rng_stream_set(gsl_rng *r, uint64_t seed, uint64_t index,
                             bh_error *err);
 
+/* Substream `sub` of stream (seed, index): one per independent part of a
+ * replication (e.g. each node of a data-generating process), so that
+ * leaving one part out does not shift the draws of the others.  Key:
+ * mix(key(seed, index) ^ mix(sub ^ C2)). */
+uint64_t bh_rng_substream_key(uint64_t seed, uint64_t index, uint64_t sub);
+bh_status bh_rng_substream_set(gsl_rng *r, uint64_t seed, uint64_t index,
+                               uint64_t sub, bh_error *err);
+
 /* Upper bound on worker threads (more are silently reduced to this). */
 #define BH_RNG_MAX_THREADS 256
 

@@ -21,13 +21,15 @@ static const bh_cli_option policy_options[] = {
     {"draws", 0, 1, "D", "coefficient draws for the intervals (default 1000)"},
     {"seed", 0, 1, "S", "unsigned 64-bit seed of the draws (default: the spec's seed)"},
     {"cap", 0, 1, "N", "greedy policy: at most N leads per rep (default: 2 x the mean)"},
+    {"truth", 0, 0, NULL, "use the spec's true [dgp] parameters for the model's response "
+                          "instead of fitting the model (no intervals)"},
 };
 #define NOPT (sizeof policy_options / sizeof policy_options[0])
 
 static void policy_help(void)
 {
     printf("usage: blackhole policy --study SPEC --out DIR [--model NAME] [--leads FILE]\n"
-           "                        [--draws D] [--seed S] [--cap N]\n\n"
+           "                        [--draws D] [--seed S] [--cap N] [--truth]\n\n"
            "Fits the spec's lead-level logit (lead volume is a predictor of follow-up) and\n"
            "compares policies that distribute the same total number of leads over the\n"
            "same reps: observed, even, novices (proportional to 1/rank of experience),\n"
@@ -35,7 +37,10 @@ static void policy_help(void)
            "to the largest gain in expected follow-ups, at most --cap per rep).  Expected\n"
            "follow-up rate and leads lost, with 95%% intervals over coefficient draws from\n"
            "the fitted covariance.  Writes DIR/policy.csv, DIR/allocation.csv and\n"
-           "DIR/policy.gp (gnuplot chart).\n\nOptions:\n");
+           "DIR/policy.gp (gnuplot chart).  With --truth the follow-up probabilities come\n"
+           "from the spec's data-generating process (its effects on the model's response,\n"
+           "predictors standardised with the lead file's moments, the rep random intercept\n"
+           "averaged out): the policies' true effect on generated data.\n\nOptions:\n");
     bh_cli_print_options(policy_options, NOPT);
     printf("\nExit codes: 0 success, 1 estimation failed, 2 usage or spec error, 3 input\n"
            "error, 4 output error.\n");
@@ -70,6 +75,7 @@ int bh_cmd_policy(int argc, char **argv)
     bh_policy_options o;
     bh_policy_default_options(&o);
     o.model = bh_cli_get(&args, "model");
+    o.truth = bh_cli_flag(&args, "truth");
     double x;
     if ((v = bh_cli_get(&args, "draws"))) {
         if ((s = bh_cli_number("draws", v, 2, 1e7, &x, &err)) != BH_OK)
@@ -127,9 +133,14 @@ int bh_cmd_policy(int argc, char **argv)
     }
     if ((s = bh_policy_write(res, out, &err)) != BH_OK)
         goto fail;
-    printf("blackhole policy: model %s on %s; %zu reps, %.0f leads; greedy cap %zu per rep; "
-           "%zu draws, seed %llu\n\n", res->model, lp, res->nreps, res->total, res->cap,
-           res->draws, (unsigned long long)res->seed);
+    if (res->truth)
+        printf("blackhole policy: true parameters (%s) on %s; %zu reps, %.0f leads; greedy cap "
+               "%zu per rep; no estimation uncertainty\n\n", res->model, lp, res->nreps,
+               res->total, res->cap);
+    else
+        printf("blackhole policy: model %s on %s; %zu reps, %.0f leads; greedy cap %zu per rep; "
+               "%zu draws, seed %llu\n\n", res->model, lp, res->nreps, res->total, res->cap,
+               res->draws, (unsigned long long)res->seed);
     printf("%-12s %14s %19s %12s %19s\n", "policy", "follow-up rate", "95% interval",
            "leads lost", "95% interval");
     for (int q = 0; q < BH_POLICY_COUNT; q++) {

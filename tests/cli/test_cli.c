@@ -140,7 +140,7 @@ Test(cli, text_output_reports_rows_dropped_and_vcov)
 {
     char *out = NULL;
     cr_assert_eq(run("fit datasets/reps.csv -m 'share_marketing ~ performance' --vcov hc1", &out, NULL), 0);
-    assert_contains(out, "N = 458 (3 rows dropped");
+    assert_contains(out, "N = 459 (2 rows dropped");
     assert_contains(out, "HC1");
     free(out);
     cr_assert_eq(run("fit datasets/reps.csv -m 'share_marketing ~ experience' --vcov cluster:firm", &out, NULL), 0);

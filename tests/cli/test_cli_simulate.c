@@ -175,3 +175,50 @@ Test(cli_policy, shares_sum_and_seeded_draws, .timeout = 120)
     bht_rmtree(d);
     free(d);
 }
+
+/* policy --truth: the observed and even allocations' follow-up rates under
+ * the spec's true parameters, against tests/fixtures/r/policy_truth.R
+ * (R 4.2.2; the random intercept integrated by integrate(), here by
+ * Gauss-Hermite). */
+Test(cli_policy, truth_rates_against_r, .timeout = 120)
+{
+    char *d = bht_tmpdir();
+    char cmd[2048], *out = NULL, *err = NULL;
+    snprintf(cmd, sizeof cmd, "%s policy --study analysis/sabnis2013.ini --truth --out %s/t",
+             bht_bin(), d);
+    cr_assert_eq(bht_run(cmd, &out, &err), 0, "%s", err);
+    cr_assert(strstr(out, "true parameters (dgp:followed_up)"), "%s", out);
+    free(out);
+    free(err);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/t/policy.csv", d);
+    bht_fixture *got = bht_fixture_read(path);
+    bht_fixture *ref = bht_fixture_read("tests/fixtures/policy/truth_ref.csv");
+    size_t checked = 0;
+    for (size_t i = 0; i < ref->nrow; i++)
+        for (size_t k = 0; k < got->nrow; k++) {
+            if (strcmp(bht_fixture_str(got, k, "policy"), bht_fixture_str(ref, i, "policy")))
+                continue;
+            double rate = bht_fixture_num(got, k, "followup_rate");
+            bht_assert_rel(rate, bht_fixture_num(ref, i, "followup_rate"), 1e-10, "%s",
+                           bht_fixture_str(ref, i, "policy"));
+            /* no estimation uncertainty: the interval is the point */
+            cr_assert_eq(bht_fixture_num(got, k, "rate_low"), rate);
+            cr_assert_eq(bht_fixture_num(got, k, "rate_high"), rate);
+            cr_assert_eq(bht_fixture_num(got, k, "draws"), 0);
+            checked++;
+        }
+    cr_assert_eq(checked, 2);
+    bht_fixture_free(got);
+    bht_fixture_free(ref);
+    /* a model whose response is not a bernoulli node of the DGP */
+    snprintf(cmd, sizeof cmd,
+             "%s policy --study analysis/sabnis2013.ini --truth --model ols --out %s/u",
+             bht_bin(), d);
+    cr_assert_eq(bht_run(cmd, &out, &err), 2, "%s", out);
+    cr_assert(strstr(err, "ols"), "%s", err);
+    free(out);
+    free(err);
+    bht_rmtree(d);
+    free(d);
+}

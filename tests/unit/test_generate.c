@@ -174,6 +174,51 @@ Test(generate, reproducible_and_index_matters)
     bh_study_free(s);
 }
 
+/* Each DGP node draws from its own substream: leaving the lead level out
+ * (leads == NULL, as simulate does for unit-level models) gives exactly the
+ * same unit-level data, also in a reused workspace. */
+Test(generate, unit_level_independent_of_lead_level)
+{
+    bh_study *s = load();
+    bh_generate_workspace *w = bh_generate_workspace_alloc(s);
+    bh_generate_options o;
+    bh_generate_default_options(&o);
+    o.seed = 11;
+    o.seed_set = 1;
+    bh_error err;
+    for (uint64_t idx = 0; idx < 3; idx++) {
+        o.index = idx;
+        bh_frame *a, *la, *b;
+        cr_assert_eq(bh_generate_ws(w, &o, &a, &la, &err), BH_OK, "%s", err.msg);
+        cr_assert_not_null(la);
+        cr_assert_eq(bh_generate_ws(w, &o, &b, NULL, &err), BH_OK, "%s", err.msg);
+        cr_assert(frames_equal(a, b), "index %llu", (unsigned long long)idx);
+        /* the id columns are built without sorting: the same levels and
+         * codes as the frame's own categorical constructor gives */
+        for (int lv = 0; lv < 2; lv++) {
+            const bh_frame *f = lv ? la : a;
+            const bh_column *c = &f->cols[0];
+            const char **txt = malloc(f->nrow * sizeof *txt);
+            for (size_t i = 0; i < f->nrow; i++)
+                txt[i] = c->levels[c->code[i]];
+            bh_frame *g = bh_frame_new(NULL, f->nrow);
+            cr_assert_eq(bh_frame_add_categorical(g, c->name, txt, &err), BH_OK);
+            const bh_column *d = &g->cols[0];
+            cr_assert_eq(d->nlevels, c->nlevels);
+            cr_assert(memcmp(d->code, c->code, f->nrow * sizeof(int)) == 0, "%s codes", c->name);
+            for (size_t l = 0; l < d->nlevels; l++)
+                cr_assert_str_eq(d->levels[l], c->levels[l]);
+            bh_frame_free(g);
+            free(txt);
+        }
+        bh_frame_free(a);
+        bh_frame_free(la);
+        bh_frame_free(b);
+    }
+    bh_generate_workspace_free(w);
+    bh_study_free(s);
+}
+
 Test(generate, shares_sum_to_one_and_lie_inside)
 {
     bh_study *s = load();
