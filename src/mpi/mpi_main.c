@@ -8,7 +8,8 @@
  * as it arrives and, at the end, writes the summaries exactly as the
  * threaded run does (bh_simulate_finish sorts by replication), so the files
  * are byte-identical to `blackhole simulate` with any thread count.  With
- * one rank it is the threaded run.  Ctrl-C / SIGTERM on rank 0 stops handing
+ * one rank it is the threaded run.  With --threads T each worker rank runs
+ * its chunks on T threads (one workspace each; default 1 per rank).  Ctrl-C / SIGTERM on rank 0 stops handing
  * out work; what finished is kept and --resume continues.
  *
  * Messages: worker -> 0, TAG_RESULT, char[] (blocks of the previous chunk,
@@ -16,6 +17,7 @@
  * TAG_WORK, uint64[] (a chunk; empty = stop).
  */
 #include <mpi.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@
 
 enum { TAG_RESULT = 1, TAG_ERROR = 2, TAG_WORK = 3 };
 #define MAX_CHUNK 16
+#define MAX_RANK_THREADS 256
 
 static volatile sig_atomic_t *stop_slot(void)
 {
@@ -50,65 +53,130 @@ static void usage(void)
                     "(the options of `blackhole simulate --help`; --merge is not supported)\n");
 }
 
-/* A worker: request, run the chunk, return the blocks with the next request. */
-static int worker(const bh_simulate_plan *plan)
+/* Threads of a worker rank: thread t runs the chunk's items t, t + T, ...
+ * with its own workspace; blocks are joined in chunk order afterwards, so
+ * the bytes do not depend on T. */
+typedef struct {
+    bh_simulate_worker *wk;
+    const uint64_t *chunk;
+    size_t n, t, T;
+    char **blk;
+    int failed;
+    size_t failed_at;
+    bh_error err;
+} rank_thread;
+
+static void *rank_thread_run(void *arg)
 {
-    bh_simulate_worker *wk = bh_simulate_worker_alloc(plan);
-    char *out = NULL;
-    size_t len = 0;
-    uint64_t chunk[MAX_CHUNK];
-    int rc = 0;
-    for (;;) {
-        if (!wk) {
-            const char *msg = "out of memory";
-            MPI_Send(msg, (int)strlen(msg) + 1, MPI_CHAR, 0, TAG_ERROR, MPI_COMM_WORLD);
-            rc = 1;
+    rank_thread *r = arg;
+    for (size_t k = r->t; k < r->n; k += r->T) {
+        size_t nf = 0;
+        if (bh_simulate_run_one(r->wk, (size_t)r->chunk[k], &r->blk[k], &nf, &r->err) != BH_OK) {
+            r->failed = 1;
+            r->failed_at = k;
             break;
         }
+    }
+    return NULL;
+}
+
+static void send_error(const char *msg)
+{
+    MPI_Send(msg, (int)strlen(msg) + 1, MPI_CHAR, 0, TAG_ERROR, MPI_COMM_WORLD);
+}
+
+/* A worker: request, run the chunk (on T threads), return the blocks with
+ * the next request. */
+static int worker(const bh_simulate_plan *plan, size_t T)
+{
+    size_t cap = MAX_CHUNK * T;
+    rank_thread *th = calloc(T, sizeof *th);
+    uint64_t *chunk = malloc(cap * sizeof *chunk);
+    char **blk = calloc(cap, sizeof *blk);
+    pthread_t *tid = malloc(T * sizeof *tid);
+    int rc = 0;
+    if (!th || !chunk || !blk || !tid)
+        rc = 1;
+    for (size_t t = 0; rc == 0 && t < T; t++)
+        if (!(th[t].wk = bh_simulate_worker_alloc(plan)))
+            rc = 1;
+    if (rc) {
+        send_error("out of memory");
+        goto out;
+    }
+    char *out = NULL;
+    size_t len = 0;
+    for (;;) {
         MPI_Send(out ? out : "", (int)len, MPI_CHAR, 0, TAG_RESULT, MPI_COMM_WORLD);
         free(out);
         out = NULL;
         len = 0;
         MPI_Status st;
-        MPI_Recv(chunk, MAX_CHUNK, MPI_UINT64_T, 0, TAG_WORK, MPI_COMM_WORLD, &st);
+        MPI_Recv(chunk, (int)cap, MPI_UINT64_T, 0, TAG_WORK, MPI_COMM_WORLD, &st);
         int n = 0;
         MPI_Get_count(&st, MPI_UINT64_T, &n);
         if (n == 0)
             break;
-        for (int k = 0; k < n && rc == 0; k++) {
-            char *blk = NULL;
-            size_t failed = 0;
-            bh_error err;
-            if (bh_simulate_run_one(wk, (size_t)chunk[k], &blk, &failed, &err) != BH_OK) {
-                MPI_Send(err.msg, (int)strlen(err.msg) + 1, MPI_CHAR, 0, TAG_ERROR,
-                         MPI_COMM_WORLD);
-                rc = 1;
+        size_t used = T < (size_t)n ? T : (size_t)n, started = 0;
+        for (size_t t = 0; t < used; t++) {
+            th[t].chunk = chunk;
+            th[t].n = (size_t)n;
+            th[t].t = t;
+            th[t].T = used;
+            th[t].blk = blk;
+            th[t].failed = 0;
+            if (used == 1)
+                rank_thread_run(&th[t]);
+            else if (pthread_create(&tid[t], NULL, rank_thread_run, &th[t]) != 0) {
+                th[t].failed = 1;
+                th[t].failed_at = 0;
+                snprintf(th[t].err.msg, sizeof th[t].err.msg, "cannot start a thread");
                 break;
             }
-            size_t bl = strlen(blk);
-            char *grown = realloc(out, len + bl + 1);
-            if (!grown) {
-                free(blk);
-                const char *msg = "out of memory";
-                MPI_Send(msg, (int)strlen(msg) + 1, MPI_CHAR, 0, TAG_ERROR, MPI_COMM_WORLD);
-                rc = 1;
-                break;
-            }
-            out = grown;
-            memcpy(out + len, blk, bl + 1);
-            len += bl;
-            free(blk);
+            started++;
         }
-        if (rc)
+        for (size_t t = 0; used > 1 && t < started; t++)
+            pthread_join(tid[t], NULL);
+        /* the error of the earliest failing item, as the threaded run reports */
+        const rank_thread *bad = NULL;
+        for (size_t t = 0; t < used; t++)
+            if (th[t].failed && (!bad || th[t].failed_at < bad->failed_at))
+                bad = &th[t];
+        size_t need = 1;
+        for (int k = 0; k < n; k++)
+            need += blk[k] ? strlen(blk[k]) : 0;
+        if (!bad && !(out = malloc(need)))
+            rc = 1;
+        for (int k = 0; k < n; k++) {
+            if (out && blk[k]) {
+                size_t bl = strlen(blk[k]);
+                memcpy(out + len, blk[k], bl);
+                len += bl;
+            }
+            free(blk[k]);
+            blk[k] = NULL;
+        }
+        if (out)
+            out[len] = '\0';
+        if (bad || rc) {
+            send_error(bad ? bad->err.msg : "out of memory");
+            rc = 1;
             break;
+        }
     }
     free(out);
-    bh_simulate_worker_free(wk);
+out:
+    for (size_t t = 0; th && t < T; t++)
+        bh_simulate_worker_free(th[t].wk);
+    free(th);
+    free(chunk);
+    free(blk);
+    free(tid);
     return rc;
 }
 
 /* Rank 0: hand out chunks, append results, stop everyone at the end. */
-static int coordinator(bh_simulate_plan *plan, const bh_cli_sim *c, int nranks)
+static int coordinator(bh_simulate_plan *plan, const bh_cli_sim *c, int nranks, size_t T)
 {
     bh_error err;
     unsigned char *done = NULL;
@@ -172,14 +240,16 @@ static int coordinator(bh_simulate_plan *plan, const bh_cli_sim *c, int nranks)
                         ndone, total);
         }
         free(buf);
-        uint64_t chunk[MAX_CHUNK];
+        uint64_t chunk[MAX_CHUNK * MAX_RANK_THREADS];
         int n = 0;
         if (!failed_any && !*stop_slot() && next < ntodo) {
+            /* about four chunks per worker thread left, at least one item
+             * per thread of the rank */
             size_t left = ntodo - next, want = left / (4 * workers);
-            if (want < 1)
-                want = 1;
-            if (want > MAX_CHUNK)
-                want = MAX_CHUNK;
+            if (want < T)
+                want = T;
+            if (want > MAX_CHUNK * T)
+                want = MAX_CHUNK * T;
             for (; n < (int)want && next < ntodo; n++)
                 chunk[n] = todo[next++];
         }
@@ -214,9 +284,19 @@ static int coordinator(bh_simulate_plan *plan, const bh_cli_sim *c, int nranks)
     return rc;
 }
 
+/* Threads per worker rank: --threads T when given (ranks usually fill the
+ * cores already, so the default is one). */
+static size_t rank_threads(const bh_cli_sim *c)
+{
+    size_t t = c->opt.threads ? c->opt.threads : 1;
+    return t > MAX_RANK_THREADS ? MAX_RANK_THREADS : t;
+}
+
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
+    /* only the main thread of a rank calls MPI */
+    int provided = 0;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     gsl_set_error_handler_off();
     int rank = 0, nranks = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -270,9 +350,9 @@ int main(int argc, char **argv)
     } else if (rank == 0) {
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
-        rc = coordinator(plan, &c, nranks);
+        rc = coordinator(plan, &c, nranks, rank_threads(&c));
     } else {
-        rc = worker(plan);
+        rc = worker(plan, rank_threads(&c));
     }
     bh_simulate_plan_free(plan);
     bh_study_free(study);

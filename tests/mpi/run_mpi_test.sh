@@ -25,7 +25,14 @@ ARGS="--study analysis/sabnis2013.ini --models fractional --n 100,200 --reps 10 
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
 mpirun --allow-run-as-root --oversubscribe -np 2 "$MPI_BIN" simulate $ARGS --out "$W/mpi" \
     >"$W/mpi.log" 2>&1 || { echo "MPI run failed" >&2; cat "$W/mpi.log" >&2; exit 1; }
-for f in simulate.cfg truth.csv replications.csv summary.csv power.csv sampling.csv; do
-    cmp "$W/threads/$f" "$W/mpi/$f" >&2 || { echo "$f differs (MPI vs threads)" >&2; exit 1; }
+# and with two threads in each worker rank
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+mpirun --allow-run-as-root --oversubscribe -np 2 "$MPI_BIN" simulate $ARGS --threads 2 \
+    --out "$W/mpi2" >"$W/mpi2.log" 2>&1 ||
+    { echo "MPI run with threads failed" >&2; cat "$W/mpi2.log" >&2; exit 1; }
+for d in mpi mpi2; do
+    for f in simulate.cfg truth.csv replications.csv summary.csv power.csv sampling.csv; do
+        cmp "$W/threads/$f" "$W/$d/$f" >&2 || { echo "$f differs ($d vs threads)" >&2; exit 1; }
+    done
 done
-echo "MPI (2 ranks) and threaded runs wrote identical files"
+echo "MPI (2 ranks, 1 and 2 threads each) and threaded runs wrote identical files"
