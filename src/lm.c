@@ -1,16 +1,30 @@
-/* lm.c - linear least squares by Householder QR in extended precision.
+/* lm.c - linear least squares by Householder QR.
  *
- * Steps: (1) validate and form A = diag(sqrt w) X S, with S scaling every
- * column to unit norm (equilibration); (2) Householder QR of A with R's
- * limited pivoting (dqrdc2): columns are taken in order, a column whose
- * norm orthogonal to the accepted ones is below tol times its own norm is
- * rotated to the end and aliased; (3) solve R b = Q'(sqrt w y), then refine
- * b by solving for the correction from the residual recomputed from the
- * original data; (4) covariance from R^-1, never from X'X.
+ * Two paths (bh_lm_options.path; the automatic choice is described at
+ * fast_condition below):
  *
- * Everything runs in long double: on x86-64 that is the x87 80-bit format
- * (64-bit significand, eps 5.4e-20), which leaves NIST's hardest design
- * (Filip, condition number ~1e15 unscaled) with well over 7 correct digits.
+ * Double path, for well-conditioned designs: a tall-skinny QR in double of
+ * diag(sqrt w) [X y] in row chunks that stay in cache (the p x p factor R
+ * and Q'y are updated by one Householder QR of [R; chunk] per chunk, so no
+ * copy of X is made), the solution of R b = Q'y, then refinement by the
+ * corrected seminormal equations R'R d = X'W (y - X b) with the residual and
+ * X'W r accumulated in long double from the original data: each step
+ * multiplies the error by about cond^2 * 1.1e-16, so for the condition
+ * numbers admitted the estimates are those of the extended path to the
+ * last bits of double.  Leverages come from R^-1 chunk by chunk.
+ *
+ * Extended path, for everything else (ill-conditioned or rank-deficient
+ * designs, data near the ends of the double range): (1) validate and form
+ * A = diag(sqrt w) X S, with S scaling every column to unit norm
+ * (equilibration); (2) Householder QR of A with R's limited pivoting
+ * (dqrdc2): columns are taken in order, a column whose norm orthogonal to
+ * the accepted ones is below tol times its own norm is rotated to the end
+ * and aliased; (3) solve R b = Q'(sqrt w y), then refine b by solving for
+ * the correction from the residual recomputed from the original data;
+ * (4) covariance from R^-1, never from X'X.  Everything runs in long
+ * double: on x86-64 that is the x87 80-bit format (64-bit significand, eps
+ * 5.4e-20), which leaves NIST's hardest design (Filip, condition number
+ * ~1e15 unscaled) with well over 7 correct digits.
  */
 #include "blackhole/lm.h"
 
@@ -26,9 +40,12 @@ typedef long double real;
 
 struct bh_lm_workspace {
     size_t nmax, pmax;
+    /* Extended path only, allocated on its first use (n x p long doubles
+     * are 16 n p bytes, which the double path never needs). */
     real *a;        /* nmax x pmax working matrix, column-major         */
     real *sw;       /* nmax sqrt(weights)                               */
     real *vec;      /* nmax work vector (right-hand side, residuals)    */
+    /* Both paths. */
     real *hbeta;    /* pmax Householder scalars 2 / v'v                 */
     real *rdiag;    /* pmax diagonal of R                               */
     real *scale;    /* pmax column scales (1 / column norm, 0 if zero)  */
@@ -37,6 +54,16 @@ struct bh_lm_workspace {
     real *rinv;     /* pmax x pmax R^-1 (upper triangle), column-major   */
     real *z;        /* pmax row work                                    */
     size_t *perm;   /* pmax original column at each working position    */
+    /* Double path. */
+    size_t ch;      /* rows per chunk                                   */
+    double *rf;     /* pmax x (pmax + 1): R, then Q'y in the last column */
+    double *chunk;  /* ch x (pmax + 1) rows of diag(sqrt w) [X y]       */
+    double *rid;    /* pmax x pmax R^-1 in double (leverages)           */
+    double *swc;    /* ch sqrt(weights) of the chunk                    */
+    double *cmax;   /* pmax + 1 largest |entry| of each column          */
+    real *rl;       /* ch residuals in long double (refinement)         */
+    double cond;    /* condition number of the equilibrated R (double)  */
+    bh_lm_path path;  /* path of the last successful fit                */
 };
 
 void bh_lm_default_options(bh_lm_options *opt)
@@ -45,6 +72,21 @@ void bh_lm_default_options(bh_lm_options *opt)
     opt->refine = 2;
     opt->response = 0;
     opt->colnames = NULL;
+    opt->path = BH_LM_PATH_AUTO;
+}
+
+/* Rows per chunk of the double path: the chunk of diag(sqrt w) [X y]
+ * (ch x (p + 1) doubles) should stay in the L2 cache (256 KB here) while
+ * the p reflections sweep it; at least 64 rows so that the O(p^2) work on R
+ * per chunk stays small next to the O(ch p^2) work on the rows; a multiple
+ * of 8 so columns start aligned. */
+static size_t chunk_rows(size_t n, size_t p)
+{
+    size_t ch = ((size_t)32768 / (p + 1)) & ~(size_t)7;
+    if (ch < 64)
+        ch = 64;
+    size_t n8 = (n + 7) & ~(size_t)7;
+    return n8 > 0 && n8 < ch ? n8 : ch;
 }
 
 bh_lm_workspace *bh_lm_workspace_alloc(size_t n, size_t p)
@@ -52,12 +94,10 @@ bh_lm_workspace *bh_lm_workspace_alloc(size_t n, size_t p)
     bh_lm_workspace *ws = calloc(1, sizeof *ws);
     if (!ws)
         return NULL;
-    size_t n1 = n ? n : 1, p1 = p ? p : 1;
+    size_t p1 = p ? p : 1;
     ws->nmax = n;
     ws->pmax = p;
-    ws->a = malloc(n1 * p1 * sizeof *ws->a);
-    ws->sw = malloc(n1 * sizeof *ws->sw);
-    ws->vec = malloc(n1 * sizeof *ws->vec);
+    ws->path = BH_LM_PATH_AUTO;
     ws->hbeta = malloc(p1 * sizeof *ws->hbeta);
     ws->rdiag = malloc(p1 * sizeof *ws->rdiag);
     ws->scale = malloc(p1 * sizeof *ws->scale);
@@ -66,13 +106,44 @@ bh_lm_workspace *bh_lm_workspace_alloc(size_t n, size_t p)
     ws->rinv = malloc(p1 * p1 * sizeof *ws->rinv);
     ws->z = malloc(p1 * sizeof *ws->z);
     ws->perm = malloc(p1 * sizeof *ws->perm);
-    if (!ws->a || !ws->sw || !ws->vec || !ws->hbeta || !ws->rdiag ||
-        !ws->scale || !ws->b || !ws->beta || !ws->rinv || !ws->z ||
-        !ws->perm) {
+    ws->ch = chunk_rows(n, p);
+    ws->rf = malloc(p1 * (p1 + 1) * sizeof *ws->rf);
+    ws->chunk = malloc(ws->ch * (p1 + 1) * sizeof *ws->chunk);
+    ws->rid = malloc(p1 * p1 * sizeof *ws->rid);
+    ws->rl = malloc(ws->ch * sizeof *ws->rl);
+    ws->swc = malloc(ws->ch * sizeof *ws->swc);
+    ws->cmax = malloc((p1 + 1) * sizeof *ws->cmax);
+    if (!ws->hbeta || !ws->rdiag || !ws->scale || !ws->b || !ws->beta ||
+        !ws->rinv || !ws->z || !ws->perm || !ws->rf || !ws->chunk ||
+        !ws->rid || !ws->rl || !ws->swc || !ws->cmax) {
         bh_lm_workspace_free(ws);
         return NULL;
     }
     return ws;
+}
+
+/* The extended path's n-sized arrays, allocated once per workspace. */
+static int extended_arrays(bh_lm_workspace *ws)
+{
+    if (ws->a)
+        return 1;
+    size_t n1 = ws->nmax ? ws->nmax : 1, p1 = ws->pmax ? ws->pmax : 1;
+    ws->a = malloc(n1 * p1 * sizeof *ws->a);
+    ws->sw = malloc(n1 * sizeof *ws->sw);
+    ws->vec = malloc(n1 * sizeof *ws->vec);
+    if (ws->a && ws->sw && ws->vec)
+        return 1;
+    free(ws->a);
+    free(ws->sw);
+    free(ws->vec);
+    ws->a = NULL;
+    ws->sw = ws->vec = NULL;
+    return 0;
+}
+
+bh_lm_path bh_lm_workspace_path(const bh_lm_workspace *ws)
+{
+    return ws ? ws->path : BH_LM_PATH_AUTO;
 }
 
 void bh_lm_workspace_free(bh_lm_workspace *ws)
@@ -90,6 +161,12 @@ void bh_lm_workspace_free(bh_lm_workspace *ws)
     free(ws->rinv);
     free(ws->z);
     free(ws->perm);
+    free(ws->rf);
+    free(ws->chunk);
+    free(ws->rid);
+    free(ws->rl);
+    free(ws->swc);
+    free(ws->cmax);
     free(ws);
 }
 
@@ -340,6 +417,279 @@ static size_t qr_factor(bh_lm_workspace *ws, size_t n, size_t p, real tol)
     return r != (size_t)-1 ? r : qr_factor_plain(ws, n, p, tol);
 }
 
+/* ---- double path ----------------------------------------------------- */
+
+/* Dot product with four partial sums: independent chains the compiler can
+ * keep in vector registers (a single sum is one serial chain). */
+static double dot4(const double *restrict a, const double *restrict b, size_t m)
+{
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+        s0 += a[i] * b[i];
+        s1 += a[i + 1] * b[i + 1];
+        s2 += a[i + 2] * b[i + 2];
+        s3 += a[i + 3] * b[i + 3];
+    }
+    for (; i < m; i++)
+        s0 += a[i] * b[i];
+    return (s0 + s2) + (s1 + s3);
+}
+
+/* y += s x over m entries. */
+static void axpy(double s, const double *restrict x, double *restrict y, size_t m)
+{
+    size_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+        y[i] += s * x[i];
+        y[i + 1] += s * x[i + 1];
+        y[i + 2] += s * x[i + 2];
+        y[i + 3] += s * x[i + 3];
+    }
+    for (; i < m; i++)
+        y[i] += s * x[i];
+}
+
+/* Rows i0 .. i0+m-1 of diag(sqrt w) [X y] into the chunk (column-major,
+ * leading dimension m; y is left out when NULL), recording the largest
+ * |entry| of each column in ws->cmax. */
+static void fill_chunk(const bh_design *d, const double *y, bh_lm_workspace *ws,
+                       size_t i0, size_t m)
+{
+    size_t n = d->n, p = d->p, nc = y ? p + 1 : p;
+    double *C = ws->chunk, *sw = ws->swc;
+    if (d->w)
+        for (size_t i = 0; i < m; i++)
+            sw[i] = sqrt(d->w[i0 + i]);
+    for (size_t j = 0; j < nc; j++) {
+        const double *src = j < p ? d->x + j * n + i0 : y + i0;
+        double *dst = C + j * m, mx = ws->cmax[j];
+        if (d->w)
+            for (size_t i = 0; i < m; i++)
+                dst[i] = sw[i] * src[i];
+        else
+            memcpy(dst, src, m * sizeof *dst);
+        for (size_t i = 0; i < m; i++) {
+            double a = fabs(dst[i]);   /* the data are finite: no fmax call */
+            mx = a > mx ? a : mx;
+        }
+        ws->cmax[j] = mx;
+    }
+}
+
+/* One step of the tall-skinny QR: Householder QR of [R; C], with R the
+ * p x (p + 1) upper trapezoid in rf (leading dimension p; its last column
+ * is Q'y so far) and C the chunk (m rows, leading dimension m, last column
+ * y).  Reflection k has its vector at row k of R and in C[:, k] only (rows
+ * k+1.. of R are zero in column k), so a chunk costs O(m p^2) on C and
+ * O(p^2) on R, and the rows of X are seen once, in cache. */
+static void tsqr_chunk(double *rf, size_t p, double *C, size_t m)
+{
+    for (size_t k = 0; k < p; k++) {
+        double *c = C + k * m;
+        double sig = dot4(c, c, m);
+        if (sig == 0)
+            continue;   /* column k of the chunk is zero: nothing to do */
+        double x0 = rf[k * p + k];
+        double nrm = sqrt(x0 * x0 + sig);
+        double alpha = x0 > 0 ? -nrm : nrm;
+        double v0 = x0 - alpha;     /* x0 and -alpha agree in sign: exact */
+        double tau = 1 / (nrm * (nrm + fabs(x0)));  /* 2 / v'v */
+        for (size_t j = k + 1; j <= p; j++) {
+            double *cj = C + j * m;
+            double s = tau * (v0 * rf[j * p + k] + dot4(c, cj, m));
+            rf[j * p + k] -= s * v0;
+            axpy(-s, c, cj, m);
+        }
+        rf[k * p + k] = alpha;
+    }
+}
+
+/* The double factor of diag(sqrt w) [X y] in ws->rf.  Returns 0 when the
+ * data leave the range in which sums of squares in double neither overflow
+ * nor lose digits to underflow (the extended path has 15 more bits of
+ * exponent), 1 otherwise. */
+static int fast_factor(const bh_design *d, const double *y, bh_lm_workspace *ws)
+{
+    size_t n = d->n, p = d->p, ch = ws->ch;
+    for (size_t j = 0; j < p * (p + 1); j++)
+        ws->rf[j] = 0;
+    for (size_t j = 0; j <= p; j++)
+        ws->cmax[j] = 0;
+    for (size_t i0 = 0; i0 < n; i0 += ch) {
+        size_t m = n - i0 < ch ? n - i0 : ch;
+        fill_chunk(d, y, ws, i0, m);
+        tsqr_chunk(ws->rf, p, ws->chunk, m);
+    }
+    /* Entries up to 2^200 in magnitude square to 2^400, and n of those
+     * stay far from 2^1024; a column whose largest entry is at least
+     * 2^-200 has its square sum above 2^-400, and entries whose squares
+     * underflow are below 2^-600 of it. */
+    const double big = 0x1p200, small = 0x1p-200;
+    for (size_t j = 0; j <= p; j++) {
+        double mx = ws->cmax[j];
+        if (mx > big || (mx < small && (j < p || mx > 0)))
+            return 0;
+    }
+    for (size_t j = 0; j < p * (p + 1); j++)
+        if (!isfinite(ws->rf[j]))
+            return 0;
+    return 1;
+}
+
+/* Whether the double factor is good enough (the automatic choice):
+ *
+ * - every column passes the rank test with a margin of ten: |R_kk| over
+ *   the norm of R's column k is the norm of column k's part orthogonal to
+ *   the columns before it relative to its own norm, the quantity the
+ *   extended path compares with tol; closer calls go to the extended path,
+ *   which decides them with its pivoting;
+ * - the 1-norm condition number of the column-equilibrated R (computed
+ *   from its explicit inverse, which the covariance needs anyway) is at
+ *   most BH_LM_COND_FAST.  Measured on the NIST StRD designs (both paths
+ *   forced; minimum LRE over estimates, standard errors, residual SD and
+ *   R^2, extended -> double path):
+ *       NoInt1, NoInt2  cond 1      14.72 -> 14.72, 14.94 -> 14.94
+ *       Norris          cond 3.9    13.92 -> 13.92
+ *       Pontius         cond 27     13.51 -> 13.51
+ *       Wampler 1-5     cond 3.4e3  SEs 13.22 -> 13.17 (W1), 14.46 ->
+ *                                   13.84 (W3-W5); estimates equal or better
+ *       Longley         cond 3.4e4  SEs 14.98 -> 14.89
+ *       Filip           cond 7.8e9  SEs 8.64 -> 8.20
+ *   The covariance comes from the double R, whose error grows with the
+ *   condition number; the refinement does not reach it.  1e3 admits the
+ *   designs whose every LRE is unchanged and sends the first design that
+ *   loses digits (Wampler, 3.4e3) and all worse ones to the extended path.
+ *
+ * Fills ws->rinv with R^-1 (long double, leading dimension p) and ws->cond.
+ * With force set only a singular or non-finite factor is refused. */
+static int fast_condition(bh_lm_workspace *ws, size_t p, double tol, int force)
+{
+    const double *rf = ws->rf;
+    real *ri = ws->rinv, *cn = ws->z;
+    ws->cond = INFINITY;
+    for (size_t k = 0; k < p; k++) {
+        real s = 0;
+        for (size_t i = 0; i <= k; i++)
+            s += (real)rf[k * p + i] * rf[k * p + i];
+        cn[k] = sqrtl(s);
+        real rkk = fabsl((real)rf[k * p + k]);
+        if (!(rkk > 0) || (!force && rkk < 10 * (real)tol * cn[k]))
+            return 0;
+    }
+    for (size_t c = 0; c < p; c++) {
+        for (size_t i = c + 1; i < p; i++)
+            ri[c * p + i] = 0;
+        ri[c * p + c] = 1 / (real)rf[c * p + c];
+        for (size_t i = c; i-- > 0;) {
+            real s = 0;
+            for (size_t k = i + 1; k <= c; k++)
+                s += (real)rf[k * p + i] * ri[c * p + k];
+            ri[c * p + i] = -s / (real)rf[i * p + i];
+        }
+    }
+    /* R S^-1 has unit columns; its inverse is S R^-1 (S = column norms). */
+    real n1 = 0, ni1 = 0;
+    for (size_t c = 0; c < p; c++) {
+        real a = 0, b = 0;
+        for (size_t i = 0; i <= c; i++) {
+            a += fabsl((real)rf[c * p + i]) / cn[c];
+            b += cn[i] * fabsl(ri[c * p + i]);
+        }
+        n1 = a > n1 ? a : n1;
+        ni1 = b > ni1 ? b : ni1;
+    }
+    ws->cond = (double)(n1 * ni1);
+    if (!isfinite(ws->cond))
+        return 0;
+    return force || ws->cond <= BH_LM_COND_FAST;
+}
+
+/* Solve R b = Q'y, then refine by the corrected seminormal equations:
+ * r = y - X b and g = X'W r accumulated in long double from the original
+ * data, R'R d = g solved with the same R, b += d.  With the error of the
+ * double factor of order cond^2 eps per step, two steps bring b to the
+ * accuracy of the long double residuals. */
+static void fast_solve(const bh_design *d, const double *y, int refine,
+                       bh_lm_workspace *ws)
+{
+    size_t n = d->n, p = d->p, ch = ws->ch;
+    const double *rf = ws->rf;
+    real *b = ws->beta, *g = ws->z, *t = ws->b, *r = ws->rl;
+    for (size_t k = p; k-- > 0;) {
+        real s = rf[p * p + k];
+        for (size_t j = k + 1; j < p; j++)
+            s -= (real)rf[j * p + k] * b[j];
+        b[k] = s / (real)rf[k * p + k];
+    }
+    for (int it = 0; it < refine; it++) {
+        for (size_t j = 0; j < p; j++)
+            g[j] = 0;
+        for (size_t i0 = 0; i0 < n; i0 += ch) {
+            size_t m = n - i0 < ch ? n - i0 : ch;
+            for (size_t i = 0; i < m; i++)
+                r[i] = y[i0 + i];
+            for (size_t j = 0; j < p; j++) {
+                const double *x = d->x + j * n + i0;
+                real bj = b[j];
+                for (size_t i = 0; i < m; i++)
+                    r[i] -= (real)x[i] * bj;
+            }
+            if (d->w)
+                for (size_t i = 0; i < m; i++)
+                    r[i] *= (real)d->w[i0 + i];
+            for (size_t j = 0; j < p; j++) {
+                const double *x = d->x + j * n + i0;
+                real s = 0;
+                for (size_t i = 0; i < m; i++)
+                    s += (real)x[i] * r[i];
+                g[j] += s;
+            }
+        }
+        for (size_t k = 0; k < p; k++) {        /* R't = g */
+            real s = g[k];
+            for (size_t i = 0; i < k; i++)
+                s -= (real)rf[k * p + i] * t[i];
+            t[k] = s / (real)rf[k * p + k];
+        }
+        for (size_t k = p; k-- > 0;) {          /* R d = t, b += d */
+            real s = t[k];
+            for (size_t j = k + 1; j < p; j++)
+                s -= (real)rf[j * p + k] * t[j];
+            t[k] = s / (real)rf[k * p + k];
+        }
+        for (size_t k = 0; k < p; k++)
+            b[k] += t[k];
+    }
+}
+
+/* Leverages h_i = || sqrt(w_i) x_i R^-1 ||^2 chunk by chunk in double:
+ * for each chunk of rows A_c = diag(sqrt w) X_c, column c of A_c R^-1 is
+ * built in the chunk's spare column and its squares added up. */
+static void fast_leverage(const bh_design *d, bh_lm_workspace *ws, double *hat)
+{
+    size_t n = d->n, p = d->p, ch = ws->ch;
+    double *rid = ws->rid;
+    for (size_t c = 0; c < p; c++)
+        for (size_t k = 0; k <= c; k++)
+            rid[c * p + k] = (double)ws->rinv[c * p + k];
+    for (size_t i0 = 0; i0 < n; i0 += ch) {
+        size_t m = n - i0 < ch ? n - i0 : ch;
+        fill_chunk(d, NULL, ws, i0, m);
+        double *C = ws->chunk, *z = C + p * m, *h = hat + i0;
+        for (size_t i = 0; i < m; i++)
+            h[i] = 0;
+        for (size_t c = 0; c < p; c++) {
+            for (size_t i = 0; i < m; i++)
+                z[i] = 0;
+            for (size_t k = 0; k <= c; k++)
+                axpy(rid[c * p + k], C + k * m, z, m);
+            for (size_t i = 0; i < m; i++)
+                h[i] += z[i] * z[i];
+        }
+    }
+}
+
 /* Residual e = y - X beta in long double for row i. */
 static real row_resid(const bh_design *d, const double *y, const real *beta,
                       const unsigned char *alias, size_t i)
@@ -426,26 +776,43 @@ bh_status bh_lm_fit(const bh_design *d, const bh_lm_options *opt,
     }
     bh_status st = BH_OK;
     bh_fit *fit = NULL;
+    size_t r = p;
+    bh_lm_path path = BH_LM_PATH_EXTENDED;
 
-    /* (1) A = diag(sqrt w) X, columns equilibrated. */
-    for (size_t i = 0; i < n; i++)
-        ws->sw[i] = d->w ? sqrtl((real)d->w[i]) : 1.0L;
-    for (size_t j = 0; j < p; j++) {
-        real s = 0;
-        real *c = ws->a + j * n;
-        for (size_t i = 0; i < n; i++) {
-            c[i] = ws->sw[i] * (real)d->x[j * n + i];
-            s += c[i] * c[i];
+    if (opt->path != BH_LM_PATH_EXTENDED && fast_factor(d, y, ws) &&
+        fast_condition(ws, p, opt->tol, opt->path == BH_LM_PATH_DOUBLE)) {
+        /* Double path: full rank, original order and units. */
+        path = BH_LM_PATH_DOUBLE;
+        for (size_t j = 0; j < p; j++) {
+            ws->perm[j] = j;
+            ws->scale[j] = 1;
         }
-        real nrm = sqrtl(s);
-        ws->scale[j] = nrm > 0 ? 1 / nrm : 0;
+    } else {
+        if (!extended_arrays(ws)) {
+            st = bh_error_set(err, BH_ENOMEM, "lm: out of memory (%zu x %zu "
+                              "extended-precision copy)", n, p);
+            goto done;
+        }
+        /* (1) A = diag(sqrt w) X, columns equilibrated. */
         for (size_t i = 0; i < n; i++)
-            c[i] *= ws->scale[j];
-        ws->perm[j] = j;
-    }
+            ws->sw[i] = d->w ? sqrtl((real)d->w[i]) : 1.0L;
+        for (size_t j = 0; j < p; j++) {
+            real s = 0;
+            real *c = ws->a + j * n;
+            for (size_t i = 0; i < n; i++) {
+                c[i] = ws->sw[i] * (real)d->x[j * n + i];
+                s += c[i] * c[i];
+            }
+            real nrm = sqrtl(s);
+            ws->scale[j] = nrm > 0 ? 1 / nrm : 0;
+            for (size_t i = 0; i < n; i++)
+                c[i] *= ws->scale[j];
+            ws->perm[j] = j;
+        }
 
-    /* (2) Factor. */
-    size_t r = qr_factor(ws, n, p, (real)opt->tol);
+        /* (2) Factor. */
+        r = qr_factor(ws, n, p, (real)opt->tol);
+    }
     real nobs = freq ? wsum : (real)nz;
     if (nobs <= (real)r) {
         st = bh_error_set(err, BH_EDATA,
@@ -467,19 +834,24 @@ bh_status bh_lm_fit(const bh_design *d, const bh_lm_options *opt,
     /* (3) Solve and refine.  The correction solves the same least-squares
      * problem with the residual (accumulated in long double from the
      * original double data) as right-hand side. */
-    for (size_t j = 0; j < p; j++)
-        ws->beta[j] = 0;
-    for (int it = 0; it <= opt->refine; it++) {
-        for (size_t i = 0; i < n; i++)
-            ws->vec[i] = ws->sw[i] * row_resid(d, y, ws->beta, fit->aliased, i);
-        qr_solve(ws, n, r, ws->vec, ws->b);
-        for (size_t k = 0; k < r; k++)
-            ws->beta[ws->perm[k]] += ws->b[k] * ws->scale[ws->perm[k]];
+    if (path == BH_LM_PATH_DOUBLE) {
+        fast_solve(d, y, opt->refine, ws);
+    } else {
+        for (size_t j = 0; j < p; j++)
+            ws->beta[j] = 0;
+        for (int it = 0; it <= opt->refine; it++) {
+            for (size_t i = 0; i < n; i++)
+                ws->vec[i] = ws->sw[i] * row_resid(d, y, ws->beta, fit->aliased, i);
+            qr_solve(ws, n, r, ws->vec, ws->b);
+            for (size_t k = 0; k < r; k++)
+                ws->beta[ws->perm[k]] += ws->b[k] * ws->scale[ws->perm[k]];
+        }
     }
 
-    /* (4) R^-1 (upper triangular, r x r, column-major with leading dim p). */
+    /* (4) R^-1 (upper triangular, r x r, column-major with leading dim p);
+     * the double path has it from fast_condition. */
     real *ri = ws->rinv;
-    for (size_t c = 0; c < r; c++) {
+    for (size_t c = 0; c < r && path == BH_LM_PATH_EXTENDED; c++) {
         for (size_t i = c + 1; i < r; i++)
             ri[c * p + i] = 0;
         ri[c * p + c] = 1 / ws->rdiag[c];
@@ -513,6 +885,9 @@ bh_status bh_lm_fit(const bh_design *d, const bh_lm_options *opt,
         st = bh_error_set(err, BH_ENOMEM, "lm: out of memory");
         goto done;
     }
+    int extended = path == BH_LM_PATH_EXTENDED;
+    if (!extended)
+        fast_leverage(d, ws, fit->hat);
     real rss = 0, sumw_f = 0, sumlogw = 0;
     for (size_t i = 0; i < n; i++) {
         real wi = d->w ? (real)d->w[i] : 1.0L;
@@ -520,13 +895,13 @@ bh_status bh_lm_fit(const bh_design *d, const bh_lm_options *opt,
         real f = (real)y[i] - e;
         fit->resid[i] = (double)e;
         fit->fitted[i] = (double)f;
-        fit->u[i] = (double)(freq ? ws->sw[i] * e : wi * e);
+        fit->u[i] = (double)(freq ? sqrtl(wi) * e : wi * e);
         /* h_i = || sqrt(w_i) x_i S_perm R^-1 ||^2 */
         real h = 0;
         if (wi > 0) {
-            for (size_t k = 0; k < r; k++)
+            for (size_t k = 0; k < r && extended; k++)
                 ws->z[k] = (real)d->x[ws->perm[k] * n + i];
-            for (size_t c = 0; c < r; c++) {
+            for (size_t c = 0; c < r && extended; c++) {
                 real s = 0;
                 for (size_t k = 0; k <= c; k++)
                     s += ws->z[k] * ri[c * p + k];
@@ -535,10 +910,11 @@ bh_status bh_lm_fit(const bh_design *d, const bh_lm_options *opt,
             h *= wi;
             rss += wi * e * e;
             sumw_f += wi * f;
-            if (!freq)
+            if (!freq && d->w)     /* log 1 = 0: skipped when unweighted */
                 sumlogw += logl(wi);
         }
-        fit->hat[i] = (double)h;
+        if (extended)
+            fit->hat[i] = (double)h;
     }
     int icpt = bh_design_has_intercept(d);
     real mss = 0;
@@ -698,6 +1074,7 @@ bh_status bh_lm_fit(const bh_design *d, const bh_lm_options *opt,
         if (st)
             goto nomem;
     }
+    ws->path = path;
     goto done;
 
 nomem:

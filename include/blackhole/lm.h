@@ -1,6 +1,17 @@
 /* lm.h - linear least squares (OLS / WLS) by Householder QR.
  *
- * Method: columns are equilibrated, then factored by Householder QR with
+ * Two paths give the same results to the last bits of double on
+ * well-conditioned designs; the choice is automatic (bh_lm_options.path).
+ *
+ * Double path (well-conditioned, full-rank designs): a tall-skinny
+ * Householder QR in double over row chunks that stay in cache, no copy of
+ * X; the solution is refined by the corrected seminormal equations with
+ * residuals and X'W r accumulated in long double.  It is taken when the
+ * column-equilibrated factor R has a 1-norm condition number at most
+ * BH_LM_COND_FAST (below), every column passes the rank test with a margin
+ * of ten, and the data lie well inside the double range; otherwise:
+ *
+ * Extended path: columns are equilibrated, then factored by Householder QR with
  * R's limited pivoting rule (a column whose remaining norm falls below
  * tol * its original norm is aliased: moved to the end and reported as not
  * estimable, as R's lm reports NA).  The solution is improved by iterative
@@ -29,12 +40,32 @@
 #include "blackhole/design.h"
 #include "blackhole/fit.h"
 
+/* Factorisation used by bh_lm_fit. */
+typedef enum {
+    BH_LM_PATH_AUTO = 0,    /* double when well conditioned, else extended */
+    BH_LM_PATH_EXTENDED,    /* always the long double Householder QR       */
+    BH_LM_PATH_DOUBLE       /* for tests: the double path whatever the
+                               conditioning (no rank decision: a singular
+                               factor still goes to the extended path)   */
+} bh_lm_path;
+
+/* Largest 1-norm condition number of the column-equilibrated R for which
+ * the automatic choice takes the double path.  The covariance comes from
+ * the double R, whose relative error grows with the condition number: on
+ * the NIST StRD designs every LRE of the double path equals the extended
+ * path's up to condition 27 (Pontius), while Wampler 1-5 (3.4e3) lose up
+ * to 0.6 digit on the standard errors (14.5 -> 13.8), Longley (3.4e4) and
+ * Filip (7.8e9) more; 1e3 keeps all of these on the extended path (the
+ * measurements are listed in src/lm.c, fast_condition). */
+#define BH_LM_COND_FAST 1e3
+
 typedef struct {
     double tol;               /* rank tolerance, default BH_LM_TOL (below)   */
     int refine;               /* refinement steps, default 2                 */
     size_t response;          /* which response column of the design (0)    */
     const char *const *colnames; /* p term names used when the design has no
                                  terms (hand-built designs); NULL: "x1".. */
+    bh_lm_path path;          /* BH_LM_PATH_AUTO (default)                   */
 } bh_lm_options;
 
 /* Default rank tolerance: a column is aliased when the norm of its part
@@ -53,6 +84,10 @@ void bh_lm_default_options(bh_lm_options *opt);
 typedef struct bh_lm_workspace bh_lm_workspace;
 bh_lm_workspace *bh_lm_workspace_alloc(size_t n, size_t p);
 void bh_lm_workspace_free(bh_lm_workspace *ws);
+
+/* Path taken by the last successful bh_lm_fit with this workspace
+ * (BH_LM_PATH_EXTENDED or BH_LM_PATH_DOUBLE), BH_LM_PATH_AUTO before any. */
+bh_lm_path bh_lm_workspace_path(const bh_lm_workspace *ws);
 
 /* Fit y ~ X from the design.  ws may be NULL (allocated internally).
  * Rank deficiency is not an error: aliased coefficients are flagged and a
