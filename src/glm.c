@@ -1,14 +1,17 @@
 /* glm.c - generalized linear models by iteratively reweighted least squares.
  *
  * Steps.  init validates the data, decides which columns are estimable
- * (Householder QR with R's limited pivoting on sqrt(w) X, as lm.c), and
- * sets R's starting values (mustart).  Each iterate forms X'WX (dsyrk) and
- * X'Wz (dgemv) in row chunks, solves them by Cholesky on the equilibrated
- * X'WX (falling back to the QR when the Cholesky finds a tiny pivot),
- * updates eta and halves the step while the deviance is not finite or
- * rises.  result refactors sqrt(W) X by QR at the solution, so the bread
- * (X'WX)^-1 and the leverages come from R^-1, never from an inverted X'WX,
- * and then fills the statistics and checks binary models for separation.
+ * (a tall-skinny QR of sqrt(w) X in row chunks, tsqr.h, then R's limited
+ * pivoting, as lm.c, on the p x p factor), and sets R's starting values
+ * (mustart).  Each iterate solves X'WX b = X'Wz by Cholesky on the
+ * equilibrated X'WX (falling back to the QR when the Cholesky finds a tiny
+ * pivot), then updates eta in one chunked pass over the rows that also
+ * forms X'WX (dsyrk) and X'Wz (dgemv) for the next iteration, and halves
+ * the step while the deviance is not finite or rises.  result refactors
+ * sqrt(W) X by the tall-skinny QR at the solution, so the bread (X'WX)^-1
+ * and the leverages come from R^-1, never from an inverted X'WX, and then
+ * fills the statistics and checks binary models for separation.  No n x p
+ * buffer is kept: only chunks of rows and a few n-vectors.
  *
  * Link functions and the binomial variance follow R's families exactly,
  * including their clamps of mu to [eps, 1 - eps] (so separated fits give
@@ -37,6 +40,8 @@
 #include <gsl/gsl_cblas.h>
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_sf_gamma.h>
+
+#include "blackhole/tsqr.h"
 
 /* Rows per dsyrk/dgemv call: large enough to amortise BLAS call overhead,
  * small enough (CHUNK x p doubles) to stay in cache. */
@@ -78,17 +83,24 @@ struct bh_glm_workspace {
     size_t nok;           /* rows with positive weight */
     double wsum;          /* sum of weights over them */
     int nonint;           /* poisson non-integer counts / binomial successes */
-    /* Rows. */
-    double *eta, *mu, *cmu, *wt, *z, *mu0, *cmu0;
+    /* Rows: eta, mu, 1 - mu; z, mu0, cmu0 are consecutive thirds of one
+     * block (blk), which binary_stats borrows as its sort buffer once the
+     * null model is done with them. */
+    double *eta, *mu, *cmu, *z, *mu0, *cmu0, *blk;
     /* Coefficients (p, indexed by design column; 0 where aliased). */
     double *beta, *beta_old, *step;
     unsigned char *alias;
     size_t *act, r;       /* active (estimable) columns */
     /* r x r matrices, column-major, leading dimension r. */
     double *xtwx, *chol, *rinv, *rhs, *csc;
-    double *buf;          /* GLM_CHUNK x (p + 1) */
-    /* QR of sqrt(W) X: n x p column-major, columns in perm order. */
-    double *qa, *hbeta, *rdiag, *qscale;
+    double *buf, *buf2;   /* GLM_CHUNK x (p + 1) each */
+    double *cw, *sw;      /* GLM_CHUNK: working weights and their roots */
+    double *bfull;        /* p: coefficients, 0 outside the active set */
+    /* Tall-skinny R factor of the rows (tr, (p + 1) x (p + 1)) and its
+     * dqrdc2-style pivoted QR (qa, same size: R' above the diagonal with
+     * rdiag, reflectors below with hbeta; columns in perm order, scaled
+     * by qscale). */
+    double *tr, *qa, *twork, *hbeta, *rdiag, *qscale;
     size_t *perm;
     /* State. */
     double dev, devold, pl, rel;
@@ -96,6 +108,9 @@ struct bh_glm_workspace {
     unsigned stall;       /* iterations in which it stopped shrinking       */
     size_t iter;
     int converged, have_old, halving_failed;
+    int have_cp;          /* xtwx and rhs hold X'WX and X'Wz at the
+                             current eta (IRLS, accumulated by the pass
+                             that computed eta) */
     unsigned halvings;
 };
 
@@ -388,28 +403,33 @@ bh_glm_workspace *bh_glm_workspace_alloc(size_t n, size_t p)
     if (!ws)
         return NULL;
     size_t n1 = n ? n : 1, p1 = p ? p : 1;
-    /* The QR buffer doubles as the sort buffer of AUC and Hosmer-Lemeshow
-     * (three doubles per row). */
-    size_t qcols = p1 < 3 ? 3 : p1;
     ws->nmax = n;
     ws->pmax = p;
-    double **nv[] = {&ws->eta, &ws->mu, &ws->cmu, &ws->wt, &ws->z, &ws->mu0,
-                     &ws->cmu0};
+    double **nv[] = {&ws->eta, &ws->mu, &ws->cmu};
     int ok = 1;
     for (size_t k = 0; k < sizeof nv / sizeof *nv; k++)
         ok &= (*nv[k] = malloc(n1 * sizeof(double))) != NULL;
+    ok &= (ws->blk = malloc(3 * n1 * sizeof(double))) != NULL;
+    if (ws->blk) {
+        ws->z = ws->blk;
+        ws->mu0 = ws->blk + n1;
+        ws->cmu0 = ws->blk + 2 * n1;
+    }
     double **pv[] = {&ws->beta, &ws->beta_old, &ws->step, &ws->rhs, &ws->csc,
-                     &ws->hbeta, &ws->rdiag, &ws->qscale};
+                     &ws->hbeta, &ws->rdiag, &ws->qscale, &ws->bfull,
+                     &ws->twork};
     for (size_t k = 0; k < sizeof pv / sizeof *pv; k++)
-        ok &= (*pv[k] = malloc(p1 * sizeof(double))) != NULL;
-    double **mv[] = {&ws->xtwx, &ws->chol, &ws->rinv};
+        ok &= (*pv[k] = malloc((p1 + 1) * sizeof(double))) != NULL;
+    double **mv[] = {&ws->xtwx, &ws->chol, &ws->rinv, &ws->tr, &ws->qa};
     for (size_t k = 0; k < sizeof mv / sizeof *mv; k++)
-        ok &= (*mv[k] = malloc(p1 * p1 * sizeof(double))) != NULL;
+        ok &= (*mv[k] = malloc((p1 + 1) * (p1 + 1) * sizeof(double))) != NULL;
     ok &= (ws->alias = calloc(p1, 1)) != NULL;
     ok &= (ws->act = malloc(p1 * sizeof *ws->act)) != NULL;
     ok &= (ws->perm = malloc(p1 * sizeof *ws->perm)) != NULL;
     ok &= (ws->buf = malloc(GLM_CHUNK * (p1 + 1) * sizeof(double))) != NULL;
-    ok &= (ws->qa = malloc(n1 * qcols * sizeof(double))) != NULL;
+    ok &= (ws->buf2 = malloc(GLM_CHUNK * (p1 + 1) * sizeof(double))) != NULL;
+    ok &= (ws->cw = malloc(GLM_CHUNK * sizeof(double))) != NULL;
+    ok &= (ws->sw = malloc(GLM_CHUNK * sizeof(double))) != NULL;
     if (!ok) {
         bh_glm_workspace_free(ws);
         return NULL;
@@ -424,10 +444,7 @@ void bh_glm_workspace_free(bh_glm_workspace *ws)
     free(ws->eta);
     free(ws->mu);
     free(ws->cmu);
-    free(ws->wt);
-    free(ws->z);
-    free(ws->mu0);
-    free(ws->cmu0);
+    free(ws->blk);
     free(ws->beta);
     free(ws->beta_old);
     free(ws->step);
@@ -436,6 +453,9 @@ void bh_glm_workspace_free(bh_glm_workspace *ws)
     free(ws->hbeta);
     free(ws->rdiag);
     free(ws->qscale);
+    free(ws->bfull);
+    free(ws->twork);
+    free(ws->tr);
     free(ws->xtwx);
     free(ws->chol);
     free(ws->rinv);
@@ -443,6 +463,9 @@ void bh_glm_workspace_free(bh_glm_workspace *ws)
     free(ws->act);
     free(ws->perm);
     free(ws->buf);
+    free(ws->buf2);
+    free(ws->cw);
+    free(ws->sw);
     free(ws->qa);
     free(ws);
 }
@@ -461,7 +484,12 @@ static void working(const bh_glm_workspace *ws, size_t i, double *W,
                     double *z)
 {
     double wi = wi_of(ws, i);
-    double me = bh_link_mu_eta(ws->opt.link, ws->eta[i]);
+    /* Logit: mu' = mu (1 - mu) from the stored pieces (R's
+     * exp(-|eta|) / (1 + exp(-|eta|))^2 up to rounding, one exp fewer per
+     * row), with R's clamp beyond |eta| = 30. */
+    double me = ws->opt.link == BH_LINK_LOGIT
+                    ? (fabs(ws->eta[i]) > 30 ? EPS : ws->mu[i] * ws->cmu[i])
+                    : bh_link_mu_eta(ws->opt.link, ws->eta[i]);
     double o = ws->off ? ws->off[i] : 0;
     if (!(wi > 0) || me == 0) {
         *W = 0;
@@ -473,16 +501,86 @@ static void working(const bh_glm_workspace *ws, size_t i, double *W,
     *z = ws->eta[i] - o + (ws->y[i] - ws->mu[i]) / me;
 }
 
+/* Weights of rows [i0, i0 + c) at the current eta into ws->cw (W) and
+ * ws->sw (sqrt(W)), and sqrt(W) z into sz when given: the IRLS working
+ * weights and response, or for Firth the Fisher weights w mu (1 - mu)
+ * (unclamped). */
+static void chunk_weights(bh_glm_workspace *ws, size_t i0, size_t c,
+                          double *sz)
+{
+    for (size_t ii = 0; ii < c; ii++) {
+        size_t i = i0 + ii;
+        double W, z = 0;
+        if (ws->opt.firth)
+            W = wi_of(ws, i) * ws->mu[i] * ws->cmu[i];
+        else
+            working(ws, i, &W, &z);
+        double s = sqrt(W);
+        ws->cw[ii] = W;
+        ws->sw[ii] = s;
+        if (sz)
+            sz[ii] = s * z;
+    }
+}
+
+/* Add the chunk's sqrt(W) X (active columns, built in ws->buf) to
+ * A = X'WX (upper triangle, r x r) and, with sz, sqrt(W) z to rhs = X'Wz. */
+static void chunk_cross(bh_glm_workspace *ws, size_t i0, size_t c,
+                        const double *sz)
+{
+    size_t n = ws->n, r = ws->r;
+    const double *x = ws->d->x;
+    for (size_t k = 0; k < r; k++) {
+        const double *xc = x + ws->act[k] * n + i0;
+        double *bc = ws->buf + k * c;
+        for (size_t ii = 0; ii < c; ii++)
+            bc[ii] = ws->sw[ii] * xc[ii];
+    }
+    cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (int)r, (int)c,
+                1.0, ws->buf, (int)c, 1.0, ws->xtwx, (int)r);
+    if (sz)
+        cblas_dgemv(CblasColMajor, CblasTrans, (int)c, (int)r, 1.0,
+                    ws->buf, (int)c, sz, 1, 1.0, ws->rhs, 1);
+}
+
+static void cross_reset(bh_glm_workspace *ws)
+{
+    memset(ws->xtwx, 0, ws->r * ws->r * sizeof *ws->xtwx);
+    memset(ws->rhs, 0, ws->r * sizeof *ws->rhs);
+}
+
+/* A = X'WX and, with withz, rhs = X'Wz at the current eta (one pass). */
+static void cross_products(bh_glm_workspace *ws, int withz)
+{
+    size_t n = ws->n;
+    cross_reset(ws);
+    for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
+        size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
+        double *sz = withz ? ws->buf + c * ws->r : NULL;
+        chunk_weights(ws, i0, c, sz);
+        chunk_cross(ws, i0, c, sz);
+    }
+    if (withz && !ws->opt.firth)
+        ws->have_cp = 1;
+}
+
 /* eta = offset + X beta over the active columns; mu, 1 - mu; returns the
- * deviance. */
+ * deviance.  One pass over the rows: for IRLS (not Firth) it also forms
+ * X'WX and X'Wz at the new eta while the chunk of X is in cache, ready for
+ * the next iteration (the pass that accepts a step thus prepares the next
+ * one, and X is read once per iteration). */
 static double update_eta(bh_glm_workspace *ws, const double *beta)
 {
-    /* In row chunks, so that eta stays in cache through the r daxpy
-     * calls (small enough that OpenBLAS runs them on one thread).  daxpy
-     * is elementwise, and GLM_CHUNK is a multiple of its kernel's block,
-     * so every eta_i gets exactly the operations of whole-vector calls. */
-    size_t n = ws->n;
+    size_t n = ws->n, p = ws->p;
+    int cp = !ws->opt.firth;
     double dev = 0;
+    /* Coefficients outside the active set count as 0 (the halving may
+     * have averaged in an old value of a column aliased since). */
+    memset(ws->bfull, 0, p * sizeof *ws->bfull);
+    for (size_t k = 0; k < ws->r; k++)
+        ws->bfull[ws->act[k]] = beta[ws->act[k]];
+    if (cp)
+        cross_reset(ws);
     for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
         size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
         double *eta = ws->eta + i0;
@@ -490,11 +588,8 @@ static double update_eta(bh_glm_workspace *ws, const double *beta)
             memcpy(eta, ws->off + i0, c * sizeof *eta);
         else
             memset(eta, 0, c * sizeof *eta);
-        for (size_t k = 0; k < ws->r; k++) {
-            size_t j = ws->act[k];
-            if (beta[j] != 0)
-                cblas_daxpy((int)c, beta[j], ws->d->x + j * n + i0, 1, eta, 1);
-        }
+        cblas_dgemv(CblasColMajor, CblasNoTrans, (int)c, (int)p, 1.0,
+                    ws->d->x + i0, (int)n, ws->bfull, 1, 1.0, eta, 1);
         for (size_t i = i0; i < i0 + c; i++) {
             link_inv2(ws->opt.link, ws->eta[i], &ws->mu[i], &ws->cmu[i]);
             double wi = wi_of(ws, i);
@@ -502,39 +597,14 @@ static double update_eta(bh_glm_workspace *ws, const double *beta)
                 dev += dev_resid(ws->opt.family, ws->y[i], ws->mu[i],
                                  ws->cmu[i], wi);
         }
+        if (cp) {
+            double *sz = ws->buf + c * ws->r;
+            chunk_weights(ws, i0, c, sz);
+            chunk_cross(ws, i0, c, sz);
+        }
     }
+    ws->have_cp = cp;
     return dev;
-}
-
-/* Accumulate A = X'WX (upper triangle, r x r) and, when z is given,
- * rhs = X'Wz over the active columns from the row weights ws->wt. */
-static void cross_products(bh_glm_workspace *ws, const double *z)
-{
-    size_t n = ws->n, r = ws->r;
-    const double *x = ws->d->x;
-    memset(ws->xtwx, 0, r * r * sizeof *ws->xtwx);
-    memset(ws->rhs, 0, r * sizeof *ws->rhs);
-    for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
-        size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
-        double *sz = ws->buf + c * r;
-        for (size_t ii = 0; ii < c; ii++) {
-            double s = sqrt(ws->wt[i0 + ii]);
-            ws->z[i0 + ii] = s; /* scratch: sqrt(W) */
-            if (z)
-                sz[ii] = s * z[i0 + ii];
-        }
-        for (size_t k = 0; k < r; k++) {
-            const double *xc = x + ws->act[k] * n + i0;
-            double *bc = ws->buf + k * c;
-            for (size_t ii = 0; ii < c; ii++)
-                bc[ii] = ws->z[i0 + ii] * xc[ii];
-        }
-        cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (int)r, (int)c,
-                    1.0, ws->buf, (int)c, 1.0, ws->xtwx, (int)r);
-        if (z)
-            cblas_dgemv(CblasColMajor, CblasTrans, (int)c, (int)r, 1.0,
-                        ws->buf, (int)c, sz, 1, 1.0, ws->rhs, 1);
-    }
 }
 
 /* Cholesky of the equilibrated X'WX: chol = U with S A S = U'U (upper),
@@ -601,37 +671,35 @@ static double chol_logdet(const bh_glm_workspace *ws)
     return s;
 }
 
-/* Householder QR of diag(sw) X[:, cand] with equilibrated columns and
- * dqrdc2's limited pivoting (a column whose part orthogonal to the accepted
- * ones is below GLM_RANK_TOL of its norm moves to the end).  ws->perm gets
- * the design column at each position; returns the rank. */
-static size_t qr_factor(bh_glm_workspace *ws, const double *sw,
+/* Householder QR of the m x nc matrix a (column-major, leading dimension
+ * m; column k holds design column cand[k], e.g. the tall-skinny R factor
+ * of sqrt(w) X[:, cand]) with equilibrated columns and dqrdc2's limited
+ * pivoting (a column whose part orthogonal to the accepted ones is below
+ * GLM_RANK_TOL of its norm moves to the end).  R'R = X'WX, so the column
+ * norms and the residual norms are those of the rows themselves.  ws->perm
+ * gets the design column at each position; returns the rank. */
+static size_t qr_factor(bh_glm_workspace *ws, double *a, size_t m,
                         const size_t *cand, size_t nc)
 {
-    size_t n = ws->n;
-    double *a = ws->qa;
     for (size_t k = 0; k < nc; k++) {
         size_t j = cand[k];
-        double *c = a + k * n;
-        const double *xc = ws->d->x + j * n;
+        double *c = a + k * m;
         double s = 0;
-        for (size_t i = 0; i < n; i++) {
-            c[i] = sw[i] * xc[i];
+        for (size_t i = 0; i < m; i++)
             s += c[i] * c[i];
-        }
         double nrm = sqrt(s);
         ws->qscale[j] = nrm > 0 ? 1 / nrm : 0;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < m; i++)
             c[i] *= ws->qscale[j];
         ws->perm[k] = j;
     }
     size_t pe = nc, k = 0;
-    for (; k < pe && k < n; k++) {
+    for (; k < pe && k < m; k++) {
         double nrm = 0;
         for (;;) {
-            double *c = a + k * n;
+            double *c = a + k * m;
             double s = 0;
-            for (size_t i = k; i < n; i++)
+            for (size_t i = k; i < m; i++)
                 s += c[i] * c[i];
             nrm = sqrt(s);
             if (ws->qscale[ws->perm[k]] > 0 && nrm >= GLM_RANK_TOL)
@@ -640,12 +708,11 @@ static size_t qr_factor(bh_glm_workspace *ws, const double *sw,
                 pe = k;
                 break;
             }
-            /* Rotate column k to the end of the active block (the row
-             * scratch z holds it meanwhile). */
+            /* Rotate column k to the end of the active block. */
             size_t pk = ws->perm[k];
-            memcpy(ws->z, c, n * sizeof *a);
-            memmove(a + k * n, a + (k + 1) * n, (pe - k - 1) * n * sizeof *a);
-            memcpy(a + (pe - 1) * n, ws->z, n * sizeof *a);
+            memcpy(ws->twork, c, m * sizeof *a);
+            memmove(a + k * m, a + (k + 1) * m, (pe - k - 1) * m * sizeof *a);
+            memcpy(a + (pe - 1) * m, ws->twork, m * sizeof *a);
             memmove(ws->perm + k, ws->perm + k + 1,
                     (pe - k - 1) * sizeof *ws->perm);
             ws->perm[pe - 1] = pk;
@@ -653,43 +720,86 @@ static size_t qr_factor(bh_glm_workspace *ws, const double *sw,
         }
         if (k >= pe)
             break;
-        double *c = a + k * n;
+        double *c = a + k * m;
         double alpha = c[k] > 0 ? -nrm : nrm;
         double vtv = 2 * nrm * (nrm + fabs(c[k]));
         c[k] -= alpha;
         ws->hbeta[k] = 2 / vtv;
         ws->rdiag[k] = alpha;
         for (size_t j = k + 1; j < nc; j++) {
-            double *v = a + j * n;
-            double s = cblas_ddot((int)(n - k), c + k, 1, v + k, 1) *
-                       ws->hbeta[k];
-            cblas_daxpy((int)(n - k), -s, c + k, 1, v + k, 1);
+            double *v = a + j * m;
+            double s = 0;
+            for (size_t i = k; i < m; i++)
+                s += c[i] * v[i];
+            s *= ws->hbeta[k];
+            for (size_t i = k; i < m; i++)
+                v[i] -= s * c[i];
         }
     }
     return k < pe ? k : pe;
 }
 
+/* Tall-skinny R factor of sqrt(W) [X[:, act], z] (withz) or of
+ * sqrt(W) X[:, act] at the current eta, W the weights of chunk_weights
+ * (sqrt(w) when prior is set: the prior weights alone), into ws->tr with
+ * leading dimension q = r (+ 1); its leading r x r block is copied to
+ * ws->qa (leading dimension r, zeros below the diagonal) for qr_factor.
+ * Returns q. */
+static size_t tsqr_rows(bh_glm_workspace *ws, int withz, int prior)
+{
+    size_t n = ws->n, r = ws->r, q = r + (withz ? 1 : 0);
+    const double *x = ws->d->x;
+    bh_tsqr_reset(q, ws->tr, q);
+    for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
+        size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
+        double *sz = withz ? ws->buf + r * c : NULL;
+        if (prior)
+            for (size_t ii = 0; ii < c; ii++)
+                ws->sw[ii] = sqrt(wi_of(ws, i0 + ii));
+        else
+            chunk_weights(ws, i0, c, sz);
+        for (size_t k = 0; k < r; k++) {
+            const double *xc = x + ws->act[k] * n + i0;
+            double *bc = ws->buf + k * c;
+            for (size_t ii = 0; ii < c; ii++)
+                bc[ii] = ws->sw[ii] * xc[ii];
+        }
+        bh_tsqr_update(q, ws->tr, q, ws->buf, c, c, ws->twork);
+    }
+    for (size_t j = 0; j < r; j++)
+        for (size_t i = 0; i < r; i++)
+            ws->qa[j * r + i] = i <= j ? ws->tr[j * q + i] : 0;
+    return q;
+}
+
 /* Solve the weighted LS step by the QR of sqrt(W) X (used when the
  * Cholesky fails): updates the active set and ws->step (design order). */
-static void qr_step(bh_glm_workspace *ws, const double *z)
+static void qr_step(bh_glm_workspace *ws)
 {
-    size_t n = ws->n, nc = ws->r;
-    for (size_t i = 0; i < n; i++)
-        ws->cmu0[i] = sqrt(ws->wt[i]); /* scratch until result() */
-    /* qr_factor reads the candidates before it writes perm. */
-    size_t r = qr_factor(ws, ws->cmu0, ws->act, nc);
-    double *v = ws->mu0; /* scratch */
-    for (size_t i = 0; i < n; i++)
-        v[i] = ws->cmu0[i] * z[i];
+    size_t nc = ws->r;
+    size_t q = tsqr_rows(ws, 1, 0);
+    /* Q'sqrt(W) z from the tall-skinny factor, then the reflections of
+     * the pivoted QR of R (qr_factor reads the candidates before it
+     * writes perm). */
+    double *v = ws->bfull;
+    for (size_t k = 0; k < nc; k++)
+        v[k] = ws->tr[nc * q + k];
+    size_t r = qr_factor(ws, ws->qa, nc, ws->act, nc);
+    size_t m = nc;
+    const double *a = ws->qa;
     for (size_t k = 0; k < r; k++) {
-        const double *h = ws->qa + k * n;
-        double s = cblas_ddot((int)(n - k), h + k, 1, v + k, 1) * ws->hbeta[k];
-        cblas_daxpy((int)(n - k), -s, h + k, 1, v + k, 1);
+        const double *h = a + k * m;
+        double s = 0;
+        for (size_t i = k; i < m; i++)
+            s += h[i] * v[i];
+        s *= ws->hbeta[k];
+        for (size_t i = k; i < m; i++)
+            v[i] -= s * h[i];
     }
     for (size_t k = r; k-- > 0;) {
         double s = v[k];
         for (size_t j = k + 1; j < r; j++)
-            s -= ws->qa[j * n + k] * v[j];
+            s -= a[j * m + k] * v[j];
         v[k] = s / ws->rdiag[k];
     }
     memset(ws->step, 0, ws->p * sizeof *ws->step);
@@ -759,6 +869,7 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
     ws->stall = 0;
     ws->halving_failed = 0;
     ws->halvings = 0;
+    ws->have_cp = 0;
     ws->rel = NAN;
     ws->nonint = 0;
 
@@ -812,26 +923,74 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
         if (yi != 0 && yi != 1)
             ws->binary = 0;
     }
+    /* One pass over the rows: the tall-skinny R factor of sqrt(w) X for
+     * the rank decision (exact collinearity does not depend on the working
+     * weights, only on which rows take part), the check that X is finite,
+     * and, when IRLS starts from R's mustart, the starting eta and the
+     * first X'WX and X'Wz over all columns (reduced to the estimable ones
+     * below), so the first iteration need not read X again. */
+    const double *x = d->x;
+    int must = !(opt->start || opt->firth);
+    ws->r = p;
     for (size_t j = 0; j < p; j++)
+        ws->act[j] = j;
+    bh_tsqr_reset(p, ws->tr, p);
+    if (must)
+        cross_reset(ws);
+    int bad = 0;
+    double dev = 0;
+    for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
+        size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
+        double *A = ws->buf2;
+        for (size_t ii = 0; ii < c; ii++)
+            ws->sw[ii] = sqrt(wi_of(ws, i0 + ii));
+        for (size_t j = 0; j < p; j++) {
+            const double *xc = x + j * n + i0;
+            double *ac = A + j * c;
+            for (size_t ii = 0; ii < c; ii++) {
+                bad |= !isfinite(xc[ii]);
+                ac[ii] = ws->sw[ii] * xc[ii];
+            }
+        }
+        if (must) {
+            for (size_t i = i0; i < i0 + c; i++) {
+                double wi = wi_of(ws, i), yi = ws->y[i], m;
+                switch (fam) {
+                case BH_FAM_BINOMIAL:
+                case BH_FAM_FRACTIONAL: m = (wi * yi + 0.5) / (wi + 1); break;
+                case BH_FAM_POISSON:    m = yi + 0.1; break;
+                default:                m = yi;
+                }
+                ws->eta[i] = bh_link_fun(opt->link, m);
+                link_inv2(opt->link, ws->eta[i], &ws->mu[i], &ws->cmu[i]);
+                /* R evaluates the first deviance at mustart itself. */
+                if (wi > 0)
+                    dev += dev_resid(fam, yi, m, 1 - m, wi);
+            }
+            double *sz = ws->buf + c * p;
+            chunk_weights(ws, i0, c, sz);
+            chunk_cross(ws, i0, c, sz);
+        }
+        if (!bad)
+            bh_tsqr_update(p, ws->tr, p, A, c, c, ws->twork);
+    }
+    for (size_t j = 0; bad && j < p; j++)
         for (size_t i = 0; i < n; i++)
-            if (!isfinite(d->x[j * n + i]))
+            if (!isfinite(x[j * n + i]))
                 return bh_error_at(err, BH_EDATA, src, bh_design_data_row(d, i), 0,
                                    "model column %s is %g in row %zu: values "
                                    "must be finite",
                                    bh_design_colname(ws->d, ws->opt.colnames, j, nb, sizeof nb),
-                                   d->x[j * n + i], bh_design_data_row(d, i));
+                                   x[j * n + i], bh_design_data_row(d, i));
     if (ws->nok == 0)
         return bh_error_set(err, BH_EDATA,
                             "glm: no observations with positive weight");
 
-    /* Estimable columns: QR of sqrt(w) X (exact collinearity does not
-     * depend on the working weights, only on which rows take part). */
-    for (size_t i = 0; i < n; i++)
-        ws->wt[i] = sqrt(wi_of(ws, i));
-    size_t *all = ws->act;
     for (size_t j = 0; j < p; j++)
-        all[j] = j;
-    size_t r = qr_factor(ws, ws->wt, all, p);
+        for (size_t i = 0; i < p; i++)
+            ws->qa[j * p + i] = i <= j ? ws->tr[j * p + i] : 0;
+    /* qr_factor reads the candidates (act) before it writes perm. */
+    size_t r = qr_factor(ws, ws->qa, p, ws->act, p);
     memset(ws->alias, 0, p);
     for (size_t k = r; k < p; k++)
         ws->alias[ws->perm[k]] = 1;
@@ -866,9 +1025,7 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
                                 "glm: the deviance is not finite at the "
                                 "starting values");
         if (opt->firth) {
-            for (size_t i = 0; i < n; i++)
-                ws->wt[i] = wi_of(ws, i) * ws->mu[i] * ws->cmu[i];
-            cross_products(ws, NULL);
+            cross_products(ws, 0);
             if (chol_factor(ws))
                 return bh_error_set(err, BH_ENUMERIC,
                                     "glm (Firth): X'WX is singular at the "
@@ -878,22 +1035,16 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
         return BH_OK;
     }
 
-    /* R's mustart. */
-    double dev = 0;
-    for (size_t i = 0; i < n; i++) {
-        double wi = wi_of(ws, i), yi = ws->y[i], m;
-        switch (fam) {
-        case BH_FAM_BINOMIAL:
-        case BH_FAM_FRACTIONAL: m = (wi * yi + 0.5) / (wi + 1); break;
-        case BH_FAM_POISSON:    m = yi + 0.1; break;
-        default:                m = yi;
-        }
-        ws->eta[i] = bh_link_fun(opt->link, m);
-        link_inv2(opt->link, ws->eta[i], &ws->mu[i], &ws->cmu[i]);
-        /* R evaluates the first deviance at mustart itself. */
-        if (wi > 0)
-            dev += dev_resid(fam, yi, m, 1 - m, wi);
+    /* R's mustart (computed in the pass above): keep X'WX and X'Wz of the
+     * estimable columns (in place: every entry moves to a lower index). */
+    r = ws->r;
+    for (size_t kb = 0; kb < r; kb++) {
+        size_t jb = ws->act[kb];
+        for (size_t ka = 0; ka <= kb; ka++)
+            ws->xtwx[kb * r + ka] = ws->xtwx[jb * p + ws->act[ka]];
+        ws->rhs[kb] = ws->rhs[jb];
     }
+    ws->have_cp = 1;
     ws->dev = ws->devold = dev;
     return BH_OK;
 }
@@ -905,9 +1056,7 @@ static bh_status firth_iterate(bh_glm_workspace *ws, bh_error *err)
     size_t n = ws->n, r = ws->r, p = ws->p;
     const double *x = ws->d->x;
     /* X'WX at the current beta, W = w mu (1 - mu) (unclamped). */
-    for (size_t i = 0; i < n; i++)
-        ws->wt[i] = wi_of(ws, i) * ws->mu[i] * ws->cmu[i];
-    cross_products(ws, NULL);
+    cross_products(ws, 0);
     if (chol_factor(ws))
         return bh_error_set(err, BH_ENUMERIC,
                             "glm (Firth): X'WX is numerically singular at "
@@ -916,11 +1065,12 @@ static bh_status firth_iterate(bh_glm_workspace *ws, bh_error *err)
     double *a = ws->mu0; /* scratch: score multipliers */
     for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
         size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
+        chunk_weights(ws, i0, c, NULL);
         for (size_t k = 0; k < r; k++) {
             const double *xc = x + ws->act[k] * n + i0;
             double *bc = ws->buf + k * c;
             for (size_t ii = 0; ii < c; ii++)
-                bc[ii] = sqrt(ws->wt[i0 + ii]) * xc[ii] * ws->csc[k];
+                bc[ii] = ws->sw[ii] * xc[ii] * ws->csc[k];
         }
         cblas_dtrsm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans,
                     CblasNonUnit, (int)c, (int)r, 1.0, ws->chol, (int)r,
@@ -949,9 +1099,7 @@ static bh_status firth_iterate(bh_glm_workspace *ws, bh_error *err)
         double dev = update_eta(ws, ws->beta);
         double pl = -INFINITY;
         if (isfinite(dev)) {
-            for (size_t i = 0; i < n; i++)
-                ws->wt[i] = wi_of(ws, i) * ws->mu[i] * ws->cmu[i];
-            cross_products(ws, NULL);
+            cross_products(ws, 0);
             if (chol_factor(ws) == 0)
                 pl = -0.5 * dev + 0.5 * chol_logdet(ws);
         }
@@ -999,12 +1147,11 @@ bh_status bh_glm_iterate(bh_glm_workspace *ws, bh_error *err)
     if (ws->opt.firth) {
         st = firth_iterate(ws, err);
     } else {
-        size_t n = ws->n, p = ws->p, r;
-        /* Working weights and response at the current eta. */
-        double *zw = ws->mu0; /* working response (row scratch) */
-        for (size_t i = 0; i < n; i++)
-            working(ws, i, &ws->wt[i], &zw[i]);
-        cross_products(ws, zw);
+        size_t p = ws->p, r;
+        /* X'WX and X'Wz at the current eta: usually formed already by the
+         * pass that computed eta. */
+        if (!ws->have_cp)
+            cross_products(ws, 1);
         r = ws->r;
         if (chol_factor(ws) == 0) {
             chol_solve(ws, ws->rhs);
@@ -1012,7 +1159,7 @@ bh_status bh_glm_iterate(bh_glm_workspace *ws, bh_error *err)
             for (size_t k = 0; k < r; k++)
                 ws->step[ws->act[k]] = ws->rhs[k];
         } else {
-            qr_step(ws, zw);
+            qr_step(ws);
             if (ws->r == 0)
                 return bh_error_set(err, BH_ENUMERIC,
                                     "glm: every column is numerically zero "
@@ -1277,11 +1424,13 @@ static void sort_fyw(fyw *v, size_t m)
 }
 
 /* Tjur, AUC (weighted Mann-Whitney, ties 1/2) and Hosmer-Lemeshow for a
- * binary response; fitted values sorted in the QR buffer. */
+ * binary response; fitted values sorted in the row block of z, mu0 and
+ * cmu0 (three doubles per row; called after the null model's
+ * log-likelihood, the last use of mu0 and cmu0). */
 static void binary_stats(bh_glm_workspace *ws, bh_fit_stats *S)
 {
     size_t n = ws->n, m = 0;
-    fyw *v = (fyw *)ws->qa;
+    fyw *v = (fyw *)ws->blk;
     long double s1 = 0, s0 = 0, w1 = 0, w0 = 0;
     int unit = 1;
     for (size_t i = 0; i < n; i++) {
@@ -1627,24 +1776,17 @@ bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err)
     if (!fit->hat)
         goto nomem;
 
-    /* Working weights at the solution (Firth: the Fisher weights of the
-     * penalised fit, unclamped) and the QR of sqrt(W) X. */
     /* The working weights at the final estimate, not those of the last
      * iteration (R's glm.fit keeps the latter, one step behind: with R's
      * default epsilon its standard errors are ~1e-5 off; at the estimate
      * they are exact for any tolerance that reached quadratic
-     * convergence).  Firth: the Fisher weights at the estimate. */
-    for (size_t i = 0; i < n; i++) {
-        if (ws->opt.firth)
-            ws->wt[i] = wi_of(ws, i) * ws->mu[i] * ws->cmu[i];
-        else {
-            double z;
-            working(ws, i, &ws->wt[i], &z);
-        }
-        ws->cmu0[i] = sqrt(ws->wt[i]);
-    }
+     * convergence).  Firth: the Fisher weights at the estimate.  The
+     * tall-skinny R factor of sqrt(W) X (one pass over the rows), then
+     * its pivoted QR, which may still find a column numerically zero under
+     * these weights. */
     size_t r0 = ws->r;
-    size_t r = qr_factor(ws, ws->cmu0, ws->act, r0);
+    tsqr_rows(ws, 0, 0);
+    size_t r = qr_factor(ws, ws->qa, r0, ws->act, r0);
     for (size_t k = r; k < r0; k++)
         ws->alias[ws->perm[k]] = 1;
     for (size_t j = 0; j < p; j++)
@@ -1659,7 +1801,7 @@ bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err)
         for (size_t i = c; i-- > 0;) {
             long double s = 0;
             for (size_t k = i + 1; k <= c; k++)
-                s += (long double)ws->qa[k * n + i] * ri[c * r + k];
+                s += (long double)ws->qa[k * r0 + i] * ri[c * r + k];
             ri[c * r + i] = (double)(-s / ws->rdiag[i]);
         }
     }
@@ -1673,49 +1815,48 @@ bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err)
             s *= (long double)ws->qscale[ja] * ws->qscale[jb];
             fit->bread[ja * p + jb] = fit->bread[jb * p + ja] = (double)s;
         }
-    /* Leverages: rows of sqrt(W) X S R^-1 = Q. */
+    /* Second pass: leverages, the rows of sqrt(W) X S R^-1 = Q; fitted
+     * values, response residuals, score multipliers u = w (y - mu) mu' / V
+     * (sandwich::estfun.glm; sqrt(w) for frequency weights, see lm.h),
+     * Pearson chi^2. */
+    long double pearson = 0;
     for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
         size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
+        chunk_weights(ws, i0, c, NULL);
         for (size_t k = 0; k < r; k++) {
             size_t j = ws->perm[k];
             const double *xc = d->x + j * n + i0;
             double *bc = ws->buf + k * c;
             for (size_t ii = 0; ii < c; ii++)
-                bc[ii] = ws->cmu0[i0 + ii] * xc[ii] * ws->qscale[j];
+                bc[ii] = ws->sw[ii] * xc[ii] * ws->qscale[j];
         }
         if (r)
             cblas_dtrmm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans,
                         CblasNonUnit, (int)c, (int)r, 1.0, ri, (int)r,
                         ws->buf, (int)c);
         for (size_t ii = 0; ii < c; ii++) {
+            size_t i = i0 + ii;
             double h = 0;
             for (size_t k = 0; k < r; k++)
                 h += ws->buf[k * c + ii] * ws->buf[k * c + ii];
-            fit->hat[i0 + ii] = h;
+            fit->hat[i] = h;
+            double wi = wi_of(ws, i), W = ws->cw[ii];
+            fit->fitted[i] = ws->mu[i];
+            fit->resid[i] = ws->y[i] - ws->mu[i];
+            double u = 0;
+            if (wi > 0 && W > 0) {
+                /* Working residual (final mu) times working weight, as
+                 * sandwich::estfun.glm; Pearson chi^2 as summary.glm. */
+                double me = ws->opt.firth ? ws->mu[i] * ws->cmu[i]
+                                          : bh_link_mu_eta(link, ws->eta[i]);
+                double res = (ws->y[i] - ws->mu[i]) / me;
+                u = W * res;
+                if (ws->freq)
+                    u /= sqrt(wi);
+                pearson += W * res * res;
+            }
+            fit->u[i] = u;
         }
-    }
-
-    /* Per-row results: fitted, response residuals, score multipliers
-     * u = w (y - mu) mu' / V (sandwich::estfun.glm; sqrt(w) for
-     * frequency weights, see lm.h), Pearson chi^2. */
-    long double pearson = 0;
-    for (size_t i = 0; i < n; i++) {
-        double wi = wi_of(ws, i);
-        fit->fitted[i] = ws->mu[i];
-        fit->resid[i] = ws->y[i] - ws->mu[i];
-        double u = 0;
-        if (wi > 0 && ws->wt[i] > 0) {
-            /* Working residual (final mu) times working weight, as
-             * sandwich::estfun.glm; Pearson chi^2 as summary.glm. */
-            double me = ws->opt.firth ? ws->mu[i] * ws->cmu[i]
-                                      : bh_link_mu_eta(link, ws->eta[i]);
-            double res = (ws->y[i] - ws->mu[i]) / me;
-            u = ws->wt[i] * res;
-            if (ws->freq)
-                u /= sqrt(wi);
-            pearson += ws->wt[i] * res * res;
-        }
-        fit->u[i] = u;
     }
 
     for (size_t j = 0; j < p; j++) {

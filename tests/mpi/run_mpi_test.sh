@@ -10,7 +10,8 @@ set -u
 command -v mpicc >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1 || exit 77
 BIN=${BH_BIN:-bin/blackhole}
 MPI_BIN=${BH_MPI_BIN:-$(dirname "$BIN")/blackhole-mpi}
-if [ ! -x "$MPI_BIN" ]; then
+# missing, or older than the program under test (built from an older library)
+if [ ! -x "$MPI_BIN" ] || [ "$BIN" -nt "$MPI_BIN" ]; then
     make -s mpi >&2 || { echo "make mpi failed" >&2; exit 1; }
     MPI_BIN=bin/blackhole-mpi
 fi
