@@ -329,9 +329,201 @@ static bh_status option_column(const bh_frame *data, const char *what,
     return BH_OK;
 }
 
-bh_status bh_design_build(const bh_formula *f, const bh_frame *data,
-                          const bh_design_options *opt, bh_design **out,
-                          bh_error *err)
+/* Responses, weights, offsets, cluster and random-effect groupings and the
+ * precision design, in the order in which bh_design_build checks them
+ * (after X).  Reads only the design's rows of `data`. */
+static bh_status build_rest(bh_design *d, const bh_frame *data,
+                            const size_t *map, const bh_design_options *opt,
+                            long wcol, long ccol, bh_error *err)
+{
+    const bh_terms *t = d->terms;
+    const bh_formula *g = t->formula;
+    size_t n = d->n;
+    size_t *phimap = NULL;
+    bh_status st = BH_OK;
+    d->m = g->nlhs;
+    if (d->m) {
+        d->y = malloc(n * d->m * sizeof *d->y);
+        d->ynames = calloc(d->m, sizeof *d->ynames);
+        if (!d->y || !d->ynames)
+            return nomem(err);
+        for (size_t k = 0; k < d->m; k++) {
+            if (!(d->ynames[k] = xstrdup(g->lhs_labels[k])))
+                return nomem(err);
+            if ((st = bh_terms_eval_expr_rows(t, g->lhs[k], data, map, d->rows,
+                                              n, NULL, 0, SIZE_MAX,
+                                              d->y + k * n, NULL, err)))
+                return st;
+        }
+        if ((st = check_finite(d->y, n, d->m, d->ynames, d->rows, "response",
+                               data->source, err)))
+            return st;
+    }
+
+    if (wcol >= 0) {
+        const bh_column *wc = &data->cols[wcol];
+        if (!(d->w = malloc(n * sizeof *d->w)) ||
+            !(d->weights_name = xstrdup(opt->weights)))
+            return nomem(err);
+        for (size_t i = 0; i < n; i++) {
+            double w = wc->num[d->rows[i]];
+            if (!(w >= 0) || !isfinite(w))
+                return bh_error_at(err, BH_EDATA, data->source, 0, 0,
+                                   "weight '%s' is %g in data row %zu; weights "
+                                   "must be finite and non-negative",
+                                   opt->weights, w, d->rows[i] + 1);
+            if (opt->weight_kind == BH_WEIGHTS_FREQUENCY && w != floor(w))
+                return bh_error_at(err, BH_EDATA, data->source, 0, 0,
+                                   "frequency weight '%s' is %g in data row "
+                                   "%zu; frequency weights must be whole "
+                                   "numbers", opt->weights, w, d->rows[i] + 1);
+            d->w[i] = w;
+        }
+    }
+
+    if (g->noffsets) {
+        double *tmp = malloc(n * sizeof *tmp);
+        d->offset = calloc(n, sizeof *d->offset);
+        if (!tmp || !d->offset) {
+            free(tmp);
+            return nomem(err);
+        }
+        for (size_t k = 0; k < g->noffsets && !st; k++) {
+            st = bh_terms_eval_expr_rows(t, g->offsets[k], data, map, d->rows,
+                                         n, NULL, 0, SIZE_MAX, tmp, NULL, err);
+            for (size_t i = 0; i < n && !st; i++)
+                d->offset[i] += tmp[i];
+        }
+        free(tmp);
+        if (st)
+            return st;
+        char *oname = "offset";
+        if ((st = check_finite(d->offset, n, 1, &oname, d->rows, "offset",
+                               data->source, err)))
+            return st;
+    }
+
+    if (ccol >= 0 &&
+        (st = bh_grouping_build(data, &opt->cluster, 1, d->rows, n,
+                                &d->cluster, err)))
+        return st;
+
+    if (g->nre) {
+        if (!(d->re = calloc(g->nre, sizeof *d->re)))
+            return nomem(err);
+        for (size_t k = 0; k < g->nre; k++) {
+            bh_grouping *gr;
+            if ((st = bh_grouping_build(data, (const char *const *)g->re[k].group,
+                                        g->re[k].ngroup, d->rows, n, &gr, err)))
+                return st;
+            d->re[k] = *gr;   /* take over the contents */
+            free(gr);
+            d->nre = k + 1;
+        }
+    }
+
+    if (t->phi) {
+        phimap = malloc((t->phi->nraw + 1) * sizeof *phimap);
+        if (!phimap)
+            return nomem(err);
+        d->pz = t->phi->p;
+        d->z = malloc((n * d->pz > 0 ? n * d->pz : 1) * sizeof *d->z);
+        if (!d->z)
+            st = nomem(err);
+        else if (!(st = bh_terms_map(t->phi, data, phimap, err)) &&
+                 !(st = bh_terms_eval_rows(t->phi, data, phimap, d->rows, n,
+                                           NULL, 0, SIZE_MAX, d->z, n, err)))
+            st = check_finite(d->z, n, d->pz, t->phi->colnames, d->rows,
+                              "precision design column", data->source, err);
+        free(phimap);
+    }
+    return st;
+}
+
+/* X in one pass over the rows, every column at once. */
+static bh_status build_x(bh_design *d, const bh_frame *data, const size_t *map,
+                         bh_error *err)
+{
+    size_t n = d->n;
+    d->p = d->terms->p;
+    free(d->x);
+    d->x = malloc((n * d->p > 0 ? n * d->p : 1) * sizeof *d->x);
+    if (!d->x)
+        return nomem(err);
+    bh_status st = bh_terms_eval_rows(d->terms, data, map, d->rows, n, NULL, 0,
+                                      SIZE_MAX, d->x, n, err);
+    return st ? st : check_finite(d->x, n, d->p, d->terms->colnames, d->rows,
+                                  "design column", data->source, err);
+}
+
+/* last[c] = q for every frame column c that expression e reads. */
+static void mark_columns(const bh_expr *e, const size_t *map, size_t q,
+                         size_t *last)
+{
+    if (!e)
+        return;
+    if (e->kind == BH_EX_VAR && e->raw != SIZE_MAX)
+        last[map[e->raw]] = q;
+    mark_columns(e->arg[0], map, q, last);
+    mark_columns(e->arg[1], map, q, last);
+}
+
+/* X term by term, giving each frame column back as soon as no remaining
+ * term reads it: X's pages are first written while the frame's are freed,
+ * so the two never both live in full.  bh_terms_eval_term gives each term's
+ * columns exactly as bh_terms_eval_rows does, so X is bit-identical to
+ * build_x's.  The check for non-finite values runs over the
+ * finished X, so its message is also the same.  Columns not read by X are
+ * released first (the caller has built everything else). */
+static bh_status build_x_consume(bh_design *d, bh_frame *own,
+                                 const size_t *map, bh_error *err)
+{
+    const bh_terms *t = d->terms;
+    size_t n = d->n;
+    size_t *last = malloc((own->ncol + 1) * sizeof *last);
+    bh_status st = BH_OK;
+    if (!last) {
+        st = nomem(err);
+        goto done;
+    }
+    for (size_t c = 0; c < own->ncol; c++)
+        last[c] = SIZE_MAX;
+    for (size_t q = 0; q < t->nterms; q++)
+        for (size_t a = 0; a < t->terms[q].nvars; a++)
+            mark_columns(t->vars[t->terms[q].vars[a]].expr, map, q, last);
+    for (size_t c = 0; c < own->ncol; c++)
+        if (last[c] == SIZE_MAX)
+            bh_frame_release_column(own, c);
+
+    d->p = t->p;
+    d->x = malloc((n * d->p > 0 ? n * d->p : 1) * sizeof *d->x);
+    if (!d->x) {
+        st = nomem(err);
+        goto done;
+    }
+    if (t->intercept)
+        for (size_t i = 0; i < n; i++)
+            d->x[i] = 1.0;
+    for (size_t q = 0; q < t->nterms && !st; q++) {
+        st = bh_terms_eval_term(t, q, own, map, d->rows, n, d->x + t->terms[q].col0 * n, n,
+                                err);
+        for (size_t c = 0; c < own->ncol; c++)
+            if (last[c] == q)
+                bh_frame_release_column(own, c);
+    }
+    if (!st)
+        st = check_finite(d->x, n, d->p, t->colnames, d->rows, "design column",
+                          own->source, err);
+done:
+    free(last);
+    return st;
+}
+
+/* The design of `data`; with own (== data) the frame's columns are given
+ * back as soon as the design has taken what it needs of them. */
+static bh_status build(const bh_formula *f, const bh_frame *data, bh_frame *own,
+                       const bh_design_options *opt, bh_design **out,
+                       bh_error *err)
 {
     *out = NULL;
     bh_design_options defopt;
@@ -340,7 +532,7 @@ bh_status bh_design_build(const bh_formula *f, const bh_frame *data,
         opt = &defopt;
     }
     const char **names = NULL;
-    size_t *cols = NULL, nvar = 0, *map = NULL, *phimap = NULL;
+    size_t *cols = NULL, nvar = 0, *map = NULL;
     bh_status st;
     bh_design *d = calloc(1, sizeof *d);
     if (!d)
@@ -359,6 +551,16 @@ bh_status bh_design_build(const bh_formula *f, const bh_frame *data,
     if (opt->cluster &&
         (st = option_column(data, "cluster", opt->cluster, 0, &ccol, err)))
         goto fail;
+    if (own) {
+        /* Columns the model never reads go at once. */
+        for (size_t c = 0; c < own->ncol; c++) {
+            int used = (long)c == wcol || (long)c == ccol;
+            for (size_t k = 0; k < nvar && !used; k++)
+                used = cols[k] == c;
+            if (!used)
+                bh_frame_release_column(own, c);
+        }
+    }
 
     /* Listwise deletion over every column the model reads. */
     size_t N = data->nrow;
@@ -402,157 +604,74 @@ bh_status bh_design_build(const bh_formula *f, const bh_frame *data,
                          L ? ")" : "");
         goto fail;
     }
-    size_t n = d->n;
 
-    if ((st = bh_terms_train(f, data, d->rows, n, &d->terms, err)))
+    if ((st = bh_terms_train(f, data, d->rows, d->n, &d->terms, err)))
         goto fail;
-    bh_terms *t = d->terms;
-    map = malloc((t->nraw + 1) * sizeof *map);
+    map = malloc((d->terms->nraw + 1) * sizeof *map);
     if (!map) {
         st = nomem(err);
         goto fail;
     }
-    if ((st = bh_terms_map(t, data, map, err)))
+    if ((st = bh_terms_map(d->terms, data, map, err)))
         goto fail;
 
-    d->p = t->p;
-    d->x = malloc((n * d->p > 0 ? n * d->p : 1) * sizeof *d->x);
-    if (!d->x) {
-        st = nomem(err);
-        goto fail;
-    }
-    if ((st = bh_terms_eval_rows(t, data, map, d->rows, n, NULL, 0, SIZE_MAX,
-                                 d->x, n, err)) ||
-        (st = check_finite(d->x, n, d->p, t->colnames, d->rows,
-                           "design column", data->source, err)))
-        goto fail;
-
-    const bh_formula *g = t->formula;
-    d->m = g->nlhs;
-    if (d->m) {
-        d->y = malloc(n * d->m * sizeof *d->y);
-        d->ynames = calloc(d->m, sizeof *d->ynames);
-        if (!d->y || !d->ynames) {
-            st = nomem(err);
+    if (!own) {
+        if ((st = build_x(d, data, map, err)) ||
+            (st = build_rest(d, data, map, opt, wcol, ccol, err)))
+            goto fail;
+    } else {
+        /* Everything but X first, so that X can then be filled while the
+         * frame is given back.  X is checked first in the other order: when
+         * something else fails, X decides which message the user sees. */
+        bh_error e_rest;
+        bh_error_clear(&e_rest);
+        if ((st = build_rest(d, data, map, opt, wcol, ccol, &e_rest))) {
+            bh_status sx = build_x(d, data, map, err);
+            if (sx)
+                st = sx;
+            else if (err)
+                *err = e_rest;
             goto fail;
         }
-        for (size_t k = 0; k < d->m; k++) {
-            if (!(d->ynames[k] = xstrdup(g->lhs_labels[k]))) {
-                st = nomem(err);
-                goto fail;
-            }
-            if ((st = bh_terms_eval_expr_rows(t, g->lhs[k], data, map, d->rows,
-                                              n, NULL, 0, SIZE_MAX,
-                                              d->y + k * n, NULL, err)))
-                goto fail;
-        }
-        if ((st = check_finite(d->y, n, d->m, d->ynames, d->rows, "response",
-                               data->source, err)))
+        if ((st = build_x_consume(d, own, map, err)))
             goto fail;
-    }
-
-    if (wcol >= 0) {
-        const bh_column *wc = &data->cols[wcol];
-        if (!(d->w = malloc(n * sizeof *d->w)) ||
-            !(d->weights_name = xstrdup(opt->weights))) {
-            st = nomem(err);
-            goto fail;
+        if (d->ndropped == 0) {
+            /* Design row i is data row i: bh_design_data_row needs no
+             * table, and no frame is left that the rows could index. */
+            free(d->rows);
+            d->rows = NULL;
         }
-        for (size_t i = 0; i < n; i++) {
-            double w = wc->num[d->rows[i]];
-            if (!(w >= 0) || !isfinite(w)) {
-                st = bh_error_at(err, BH_EDATA, data->source, 0, 0,
-                                 "weight '%s' is %g in data row %zu; weights "
-                                 "must be finite and non-negative",
-                                 opt->weights, w, d->rows[i] + 1);
-                goto fail;
-            }
-            if (opt->weight_kind == BH_WEIGHTS_FREQUENCY && w != floor(w)) {
-                st = bh_error_at(err, BH_EDATA, data->source, 0, 0,
-                                 "frequency weight '%s' is %g in data row "
-                                 "%zu; frequency weights must be whole "
-                                 "numbers", opt->weights, w, d->rows[i] + 1);
-                goto fail;
-            }
-            d->w[i] = w;
-        }
-    }
-
-    if (g->noffsets) {
-        double *tmp = malloc(n * sizeof *tmp);
-        d->offset = calloc(n, sizeof *d->offset);
-        if (!tmp || !d->offset) {
-            free(tmp);
-            st = nomem(err);
-            goto fail;
-        }
-        for (size_t k = 0; k < g->noffsets && !st; k++) {
-            st = bh_terms_eval_expr_rows(t, g->offsets[k], data, map, d->rows,
-                                         n, NULL, 0, SIZE_MAX, tmp, NULL, err);
-            for (size_t i = 0; i < n && !st; i++)
-                d->offset[i] += tmp[i];
-        }
-        free(tmp);
-        if (st)
-            goto fail;
-        char *oname = "offset";
-        if ((st = check_finite(d->offset, n, 1, &oname, d->rows, "offset",
-                               data->source, err)))
-            goto fail;
-    }
-
-    if (ccol >= 0 &&
-        (st = bh_grouping_build(data, &opt->cluster, 1, d->rows, n,
-                                &d->cluster, err)))
-        goto fail;
-
-    if (g->nre) {
-        if (!(d->re = calloc(g->nre, sizeof *d->re))) {
-            st = nomem(err);
-            goto fail;
-        }
-        for (size_t k = 0; k < g->nre; k++) {
-            bh_grouping *gr;
-            if ((st = bh_grouping_build(data, (const char *const *)g->re[k].group,
-                                        g->re[k].ngroup, d->rows, n, &gr, err)))
-                goto fail;
-            d->re[k] = *gr;   /* take over the contents */
-            free(gr);
-            d->nre = k + 1;
-        }
-    }
-
-    if (t->phi) {
-        phimap = malloc((t->phi->nraw + 1) * sizeof *phimap);
-        if (!phimap) {
-            st = nomem(err);
-            goto fail;
-        }
-        d->pz = t->phi->p;
-        d->z = malloc((n * d->pz > 0 ? n * d->pz : 1) * sizeof *d->z);
-        if (!d->z) {
-            st = nomem(err);
-            goto fail;
-        }
-        if ((st = bh_terms_map(t->phi, data, phimap, err)) ||
-            (st = bh_terms_eval_rows(t->phi, data, phimap, d->rows, n, NULL, 0,
-                                     SIZE_MAX, d->z, n, err)) ||
-            (st = check_finite(d->z, n, d->pz, t->phi->colnames, d->rows,
-                               "precision design column", data->source, err)))
-            goto fail;
     }
     free(names);
     free(cols);
     free(map);
-    free(phimap);
     *out = d;
     return BH_OK;
 fail:
     free(names);
     free(cols);
     free(map);
-    free(phimap);
     bh_design_free(d);
+    return st;
+}
+
+bh_status bh_design_build(const bh_formula *f, const bh_frame *data,
+                          const bh_design_options *opt, bh_design **out,
+                          bh_error *err)
+{
+    return build(f, data, NULL, opt, out, err);
+}
+
+bh_status bh_design_build_consume(const bh_formula *f, bh_frame **data,
+                                  const bh_design_options *opt,
+                                  bh_design **out, bh_error *err)
+{
+    *out = NULL;
+    if (!data || !*data)
+        return bh_error_set(err, BH_EINTERNAL, "no data frame to build from");
+    bh_status st = build(f, *data, *data, opt, out, err);
+    bh_frame_free(*data);
+    *data = NULL;
     return st;
 }
 

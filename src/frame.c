@@ -56,6 +56,19 @@ void bh_frame_free(bh_frame *f)
     free(f);
 }
 
+void bh_frame_release_column(bh_frame *f, size_t j)
+{
+    if (!f || j >= f->ncol)
+        return;
+    bh_column *c = &f->cols[j];
+    free(c->na);
+    free(c->num);
+    free(c->code);
+    c->na = NULL;
+    c->num = NULL;
+    c->code = NULL;
+}
+
 long bh_frame_index(const bh_frame *f, const char *name)
 {
     if (!f || !name)

@@ -141,8 +141,10 @@ static bh_status run_tests(const bh_model_spec *spec, bh_fit *fit, bh_error *err
     return BH_OK;
 }
 
-bh_status bh_model_fit(const bh_frame *data, const bh_model_spec *spec, bh_model **out,
-                       bh_error *err)
+/* With own (== data) the frame is handed to the design, which frees it
+ * before anything is estimated. */
+static bh_status fit_model(const bh_frame *data, bh_frame **own, const bh_model_spec *spec,
+                           bh_model **out, bh_error *err)
 {
     *out = NULL;
     if (!spec || !spec->formula)
@@ -186,7 +188,8 @@ bh_status bh_model_fit(const bh_frame *data, const bh_model_spec *spec, bh_model
     dopt.weight_kind = spec->weight_kind;
     if (vspec.kind == BH_VCOV_CLUSTER)
         dopt.cluster = vspec.cluster;
-    s = bh_design_build(f, data, &dopt, &m->design, err);
+    s = own ? bh_design_build_consume(f, own, &dopt, &m->design, err)
+            : bh_design_build(f, data, &dopt, &m->design, err);
     bh_formula_free(f);
     if (s != BH_OK)
         goto fail;
@@ -231,6 +234,39 @@ fail:
     return s;
 }
 
+bh_status bh_model_fit(const bh_frame *data, const bh_model_spec *spec, bh_model **out,
+                       bh_error *err)
+{
+    return fit_model(data, NULL, spec, out, err);
+}
+
+bh_status bh_model_fit_consume(bh_frame **data, const bh_model_spec *spec, bh_model **out,
+                               bh_error *err)
+{
+    *out = NULL;
+    if (!data || !*data)
+        return bh_error_set(err, BH_EINTERNAL, "no data frame to fit");
+    bh_status s = fit_model(*data, data, spec, out, err);
+    /* Errors before the design (spec, formula) leave the frame here. */
+    bh_frame_free(*data);
+    *data = NULL;
+    return s;
+}
+
+/* Whether two designs hold the same data rows (rows may be NULL: see
+ * bh_design). */
+static int same_rows(const bh_design *a, const bh_design *b)
+{
+    if (a->n != b->n)
+        return 0;
+    if (a->rows && b->rows)
+        return memcmp(a->rows, b->rows, a->n * sizeof *a->rows) == 0;
+    for (size_t i = 0; i < a->n; i++)
+        if (bh_design_data_row(a, i) != bh_design_data_row(b, i))
+            return 0;
+    return 1;
+}
+
 static long find_term(const bh_fit *f, const char *comp, const char *term)
 {
     for (size_t j = 0; j < f->p; j++)
@@ -248,8 +284,7 @@ bh_status bh_model_compare(const bh_model *small, bh_model *large, bh_error *err
         strcmp(a->link ? a->link : "", b->link ? b->link : "") != 0)
         return bh_error_set(err, BH_EUSAGE, "models %s and %s have different families or links",
                             a->name, b->name);
-    if (a->nobs != b->nobs || small->design->n != large->design->n ||
-        memcmp(small->design->rows, large->design->rows, small->design->n * sizeof(size_t)) != 0)
+    if (a->nobs != b->nobs || !same_rows(small->design, large->design))
         return bh_error_set(err, BH_EUSAGE,
                             "models %s (N = %zu) and %s (N = %zu) were not fitted to the same "
                             "observations (missing values differ?); nested comparisons need the "

@@ -796,6 +796,44 @@ bh_status bh_terms_eval_rows(const bh_terms *t, const bh_frame *data,
     return st;
 }
 
+bh_status bh_terms_eval_term(const bh_terms *t, size_t q, const bh_frame *data,
+                             const size_t *map, const size_t *rows, size_t n,
+                             double *x, size_t ldx, bh_error *err)
+{
+    if (q >= t->nterms)
+        return bh_error_set(err, BH_EINTERNAL, "term %zu of %zu", q, t->nterms);
+    /* a view of t holding term q and only its variables: eval_block then
+     * does for this term exactly what it does inside the whole design */
+    const bh_tterm *tm = &t->terms[q];
+    size_t nv = tm->nvars;
+    size_t *vidx = malloc((nv ? nv : 1) * sizeof *vidx);
+    bh_tvar *vv = malloc((nv ? nv : 1) * sizeof *vv);
+    if (!vidx || !vv) {
+        free(vidx);
+        free(vv);
+        return nomem(err);
+    }
+    bh_tterm one = *tm;
+    for (size_t a = 0; a < nv; a++) {
+        vv[a] = t->vars[tm->vars[a]];
+        vidx[a] = a;
+    }
+    one.vars = vidx;
+    bh_terms view = *t;
+    view.vars = vv;
+    view.nvars = nv;
+    view.terms = &one;
+    view.nterms = 1;
+    view.intercept = 0;
+    view.p = tm->ncols;
+    view.phi = NULL;
+    bh_status st = bh_terms_eval_rows(&view, data, map, rows, n, NULL, 0, SIZE_MAX, x, ldx,
+                                      err);
+    free(vidx);
+    free(vv);
+    return st;
+}
+
 bh_status bh_terms_row(const bh_terms *t, const bh_frame *data,
                        const size_t *map, size_t row, const bh_override *ov,
                        size_t nov, double *x, bh_error *err)

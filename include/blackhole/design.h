@@ -59,7 +59,10 @@ typedef struct bh_design {
     size_t nre;
     size_t pz;                /* columns of the precision design            */
     double *z;                /* n x pz, column-major, or NULL (no phi part) */
-    size_t *rows;             /* frame row of each design row               */
+    size_t *rows;             /* frame row of each design row; NULL (row i
+                                 is frame row i) only in a design from
+                                 bh_design_build_consume that dropped no
+                                 row: use bh_design_data_row()             */
     size_t nrow_data;         /* rows in the data frame                     */
     size_t ndropped;          /* rows removed by listwise deletion          */
 } bh_design;
@@ -72,6 +75,17 @@ bh_status bh_design_build(const bh_formula *f, const bh_frame *data,
                           const bh_design_options *opt, bh_design **out,
                           bh_error *err);
 void bh_design_free(bh_design *d);
+
+/* The same design from a frame that is no longer needed afterwards: the
+ * frame's columns are freed as soon as the design holds what it needs of
+ * them (X is filled term by term while the columns it came from are
+ * released), so the data and the design never both live in full.  *data is
+ * freed and set to NULL in every case, success or error.  Same numbers and
+ * same error messages as bh_design_build; `rows` is NULL when no row was
+ * dropped (nothing is left to index). */
+bh_status bh_design_build_consume(const bh_formula *f, bh_frame **data,
+                                  const bh_design_options *opt,
+                                  bh_design **out, bh_error *err);
 
 /* 1-based row of the data frame that design row i came from (messages). */
 size_t bh_design_data_row(const bh_design *d, size_t i);

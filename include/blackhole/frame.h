@@ -79,6 +79,12 @@ bh_status bh_frame_add_categorical(bh_frame *f, const char *name,
  * pointer in *col (also on failure).  col->n must equal f->nrow. */
 bh_status bh_frame_adopt(bh_frame *f, bh_column *col, bh_error *err);
 
+/* Free a column's values (num, code, na) and keep its name, type, levels
+ * and position, so that messages can still name it: a consumer that has
+ * copied what it needs (bh_design_build_consume) gives the memory back
+ * column by column.  The column's values must not be read afterwards. */
+void bh_frame_release_column(bh_frame *f, size_t j);
+
 /* Compare two level strings in frame level order (see top of file). */
 int bh_level_cmp(const char *a, const char *b);
 

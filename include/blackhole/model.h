@@ -75,6 +75,16 @@ typedef struct {
  * fit->converged = 0 and BH_OK. */
 bh_status bh_model_fit(const bh_frame *data, const bh_model_spec *spec,
                        bh_model **out, bh_error *err);
+
+/* The same, for a frame that nothing needs after this model: the frame is
+ * given back while the design is built (see bh_design_build_consume), before
+ * estimation, which bounds peak memory by about one copy of the data plus
+ * the estimator's workspace.  *data is freed and set to NULL in every case.
+ * Same results and messages as bh_model_fit; the model's design has no
+ * frame behind it (margins and predictions on the estimation data need
+ * bh_model_fit). */
+bh_status bh_model_fit_consume(bh_frame **data, const bh_model_spec *spec, bh_model **out,
+                               bh_error *err);
 void bh_model_free(bh_model *m);
 
 /* Compare nested models fitted to the same rows: an F test for least

@@ -123,6 +123,15 @@ bh_status bh_terms_eval_rows(const bh_terms *t, const bh_frame *data,
                              const bh_override *ov, size_t nov, size_t draw,
                              double *x, size_t ldx, bh_error *err);
 
+/* Evaluate only term q (its columns col0 .. col0 + ncols - 1, intercept
+ * excluded) at rows[0..n-1] into x[j*ldx + i], j = 0..ncols-1: the same
+ * numbers as bh_terms_eval_rows gives in those columns, reading only the
+ * term's variables (so a design can be filled term by term while the data
+ * columns no longer needed are released). */
+bh_status bh_terms_eval_term(const bh_terms *t, size_t q, const bh_frame *data,
+                             const size_t *map, const size_t *rows, size_t n,
+                             double *x, size_t ldx, bh_error *err);
+
 /* Evaluate a numeric expression of t->formula (a response, an offset) at
  * rows[0..n-1] into val[0..n-1] (and dval, when draw != SIZE_MAX). */
 bh_status bh_terms_eval_expr_rows(const bh_terms *t, const bh_expr *e,

@@ -314,7 +314,11 @@ int bh_cmd_fit(int argc, char **argv)
         spec.tests = (const char *const *)tests;
         spec.ntests = ntests;
         spec.tests_optional = nmod > 1;
-        s = bh_model_fit(data, &spec, &models[k], &err);
+        /* One model: nothing reads the data after its design is built, so
+         * the frame is handed over and freed before estimation (peak
+         * memory).  Several models each need it. */
+        s = nmod == 1 ? bh_model_fit_consume(&data, &spec, &models[k], &err)
+                      : bh_model_fit(data, &spec, &models[k], &err);
         if (s != BH_OK) {
             if (nmod > 1) {
                 char msg[BH_ERROR_MSG_MAX];
