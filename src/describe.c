@@ -741,9 +741,14 @@ bh_status bh_scale_score(bh_frame *f, const char *name,
         if (present == k)
             rows[m++] = i;
     }
-    double alpha = alpha_of(cols, k, SIZE_MAX, rows, m, buf);
-    for (size_t j = 0; j < k; j++)
-        drop[j] = alpha_of(cols, k, j, rows, m, buf);
+    /* the reliabilities only go to out: a caller that wants the composite
+     * alone (simulate, per replication) does not pay for them */
+    double alpha = NAN;
+    if (out) {
+        alpha = alpha_of(cols, k, SIZE_MAX, rows, m, buf);
+        for (size_t j = 0; j < k; j++)
+            drop[j] = alpha_of(cols, k, j, rows, m, buf);
+    }
     free(rows);
     free(buf);
     /* Last, since adding a column moves the frame's columns (cols[]). */

@@ -444,17 +444,56 @@ static bh_status add_ids(bh_frame *f, const char *name, const char *prefix, size
 static bh_status add_group(bh_generate_workspace *w, bh_frame *f, const char *name, size_t n,
                            int leads, bh_error *err)
 {
+    /* Built directly from the group numbers: the levels present, sorted as
+     * the frame sorts levels (few of them), and each row's code; the same
+     * column bh_frame_add_categorical makes from the strings, without
+     * sorting n strings. */
     const bh_dgp *d = &w->s->dgp;
-    if (n > w->cap_id) {
-        const char **np = realloc(w->idptr, n * sizeof *np);
-        if (!np)
-            return bh_error_set(err, BH_ENOMEM, "out of memory");
-        w->idptr = np;
-        w->cap_id = n;
+    size_t G = d->nlevels;
+    bh_column c = {0};
+    c.type = BH_COL_CATEGORICAL;
+    c.n = n;
+    c.name = strdup(name);
+    c.na = calloc(n ? n : 1, 1);
+    c.code = malloc((n ? n : 1) * sizeof *c.code);
+    c.levels = calloc(G ? G : 1, sizeof *c.levels);
+    int *rank = calloc(G ? G : 1, sizeof *rank);
+    int ok = c.name && c.na && c.code && c.levels && rank;
+    for (size_t i = 0; ok && i < n; i++)
+        rank[w->group[leads ? w->parent[i] : i]] = 1;
+    /* present levels in sorted order: insertion sort of at most G names */
+    for (size_t g = 0; ok && g < G; g++) {
+        if (!rank[g])
+            continue;
+        size_t at = c.nlevels;
+        while (at > 0 && bh_level_cmp(c.levels[at - 1], d->levels[g]) > 0) {
+            c.levels[at] = c.levels[at - 1];
+            at--;
+        }
+        c.levels[at] = d->levels[g];  /* borrowed until copied below */
+        c.nlevels++;
     }
-    for (size_t i = 0; i < n; i++)
-        w->idptr[i] = d->levels[w->group[leads ? w->parent[i] : i]];
-    return bh_frame_add_categorical(f, name, w->idptr, err);
+    for (size_t l = 0; ok && l < c.nlevels; l++)
+        for (size_t g = 0; g < G; g++)
+            if (c.levels[l] == d->levels[g])
+                rank[g] = (int)l;
+    for (size_t i = 0; ok && i < n; i++)
+        c.code[i] = rank[w->group[leads ? w->parent[i] : i]];
+    for (size_t l = 0; ok && l < c.nlevels; l++)
+        c.levels[l] = strdup(c.levels[l]);
+    for (size_t l = 0; ok && l < c.nlevels; l++)
+        ok = c.levels[l] != NULL;
+    free(rank);
+    if (!ok) {
+        for (size_t l = 0; c.levels && l < c.nlevels; l++)
+            free(c.levels[l]);
+        free(c.levels);
+        free(c.code);
+        free(c.na);
+        free(c.name);
+        return bh_error_set(err, BH_ENOMEM, "out of memory");
+    }
+    return bh_frame_adopt(f, &c, err);
 }
 
 /* Column values of a unit-level name as written (with missing), expanded

@@ -77,6 +77,26 @@ static void sb_add(sbuf *b, const char *fmt, ...)
     }
 }
 
+/* Append len bytes (the text paths: one call per field, not per byte). */
+static void sb_mem(sbuf *b, const char *s, size_t len)
+{
+    if (b->oom)
+        return;
+    if (b->len + len + 1 > b->cap) {
+        size_t nc = (b->cap ? b->cap * 2 : 256) + len + 1;
+        char *ns = realloc(b->s, nc);
+        if (!ns) {
+            b->oom = 1;
+            return;
+        }
+        b->s = ns;
+        b->cap = nc;
+    }
+    memcpy(b->s + b->len, s, len);
+    b->len += len;
+    b->s[b->len] = '\0';
+}
+
 /* A number for replications.csv: round-trip exact (%.17g), NA when NAN. */
 static void sb_num(sbuf *b, double v)
 {
@@ -115,15 +135,17 @@ static void put_num(FILE *f, double v)
  * the files need no quoting (messages and names only). */
 static void sb_text(sbuf *b, const char *s)
 {
-    for (; s && *s && !b->oom; s++) {
-        char c = *s;
+    size_t start = b->len;
+    sb_mem(b, s ? s : "", s ? strlen(s) : 0);
+    for (size_t k = start; !b->oom && k < b->len; k++) {
+        char c = b->s[k];
         if (c == ',')
             c = ';';
         else if (c == '"')
             c = '\'';
         else if ((unsigned char)c < 0x20 || c == 0x7f)
             c = ' ';
-        sb_add(b, "%c", c);
+        b->s[k] = c;
     }
 }
 
@@ -421,11 +443,17 @@ static bh_status make_data(bh_generate_workspace *gen, const bh_simulate_plan *p
     return s;
 }
 
+/* "w,n,scale,i," of every line of a replication, formatted once. */
 static void line_head(sbuf *b, size_t w, size_t n, double scale, size_t i)
 {
     sb_add(b, "%zu,%zu,", w, n);
     sb_exact(b, scale);
     sb_add(b, ",%zu,", i);
+}
+
+static void put_head(sbuf *b, const sbuf *head)
+{
+    sb_mem(b, head->s ? head->s : "", head->len);
 }
 
 bh_status bh_simulate_run_one(bh_simulate_worker *wk, size_t w, char **block, size_t *failed,
@@ -439,17 +467,24 @@ bh_status bh_simulate_run_one(bh_simulate_worker *wk, size_t w, char **block, si
     size_t d = w / p->opt.reps, i = w % p->opt.reps;
     size_t n = p->n[d / p->nscales];
     double scale = p->scales[d % p->nscales];
-    sbuf b = {0};
+    sbuf b = {0}, head = {0};
     size_t lines = 0;
+    line_head(&head, w, n, scale, i);
+    if (head.oom) {
+        free(head.s);
+        return bh_error_set(err, BH_ENOMEM, "out of memory");
+    }
     bh_frame *data[2];
     bh_error e2;
     bh_status s = make_data(wk->gen, p, n, scale, (uint64_t)i, data, &e2);
-    if (s == BH_ENOMEM)
+    if (s == BH_ENOMEM) {
+        free(head.s);
         return bh_error_set(err, s, "out of memory");
+    }
     if (s != BH_OK) {
         /* a data error fails every model of this replication */
         for (size_t m = 0; m < p->nmodels; m++) {
-            line_head(&b, w, n, scale, i);
+            put_head(&b, &head);
             sb_text(&b, p->study->models[p->models[m].study_index].name);
             sb_add(&b, ",,,NA,NA,NA,NA,NA,error,0,0,data: ");
             sb_text(&b, e2.msg);
@@ -466,12 +501,13 @@ bh_status bh_simulate_run_one(bh_simulate_worker *wk, size_t w, char **block, si
                                        : bh_error_set(&e2, BH_EDATA, "no lead-level data");
         if (fs == BH_ENOMEM) {
             free(b.s);
+            free(head.s);
             bh_frame_free(data[0]);
             bh_frame_free(data[1]);
             return bh_error_set(err, fs, "out of memory");
         }
         if (fs != BH_OK) {
-            line_head(&b, w, n, scale, i);
+            put_head(&b, &head);
             sb_text(&b, name);
             sb_add(&b, ",,,NA,NA,NA,NA,NA,error,0,0,");
             sb_text(&b, e2.msg);
@@ -484,15 +520,15 @@ bh_status bh_simulate_run_one(bh_simulate_worker *wk, size_t w, char **block, si
         const char *status = f->converged ? "ok" : "nonconverged";
         *failed += !f->converged;
         for (size_t j = 0; j < f->p; j++) {
-            line_head(&b, w, n, scale, i);
+            put_head(&b, &head);
             sb_text(&b, name);
-            sb_add(&b, ",");
+            sb_mem(&b, ",", 1);
             sb_text(&b, f->component && f->component[j] ? f->component[j] : "");
-            sb_add(&b, ",");
+            sb_mem(&b, ",", 1);
             sb_text(&b, f->term[j]);
             double v[5] = {f->beta[j], f->se[j], f->conf_low[j], f->conf_high[j], f->p_value[j]};
             for (int k = 0; k < 5; k++) {
-                sb_add(&b, ",");
+                sb_mem(&b, ",", 1);
                 sb_num(&b, f->aliased && f->aliased[j] ? NAN : v[k]);
             }
             sb_add(&b, ",%s,%zu,%zu,%s\n", status, f->iterations, f->nwarnings,
@@ -503,7 +539,9 @@ bh_status bh_simulate_run_one(bh_simulate_worker *wk, size_t w, char **block, si
     }
     bh_frame_free(data[0]);
     bh_frame_free(data[1]);
-    line_head(&b, w, n, scale, i);
+    put_head(&b, &head);
+    free(head.s);
+    head.s = NULL;
     sb_add(&b, ",,,,,,,,end,%zu,,\n", lines);
     if (b.oom) {
         free(b.s);

@@ -193,23 +193,28 @@ Test(generate, unit_level_independent_of_lead_level)
         cr_assert_not_null(la);
         cr_assert_eq(bh_generate_ws(w, &o, &b, NULL, &err), BH_OK, "%s", err.msg);
         cr_assert(frames_equal(a, b), "index %llu", (unsigned long long)idx);
-        /* the id columns are built without sorting: the same levels and
-         * codes as the frame's own categorical constructor gives */
+        /* the id and group columns are built without sorting: the same
+         * levels and codes as the frame's own categorical constructor gives */
         for (int lv = 0; lv < 2; lv++) {
             const bh_frame *f = lv ? la : a;
-            const bh_column *c = &f->cols[0];
-            const char **txt = malloc(f->nrow * sizeof *txt);
-            for (size_t i = 0; i < f->nrow; i++)
-                txt[i] = c->levels[c->code[i]];
-            bh_frame *g = bh_frame_new(NULL, f->nrow);
-            cr_assert_eq(bh_frame_add_categorical(g, c->name, txt, &err), BH_OK);
-            const bh_column *d = &g->cols[0];
-            cr_assert_eq(d->nlevels, c->nlevels);
-            cr_assert(memcmp(d->code, c->code, f->nrow * sizeof(int)) == 0, "%s codes", c->name);
-            for (size_t l = 0; l < d->nlevels; l++)
-                cr_assert_str_eq(d->levels[l], c->levels[l]);
-            bh_frame_free(g);
-            free(txt);
+            for (size_t j = 0; j < f->ncol; j++) {
+                const bh_column *c = &f->cols[j];
+                if (c->type != BH_COL_CATEGORICAL)
+                    continue;
+                const char **txt = malloc(f->nrow * sizeof *txt);
+                for (size_t i = 0; i < f->nrow; i++)
+                    txt[i] = c->levels[c->code[i]];
+                bh_frame *g = bh_frame_new(NULL, f->nrow);
+                cr_assert_eq(bh_frame_add_categorical(g, c->name, txt, &err), BH_OK);
+                const bh_column *d = &g->cols[0];
+                cr_assert_eq(d->nlevels, c->nlevels);
+                cr_assert(memcmp(d->code, c->code, f->nrow * sizeof(int)) == 0, "%s codes",
+                          c->name);
+                for (size_t l = 0; l < d->nlevels; l++)
+                    cr_assert_str_eq(d->levels[l], c->levels[l]);
+                bh_frame_free(g);
+                free(txt);
+            }
         }
         bh_frame_free(a);
         bh_frame_free(la);
