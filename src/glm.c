@@ -83,10 +83,16 @@ struct bh_glm_workspace {
     size_t nok;           /* rows with positive weight */
     double wsum;          /* sum of weights over them */
     int nonint;           /* poisson non-integer counts / binomial successes */
-    /* Rows: eta, mu, 1 - mu; z, mu0, cmu0 are consecutive thirds of one
-     * block (blk), which binary_stats borrows as its sort buffer once the
-     * null model is done with them. */
-    double *eta, *mu, *cmu, *z, *mu0, *cmu0, *blk;
+    /* Rows: eta, mu, 1 - mu, and scratch z, mu0, cmu0 (null model, sort
+     * keys of binary_stats, Firth's score multipliers, the separation LP).
+     * Separate blocks so that bh_glm_result can hand them to the fit
+     * (fitted = mu, resid = eta, u = z, hat = mu0) instead of copying:
+     * a NULL vector is reallocated by the next init. */
+    double *eta, *mu, *cmu, *z, *mu0, *cmu0;
+    /* The null model's fitted values when they are one constant (no
+     * offset): mu0/cmu0 are then not filled. */
+    int null_const;
+    double null_mu, null_cmu;
     /* Coefficients (p, indexed by design column; 0 where aliased). */
     double *beta, *beta_old, *step;
     unsigned char *alias;
@@ -397,24 +403,30 @@ void bh_glm_default_options(bh_glm_options *opt)
     opt->maxiter = 100;
 }
 
+/* Allocate the n-vectors that are missing (all at first; those a
+ * previous result handed to its fit afterwards).  Untouched pages cost no
+ * memory, so vectors a fit does not use stay free.  0 or -1. */
+static int nvec_alloc(bh_glm_workspace *ws)
+{
+    size_t n1 = ws->nmax ? ws->nmax : 1;
+    double **nv[] = {&ws->eta, &ws->mu, &ws->cmu, &ws->z, &ws->mu0,
+                     &ws->cmu0};
+    int ok = 1;
+    for (size_t k = 0; k < sizeof nv / sizeof *nv; k++)
+        if (!*nv[k])
+            ok &= (*nv[k] = malloc(n1 * sizeof(double))) != NULL;
+    return ok ? 0 : -1;
+}
+
 bh_glm_workspace *bh_glm_workspace_alloc(size_t n, size_t p)
 {
     bh_glm_workspace *ws = calloc(1, sizeof *ws);
     if (!ws)
         return NULL;
-    size_t n1 = n ? n : 1, p1 = p ? p : 1;
+    size_t p1 = p ? p : 1;
     ws->nmax = n;
     ws->pmax = p;
-    double **nv[] = {&ws->eta, &ws->mu, &ws->cmu};
-    int ok = 1;
-    for (size_t k = 0; k < sizeof nv / sizeof *nv; k++)
-        ok &= (*nv[k] = malloc(n1 * sizeof(double))) != NULL;
-    ok &= (ws->blk = malloc(3 * n1 * sizeof(double))) != NULL;
-    if (ws->blk) {
-        ws->z = ws->blk;
-        ws->mu0 = ws->blk + n1;
-        ws->cmu0 = ws->blk + 2 * n1;
-    }
+    int ok = nvec_alloc(ws) == 0;
     double **pv[] = {&ws->beta, &ws->beta_old, &ws->step, &ws->rhs, &ws->csc,
                      &ws->hbeta, &ws->rdiag, &ws->qscale, &ws->bfull,
                      &ws->twork};
@@ -426,10 +438,16 @@ bh_glm_workspace *bh_glm_workspace_alloc(size_t n, size_t p)
     ok &= (ws->alias = calloc(p1, 1)) != NULL;
     ok &= (ws->act = malloc(p1 * sizeof *ws->act)) != NULL;
     ok &= (ws->perm = malloc(p1 * sizeof *ws->perm)) != NULL;
-    ok &= (ws->buf = malloc(GLM_CHUNK * (p1 + 1) * sizeof(double))) != NULL;
-    ok &= (ws->buf2 = malloc(GLM_CHUNK * (p1 + 1) * sizeof(double))) != NULL;
-    ok &= (ws->cw = malloc(GLM_CHUNK * sizeof(double))) != NULL;
-    ok &= (ws->sw = malloc(GLM_CHUNK * sizeof(double))) != NULL;
+    /* Row chunks never exceed n rows: small fits (simulations allocate a
+     * workspace per fit) get small buffers, not fresh pages to fault in.
+     * At least 2 (p + 1) + 1 rows: the separation LP's scratch. */
+    size_t ch = n < GLM_CHUNK ? n : GLM_CHUNK;
+    if (ch < 2 * (p1 + 1) + 1)
+        ch = 2 * (p1 + 1) + 1;
+    ok &= (ws->buf = malloc(ch * (p1 + 1) * sizeof(double))) != NULL;
+    ok &= (ws->buf2 = malloc(ch * (p1 + 1) * sizeof(double))) != NULL;
+    ok &= (ws->cw = malloc(ch * sizeof(double))) != NULL;
+    ok &= (ws->sw = malloc(ch * sizeof(double))) != NULL;
     if (!ok) {
         bh_glm_workspace_free(ws);
         return NULL;
@@ -444,7 +462,9 @@ void bh_glm_workspace_free(bh_glm_workspace *ws)
     free(ws->eta);
     free(ws->mu);
     free(ws->cmu);
-    free(ws->blk);
+    free(ws->z);
+    free(ws->mu0);
+    free(ws->cmu0);
     free(ws->beta);
     free(ws->beta_old);
     free(ws->step);
@@ -530,14 +550,23 @@ static void chunk_cross(bh_glm_workspace *ws, size_t i0, size_t c,
 {
     size_t n = ws->n, r = ws->r;
     const double *x = ws->d->x;
+    const double *restrict sw = ws->sw;
     for (size_t k = 0; k < r; k++) {
-        const double *xc = x + ws->act[k] * n + i0;
-        double *bc = ws->buf + k * c;
+        const double *restrict xc = x + ws->act[k] * n + i0;
+        double *restrict bc = ws->buf + k * c;
         for (size_t ii = 0; ii < c; ii++)
-            bc[ii] = ws->sw[ii] * xc[ii];
+            bc[ii] = sw[ii] * xc[ii];
     }
-    cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (int)r, (int)c,
-                1.0, ws->buf, (int)c, 1.0, ws->xtwx, (int)r);
+    /* Lean fits (many small ones): dgemm forms the whole r x r product
+     * faster than dsyrk its triangle on a few hundred rows (no packing of
+     * a triangular result), at a rounding-level difference. */
+    if (ws->opt.lean)
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)r, (int)r,
+                    (int)c, 1.0, ws->buf, (int)c, ws->buf, (int)c, 1.0,
+                    ws->xtwx, (int)r);
+    else
+        cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (int)r, (int)c,
+                    1.0, ws->buf, (int)c, 1.0, ws->xtwx, (int)r);
     if (sz)
         cblas_dgemv(CblasColMajor, CblasTrans, (int)c, (int)r, 1.0,
                     ws->buf, (int)c, sz, 1, 1.0, ws->rhs, 1);
@@ -758,11 +787,12 @@ static size_t tsqr_rows(bh_glm_workspace *ws, int withz, int prior)
                 ws->sw[ii] = sqrt(wi_of(ws, i0 + ii));
         else
             chunk_weights(ws, i0, c, sz);
+        const double *restrict sw = ws->sw;
         for (size_t k = 0; k < r; k++) {
-            const double *xc = x + ws->act[k] * n + i0;
-            double *bc = ws->buf + k * c;
+            const double *restrict xc = x + ws->act[k] * n + i0;
+            double *restrict bc = ws->buf + k * c;
             for (size_t ii = 0; ii < c; ii++)
-                bc[ii] = ws->sw[ii] * xc[ii];
+                bc[ii] = sw[ii] * xc[ii];
         }
         bh_tsqr_update(q, ws->tr, q, ws->buf, c, c, ws->twork);
     }
@@ -853,6 +883,9 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
                             opt->response + 1, d->m);
     if (p == 0)
         return bh_error_set(err, BH_EUSAGE, "glm: the model has no columns");
+    if (nvec_alloc(ws))
+        return bh_error_set(err, BH_ENOMEM, "glm: out of memory (%zu rows)",
+                            n);
     ws->d = d;
     ws->opt = *opt;
     ws->n = n;
@@ -939,6 +972,13 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
         cross_reset(ws);
     int bad = 0;
     double dev = 0;
+    /* Binary and fractional starting values depend on (w, y) alone, which
+     * in a binary model takes a few values: the last row's results per
+     * y <= 1/2 and y > 1/2 are reused when (w, y) repeats (one log and
+     * one exp fewer per row; the same numbers). */
+    int memo = fam == BH_FAM_BINOMIAL || fam == BH_FAM_FRACTIONAL;
+    int memo_ok[2] = {0, 0};
+    double memo_w[2] = {0, 0}, memo_y[2] = {0, 0}, memo_v[2][4];
     for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
         size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
         double *A = ws->buf2;
@@ -955,6 +995,16 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
         if (must) {
             for (size_t i = i0; i < i0 + c; i++) {
                 double wi = wi_of(ws, i), yi = ws->y[i], m;
+                int slot = yi > 0.5;
+                if (memo && memo_ok[slot] && memo_w[slot] == wi &&
+                    memo_y[slot] == yi) {
+                    ws->eta[i] = memo_v[slot][0];
+                    ws->mu[i] = memo_v[slot][1];
+                    ws->cmu[i] = memo_v[slot][2];
+                    if (wi > 0)
+                        dev += memo_v[slot][3];
+                    continue;
+                }
                 switch (fam) {
                 case BH_FAM_BINOMIAL:
                 case BH_FAM_FRACTIONAL: m = (wi * yi + 0.5) / (wi + 1); break;
@@ -964,8 +1014,18 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
                 ws->eta[i] = bh_link_fun(opt->link, m);
                 link_inv2(opt->link, ws->eta[i], &ws->mu[i], &ws->cmu[i]);
                 /* R evaluates the first deviance at mustart itself. */
+                double dr = wi > 0 ? dev_resid(fam, yi, m, 1 - m, wi) : 0;
                 if (wi > 0)
-                    dev += dev_resid(fam, yi, m, 1 - m, wi);
+                    dev += dr;
+                if (memo) {
+                    memo_ok[slot] = 1;
+                    memo_w[slot] = wi;
+                    memo_y[slot] = yi;
+                    memo_v[slot][0] = ws->eta[i];
+                    memo_v[slot][1] = ws->mu[i];
+                    memo_v[slot][2] = ws->cmu[i];
+                    memo_v[slot][3] = dr;
+                }
             }
             double *sz = ws->buf + c * p;
             chunk_weights(ws, i0, c, sz);
@@ -1238,9 +1298,10 @@ int bh_glm_test(const bh_glm_workspace *ws)
 /* ---- statistics -------------------------------------------------------- */
 
 /* Log-likelihood at (mu, cmu) as R's logLik.glm (family aic), with dev the
- * deviance there (gaussian).  Fractional: the Bernoulli quasi-likelihood. */
+ * deviance there (gaussian); row i at mu[i * stride] (stride 0: one
+ * constant).  Fractional: the Bernoulli quasi-likelihood. */
 static double loglik_at(const bh_glm_workspace *ws, const double *mu,
-                        const double *cmu, double dev)
+                        const double *cmu, size_t stride, double dev)
 {
     long double ll = 0;
     bh_family fam = ws->opt.family;
@@ -1262,21 +1323,21 @@ static double loglik_at(const bh_glm_workspace *ws, const double *mu,
                 continue;
             double l = gsl_sf_lnchoose((unsigned)m, (unsigned)k);
             if (k > 0)
-                l += k * log(mu[i]);
+                l += k * log(mu[i * stride]);
             if (m - k > 0)
-                l += (m - k) * log(cmu[i]);
+                l += (m - k) * log(cmu[i * stride]);
             ll += wi / m * l;
         } else if (fam == BH_FAM_FRACTIONAL) {
             if (y > 0)
-                ll += wi * y * log(mu[i]);
+                ll += wi * y * log(mu[i * stride]);
             if (y < 1)
-                ll += wi * (1 - y) * log(cmu[i]);
+                ll += wi * (1 - y) * log(cmu[i * stride]);
         } else {
             /* R's dpois is -Inf (with a warning) for non-integer counts. */
             if (y != floor(y))
                 return -INFINITY;
-            ll += wi * ((y > 0 ? y * log(mu[i]) : 0) - mu[i] -
-                        gsl_sf_lngamma(y + 1));
+            ll += wi * ((y > 0 ? y * log(mu[i * stride]) : 0) -
+                        mu[i * stride] - gsl_sf_lngamma(y + 1));
         }
     }
     return (double)ll;
@@ -1284,28 +1345,28 @@ static double loglik_at(const bh_glm_workspace *ws, const double *mu,
 
 /* The null model of R's glm: intercept only (weighted mean) or, with an
  * offset, intercept + offset fitted by IRLS; without an intercept, the
- * offset alone.  Fills mu0/cmu0 and returns the null deviance. */
+ * offset alone.  Fills mu0/cmu0 (or, without an offset, the constants
+ * null_mu/null_cmu) and returns the null deviance. */
 static double null_model(bh_glm_workspace *ws, int *conv)
 {
     size_t n = ws->n;
     bh_family fam = ws->opt.family;
     bh_link link = ws->opt.link;
     *conv = 1;
-    if (!ws->icpt) {
+    ws->null_const = !ws->off;
+    if (!ws->off && !ws->icpt) {
+        link_inv2(link, 0, &ws->null_mu, &ws->null_cmu);
+    } else if (!ws->icpt) {
         for (size_t i = 0; i < n; i++)
-            link_inv2(link, ws->off ? ws->off[i] : 0, &ws->mu0[i],
-                      &ws->cmu0[i]);
+            link_inv2(link, ws->off[i], &ws->mu0[i], &ws->cmu0[i]);
     } else if (!ws->off) {
         long double sy = 0, sw = 0;
         for (size_t i = 0; i < n; i++) {
             sy += (long double)wi_of(ws, i) * ws->y[i];
             sw += wi_of(ws, i);
         }
-        double m = (double)(sy / sw);
-        for (size_t i = 0; i < n; i++) {
-            ws->mu0[i] = m;
-            ws->cmu0[i] = (double)((sw - sy) / sw);
-        }
+        ws->null_mu = (double)(sy / sw);
+        ws->null_cmu = (double)((sw - sy) / sw);
     } else {
         /* Scalar IRLS from the full model's fitted values (R's fit2). */
         double *eta0 = ws->z;
@@ -1352,11 +1413,14 @@ static double null_model(bh_glm_workspace *ws, int *conv)
             }
         }
     }
+    const double *m0 = ws->null_const ? &ws->null_mu : ws->mu0;
+    const double *c0 = ws->null_const ? &ws->null_cmu : ws->cmu0;
+    size_t st = ws->null_const ? 0 : 1;
     double dev = 0;
     for (size_t i = 0; i < n; i++) {
         double wi = wi_of(ws, i);
         if (wi > 0)
-            dev += dev_resid(fam, ws->y[i], ws->mu0[i], ws->cmu0[i], wi);
+            dev += dev_resid(fam, ws->y[i], m0[i * st], c0[i * st], wi);
     }
     return dev;
 }
@@ -1423,14 +1487,90 @@ static void sort_fyw(fyw *v, size_t m)
     free(tmp);
 }
 
-/* Tjur, AUC (weighted Mann-Whitney, ties 1/2) and Hosmer-Lemeshow for a
- * binary response; fitted values sorted in the row block of z, mu0 and
- * cmu0 (three doubles per row; called after the null model's
- * log-likelihood, the last use of mu0 and cmu0). */
-static void binary_stats(bh_glm_workspace *ws, bh_fit_stats *S)
+static int cmp_dbl(const void *a, const void *b)
 {
-    size_t n = ws->n, m = 0;
-    fyw *v = (fyw *)ws->blk;
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Ascending sort of v[0..m) (no NaN): LSD radix sort on 16-bit digits of
+ * fkey, skipping digits all keys share; tmp: m doubles of scratch.  Equal
+ * keys are equal values, so the order is unique. */
+static void sort_dbl(double *v, size_t m, double *tmp)
+{
+    size_t *cnt = m > 1 ? malloc(4 * 65536 * sizeof *cnt) : NULL;
+    if (!cnt) {
+        if (m > 1)
+            qsort(v, m, sizeof *v, cmp_dbl);
+        return;
+    }
+    memset(cnt, 0, 4 * 65536 * sizeof *cnt);
+    for (size_t i = 0; i < m; i++) {
+        uint64_t k = fkey(v[i]);
+        for (int d = 0; d < 4; d++)
+            cnt[d * 65536 + ((k >> (16 * d)) & 0xFFFF)]++;
+    }
+    double *src = v, *dst = tmp;
+    for (int d = 0; d < 4; d++) {
+        size_t *c = cnt + d * 65536;
+        if (c[(fkey(v[0]) >> (16 * d)) & 0xFFFF] == m)
+            continue;
+        size_t pos = 0;
+        for (size_t b = 0; b < 65536; b++) {
+            size_t t = c[b];
+            c[b] = pos;
+            pos += t;
+        }
+        for (size_t i = 0; i < m; i++)
+            dst[c[(fkey(src[i]) >> (16 * d)) & 0xFFFF]++] = src[i];
+        double *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != v)
+        memcpy(v, src, m * sizeof *v);
+    free(cnt);
+}
+
+/* AUC (weighted Mann-Whitney, ties 1/2) from (fitted, y, weight) records
+ * of m rows with positive weight, sorted here; w1, w0: the weight sums of
+ * y = 1 and y = 0 (both positive). */
+static void auc_weighted(fyw *v, size_t m, long double w1, long double w0,
+                         bh_fit_stats *S)
+{
+    sort_fyw(v, m);
+    long double num = 0, cum0 = 0;
+    for (size_t a = 0; a < m;) {
+        size_t b = a;
+        long double g1 = 0, g0 = 0;
+        while (b < m && v[b].f == v[a].f) {
+            if (v[b].y == 1)
+                g1 += v[b].w;
+            else
+                g0 += v[b].w;
+            b++;
+        }
+        if (b == a)
+            break; /* NaN: no order */
+        num += g1 * (cum0 + 0.5L * g0);
+        cum0 += g0;
+        a = b;
+    }
+    S->auc = (double)(num / (w1 * w0));
+}
+
+/* Tjur, AUC (weighted Mann-Whitney, ties 1/2) and Hosmer-Lemeshow for a
+ * binary response.  Unit weights (the usual case) need no records: the
+ * fitted values of the y = 1 and the y = 0 rows are sorted apart in ws->z
+ * (ws->mu0 the radix scratch and then their merge), and the sums over
+ * groups of equal or binned fitted values equal those over sorted
+ * (f, y) records, whatever the order within ties.  Other weights sort
+ * (f, y, w) records (3 doubles per row, allocated here).  Uses z and mu0,
+ * so it runs after the null model's log-likelihood.  0, or -1 when out of
+ * memory. */
+static int binary_stats(bh_glm_workspace *ws, bh_fit_stats *S)
+{
+    size_t n = ws->n, m = 0, m1 = 0;
     long double s1 = 0, s0 = 0, w1 = 0, w0 = 0;
     int unit = 1;
     for (size_t i = 0; i < n; i++) {
@@ -1439,13 +1579,11 @@ static void binary_stats(bh_glm_workspace *ws, bh_fit_stats *S)
             continue;
         if (wi != 1)
             unit = 0;
-        v[m].f = ws->mu[i];
-        v[m].y = ws->y[i];
-        v[m].w = wi;
         m++;
         if (ws->y[i] == 1) {
             s1 += wi * ws->mu[i];
             w1 += wi;
+            m1++;
         } else {
             s0 += wi * ws->mu[i];
             w0 += wi;
@@ -1453,60 +1591,98 @@ static void binary_stats(bh_glm_workspace *ws, bh_fit_stats *S)
     }
     if (w1 > 0 && w0 > 0)
         S->pseudo_r2_tjur = (double)(s1 / w1 - s0 / w0);
-    sort_fyw(v, m);
-    if (w1 > 0 && w0 > 0) {
-        long double num = 0, cum0 = 0;
-        for (size_t a = 0; a < m;) {
-            size_t b = a;
-            long double g1 = 0, g0 = 0;
-            while (b < m && v[b].f == v[a].f) {
-                if (v[b].y == 1)
-                    g1 += v[b].w;
-                else
-                    g0 += v[b].w;
-                b++;
-            }
-            num += g1 * (cum0 + 0.5L * g0);
-            cum0 += g0;
-            a = b;
+    if (!unit) {
+        if (!(w1 > 0 && w0 > 0))
+            return 0;
+        fyw *v = malloc(m * sizeof *v);
+        if (!v)
+            return -1;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            double wi = wi_of(ws, i);
+            if (!(wi > 0))
+                continue;
+            v[k].f = ws->mu[i];
+            v[k].y = ws->y[i];
+            v[k].w = wi;
+            k++;
         }
-        S->auc = (double)(num / (w1 * w0));
+        auc_weighted(v, m, w1, w0, S);
+        free(v);
+        return 0;
     }
+    size_t m0 = m - m1, a1 = 0, a0 = 0;
+    double *f1 = ws->z, *f0 = ws->z + m1, *v = ws->mu0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(wi_of(ws, i) > 0))
+            continue;
+        if (ws->y[i] == 1)
+            f1[a1++] = ws->mu[i];
+        else
+            f0[a0++] = ws->mu[i];
+    }
+    sort_dbl(f1, m1, v);
+    sort_dbl(f0, m0, v);
+    /* Merge into v, with the AUC over groups of equal fitted values. */
+    long double num = 0, cum0 = 0;
+    size_t i = 0, j = 0, k = 0;
+    while (i < m1 || j < m0) {
+        double f = i < m1 && (j >= m0 || f1[i] <= f0[j]) ? f1[i] : f0[j];
+        long double g1 = 0, g0 = 0;
+        while (i < m1 && f1[i] == f) {
+            g1 += 1;
+            v[k++] = f1[i++];
+        }
+        while (j < m0 && f0[j] == f) {
+            g0 += 1;
+            v[k++] = f0[j++];
+        }
+        if (g1 == 0 && g0 == 0)
+            return 0; /* NaN: no order */
+        num += g1 * (cum0 + 0.5L * g0);
+        cum0 += g0;
+    }
+    if (w1 > 0 && w0 > 0)
+        S->auc = (double)(num / (w1 * w0));
     /* Hosmer-Lemeshow as ResourceSelection::hoslem.test: groups cut at the
      * type-7 quantiles of the fitted values, unweighted, so only without
      * weights; NAN where R's cut() fails (tied breaks) or a group is
      * empty. */
-    if (!unit || m < GLM_HL_GROUPS)
-        return;
+    if (m < GLM_HL_GROUPS)
+        return 0;
     double br[GLM_HL_GROUPS + 1];
-    for (size_t k = 0; k <= GLM_HL_GROUPS; k++) {
-        double h = (double)(m - 1) * (double)k / GLM_HL_GROUPS;
+    for (size_t g = 0; g <= GLM_HL_GROUPS; g++) {
+        double h = (double)(m - 1) * (double)g / GLM_HL_GROUPS;
         size_t lo = (size_t)floor(h);
         double fr = h - (double)lo;
-        br[k] = lo + 1 < m ? v[lo].f + fr * (v[lo + 1].f - v[lo].f) : v[lo].f;
+        br[g] = lo + 1 < m ? v[lo] + fr * (v[lo + 1] - v[lo]) : v[lo];
     }
-    for (size_t k = 0; k < GLM_HL_GROUPS; k++)
-        if (!(br[k + 1] > br[k]))
-            return;
+    for (size_t g = 0; g < GLM_HL_GROUPS; g++)
+        if (!(br[g + 1] > br[g]))
+            return 0;
     double chi = 0;
-    size_t a = 0;
+    size_t a = 0, b = 0;
     for (size_t g = 1; g <= GLM_HL_GROUPS; g++) {
         long double o1 = 0, e1 = 0, e0 = 0, cnt = 0;
-        while (a < m && (v[a].f <= br[g] || g == GLM_HL_GROUPS)) {
-            o1 += v[a].y;
-            e1 += v[a].f;
-            e0 += 1 - v[a].f;
+        while (a < m && (v[a] <= br[g] || g == GLM_HL_GROUPS)) {
+            e1 += v[a];
+            e0 += 1 - v[a];
             cnt += 1;
             a++;
         }
+        while (b < m1 && (f1[b] <= br[g] || g == GLM_HL_GROUPS)) {
+            o1 += 1;
+            b++;
+        }
         if (!(e1 > 0) || !(e0 > 0))
-            return;
+            return 0;
         long double o0 = cnt - o1;
         chi += (double)((o1 - e1) * (o1 - e1) / e1 + (o0 - e0) * (o0 - e0) / e0);
     }
     S->hl_stat = chi;
     S->hl_df = GLM_HL_GROUPS - 2;
     S->hl_pvalue = gsl_cdf_chisq_Q(chi, GLM_HL_GROUPS - 2);
+    return 0;
 }
 
 /* ---- separation: a linear program ------------------------------------- */
@@ -1519,12 +1695,12 @@ static void binary_stats(bh_glm_workspace *ws, bh_fit_stats *S)
  * (l, s, t) >= 0, whose slack basis is feasible from the start; the primal
  * b is the simplex multiplier vector.  Dantzig pricing, Bland's rule after
  * degenerate pivots.  Returns 1 (separation; b filled), 0 (none) or -1
- * (not solved).  Uses ws->z (n) and ws->buf as scratch. */
+ * (not solved).  Uses ws->cmu0 (n) and ws->buf as scratch. */
 static int separation_lp(bh_glm_workspace *ws, double *b)
 {
     size_t n = ws->n, r = ws->r;
     const double *x = ws->d->x;
-    double *rc = ws->z;
+    double *rc = ws->cmu0;
     double *cs = ws->qscale;        /* column scales */
     double *c = ws->rhs;            /* r */
     double *B = ws->xtwx, *Bi = ws->chol; /* r x r each, column-major */
@@ -1756,6 +1932,48 @@ static bh_status check_separation(bh_glm_workspace *ws, bh_fit *fit)
 
 /* ---- result ------------------------------------------------------------ */
 
+/* The likelihood-based statistics: null deviance, log-likelihood, AIC,
+ * BIC, McFadden's R^2 and, for binary responses, Tjur's R^2, the AUC and
+ * Hosmer-Lemeshow (fit->stats; deviance and df already set).  *nullconv:
+ * whether the null model's IRLS converged.  0, or -1 when out of memory. */
+static int likelihood_stats(bh_glm_workspace *ws, bh_fit *fit, double nobs,
+                            int *nullconv)
+{
+    bh_family fam = ws->opt.family;
+    bh_fit_stats *S = &fit->stats;
+    size_t r = fit->rank;
+    S->null_deviance = null_model(ws, nullconv);
+    double ll = loglik_at(ws, ws->mu, ws->cmu, 1, ws->dev);
+    double k = (double)r + (fam == BH_FAM_GAUSSIAN ? 1 : 0);
+    if (ws->opt.firth) {
+        /* Reported as logistf does: the penalised log-likelihood
+         * l + log|X'WX| / 2 at the estimate (the information criteria use
+         * it as well).  The iterations track -dev/2 + log|X'WX|/2, which
+         * differs from it by the saturated log-likelihood. */
+        ll += ws->pl + 0.5 * ws->dev;
+    }
+    S->loglik = ll;
+    if (fam == BH_FAM_FRACTIONAL) {
+        /* Quasi-likelihood: R reports AIC as NA for quasi families. */
+        S->aic = S->bic = NAN;
+    } else {
+        S->aic = -2 * ll + 2 * k;
+        S->bic = -2 * ll + log(nobs) * k;
+    }
+    if (fam != BH_FAM_GAUSSIAN) {
+        double ll0 = ws->null_const
+                         ? loglik_at(ws, &ws->null_mu, &ws->null_cmu, 0,
+                                     S->null_deviance)
+                         : loglik_at(ws, ws->mu0, ws->cmu0, 1,
+                                     S->null_deviance);
+        if (!ws->opt.firth)
+            S->pseudo_r2_mcfadden = 1 - ll / ll0;
+    }
+    if (ws->binary && binary_stats(ws, S))
+        return -1;
+    return 0;
+}
+
 bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err)
 {
     *out = NULL;
@@ -1769,12 +1987,14 @@ bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err)
     bh_link link = ws->opt.link;
     char nb[32];
     bh_status st = BH_OK;
-    bh_fit *fit = bh_fit_alloc(p, n, 1, 1);
+    int lean = ws->opt.lean;
+    /* The per-row arrays are the workspace's vectors, handed over at the
+     * end (no copies): fitted = mu, resid = eta (overwritten in the second
+     * pass, after its last use), u = z, hat = mu0. */
+    bh_fit *fit = bh_fit_alloc(p, 0, 1, 1);
     if (!fit)
         return bh_error_set(err, BH_ENOMEM, "glm: out of memory");
-    fit->hat = malloc((n ? n : 1) * sizeof *fit->hat);
-    if (!fit->hat)
-        goto nomem;
+    fit->nrows = n;
 
     /* The working weights at the final estimate, not those of the last
      * iteration (R's glm.fit keeps the latter, one step behind: with R's
@@ -1815,50 +2035,6 @@ bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err)
             s *= (long double)ws->qscale[ja] * ws->qscale[jb];
             fit->bread[ja * p + jb] = fit->bread[jb * p + ja] = (double)s;
         }
-    /* Second pass: leverages, the rows of sqrt(W) X S R^-1 = Q; fitted
-     * values, response residuals, score multipliers u = w (y - mu) mu' / V
-     * (sandwich::estfun.glm; sqrt(w) for frequency weights, see lm.h),
-     * Pearson chi^2. */
-    long double pearson = 0;
-    for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
-        size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
-        chunk_weights(ws, i0, c, NULL);
-        for (size_t k = 0; k < r; k++) {
-            size_t j = ws->perm[k];
-            const double *xc = d->x + j * n + i0;
-            double *bc = ws->buf + k * c;
-            for (size_t ii = 0; ii < c; ii++)
-                bc[ii] = ws->sw[ii] * xc[ii] * ws->qscale[j];
-        }
-        if (r)
-            cblas_dtrmm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans,
-                        CblasNonUnit, (int)c, (int)r, 1.0, ri, (int)r,
-                        ws->buf, (int)c);
-        for (size_t ii = 0; ii < c; ii++) {
-            size_t i = i0 + ii;
-            double h = 0;
-            for (size_t k = 0; k < r; k++)
-                h += ws->buf[k * c + ii] * ws->buf[k * c + ii];
-            fit->hat[i] = h;
-            double wi = wi_of(ws, i), W = ws->cw[ii];
-            fit->fitted[i] = ws->mu[i];
-            fit->resid[i] = ws->y[i] - ws->mu[i];
-            double u = 0;
-            if (wi > 0 && W > 0) {
-                /* Working residual (final mu) times working weight, as
-                 * sandwich::estfun.glm; Pearson chi^2 as summary.glm. */
-                double me = ws->opt.firth ? ws->mu[i] * ws->cmu[i]
-                                          : bh_link_mu_eta(link, ws->eta[i]);
-                double res = (ws->y[i] - ws->mu[i]) / me;
-                u = W * res;
-                if (ws->freq)
-                    u /= sqrt(wi);
-                pearson += W * res * res;
-            }
-            fit->u[i] = u;
-        }
-    }
-
     for (size_t j = 0; j < p; j++) {
         fit->beta[j] = fit->aliased[j] ? NAN : ws->beta[j];
         if (bh_fit_set_string(&fit->term[j], bh_design_colname(ws->d, ws->opt.colnames, j, nb, sizeof nb)))
@@ -1873,13 +2049,7 @@ bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err)
     fit->ndropped = d->ndropped;
     fit->converged = ws->converged;
     fit->iterations = ws->iter;
-    if (fam == BH_FAM_GAUSSIAN || fam == BH_FAM_FRACTIONAL)
-        fit->dispersion = rdf > 0 ? (double)pearson / rdf : NAN;
-    else
-        fit->dispersion = 1;
     fit->df_inference = fam == BH_FAM_GAUSSIAN && rdf > 0 ? rdf : INFINITY;
-    for (size_t k = 0; k < p * p; k++)
-        fit->vcov[k] = fit->bread[k] * fit->dispersion;
     fit->blocks[0].x = d->x;
     fit->blocks[0].ncol = p;
     fit->blocks[0].coef0 = 0;
@@ -1893,40 +2063,71 @@ bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err)
         bh_fit_set_string(&fit->formula, d->terms->formula->text))
         goto nomem;
 
-    /* Statistics. */
+    /* Statistics, before the second pass (the null model and
+     * binary_stats use z, mu0 and cmu0 as scratch). */
     bh_fit_stats *S = &fit->stats;
-    int nullconv;
+    int nullconv = 1;
     S->deviance = ws->dev;
-    S->null_deviance = null_model(ws, &nullconv);
     S->df_model = (double)r;
     S->df_resid = rdf;
     S->null_df = nobs - (ws->icpt ? 1 : 0);
-    double ll = loglik_at(ws, ws->mu, ws->cmu, ws->dev);
-    double k = (double)r + (fam == BH_FAM_GAUSSIAN ? 1 : 0);
-    if (ws->opt.firth) {
-        /* Reported as logistf does: the penalised log-likelihood
-         * l + log|X'WX| / 2 at the estimate (the information criteria use
-         * it as well).  The iterations track -dev/2 + log|X'WX|/2, which
-         * differs from it by the saturated log-likelihood. */
-        ll += ws->pl + 0.5 * ws->dev;
+    if (!lean && likelihood_stats(ws, fit, nobs, &nullconv))
+        goto nomem;
+
+    /* Second pass: leverages (not lean), the rows of sqrt(W) X S R^-1 = Q;
+     * response residuals, score multipliers u = w (y - mu) mu' / V
+     * (sandwich::estfun.glm; sqrt(w) for frequency weights, see lm.h),
+     * Pearson chi^2. */
+    long double pearson = 0;
+    double *hat = ws->mu0, *uv = ws->z;
+    for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
+        size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
+        chunk_weights(ws, i0, c, NULL);
+        for (size_t k = 0; k < r && !lean; k++) {
+            size_t j = ws->perm[k];
+            const double *xc = d->x + j * n + i0;
+            double *bc = ws->buf + k * c;
+            for (size_t ii = 0; ii < c; ii++)
+                bc[ii] = ws->sw[ii] * xc[ii] * ws->qscale[j];
+        }
+        if (r && !lean)
+            cblas_dtrmm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans,
+                        CblasNonUnit, (int)c, (int)r, 1.0, ri, (int)r,
+                        ws->buf, (int)c);
+        for (size_t ii = 0; ii < c; ii++) {
+            size_t i = i0 + ii;
+            if (!lean) {
+                double h = 0;
+                for (size_t k = 0; k < r; k++)
+                    h += ws->buf[k * c + ii] * ws->buf[k * c + ii];
+                hat[i] = h;
+            }
+            double wi = wi_of(ws, i), W = ws->cw[ii];
+            double u = 0;
+            if (wi > 0 && W > 0) {
+                /* Working residual (final mu) times working weight, as
+                 * sandwich::estfun.glm; Pearson chi^2 as summary.glm. */
+                double me = ws->opt.firth ? ws->mu[i] * ws->cmu[i]
+                                          : bh_link_mu_eta(link, ws->eta[i]);
+                double res = (ws->y[i] - ws->mu[i]) / me;
+                u = W * res;
+                if (ws->freq)
+                    u /= sqrt(wi);
+                pearson += W * res * res;
+            }
+            uv[i] = u;
+            ws->eta[i] = ws->y[i] - ws->mu[i]; /* eta's last use: resid */
+        }
     }
-    S->loglik = ll;
-    if (fam == BH_FAM_FRACTIONAL) {
-        /* Quasi-likelihood: R reports AIC as NA for quasi families. */
-        S->aic = S->bic = NAN;
-    } else {
-        S->aic = -2 * ll + 2 * k;
-        S->bic = -2 * ll + log(nobs) * k;
-    }
-    if (fam == BH_FAM_GAUSSIAN) {
+
+    if (fam == BH_FAM_GAUSSIAN || fam == BH_FAM_FRACTIONAL)
+        fit->dispersion = rdf > 0 ? (double)pearson / rdf : NAN;
+    else
+        fit->dispersion = 1;
+    for (size_t k = 0; k < p * p; k++)
+        fit->vcov[k] = fit->bread[k] * fit->dispersion;
+    if (fam == BH_FAM_GAUSSIAN)
         S->sigma = sqrt(fit->dispersion);
-    } else {
-        double ll0 = loglik_at(ws, ws->mu0, ws->cmu0, S->null_deviance);
-        if (!ws->opt.firth)
-            S->pseudo_r2_mcfadden = 1 - ll / ll0;
-    }
-    if (ws->binary)
-        binary_stats(ws, S);
 
     /* Warnings. */
     if (!ws->converged &&
@@ -1968,9 +2169,19 @@ bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err)
     if (fam == BH_FAM_BINOMIAL && ws->binary && !ws->opt.firth &&
         check_separation(ws, fit))
         goto nomem;
+    fit->fitted = ws->mu;
+    fit->resid = ws->eta;
+    fit->u = ws->z;
+    ws->mu = ws->eta = ws->z = NULL;
+    if (!lean) {
+        fit->hat = ws->mu0;
+        ws->mu0 = NULL;
+    }
+    ws->d = NULL; /* eta is gone: the next fit starts with init */
     *out = fit;
     return BH_OK;
 nomem:
+    ws->d = NULL;
     bh_fit_free(fit);
     return bh_error_set(err, BH_ENOMEM, "glm: out of memory");
 }

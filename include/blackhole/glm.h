@@ -106,6 +106,14 @@ typedef struct {
     bh_glm_trace_fn trace;
     void *trace_ctx;
     const char *const *colnames; /* names when the design has no terms   */
+    int lean;                 /* simulations: the result carries only the
+                                 coefficients, bread, vcov, scores (u),
+                                 fitted values, residuals, deviance and
+                                 df, convergence and warnings; no null
+                                 model, log-likelihood statistics (loglik,
+                                 AIC, BIC, McFadden, Tjur, AUC, Hosmer-
+                                 Lemeshow stay NAN) or leverages (hat
+                                 NULL, so no HC2/HC3).  Default 0.       */
 } bh_glm_options;
 
 void bh_glm_default_options(bh_glm_options *opt);
@@ -121,7 +129,9 @@ bh_status bh_glm_iterate(bh_glm_workspace *ws, bh_error *err);
 /* 1 when converged, 0 otherwise. */
 int bh_glm_test(const bh_glm_workspace *ws);
 /* Package the current state as a fit (also when not converged: the fit
- * is then marked converged = 0 with a warning). */
+ * is then marked converged = 0 with a warning).  The fit takes over the
+ * workspace's row vectors (no copies), so the workspace needs a new
+ * bh_glm_init before it is iterated again (it reallocates them). */
 bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err);
 
 /* Driver: init, iterate until test or maxiter, result.  Non-convergence is

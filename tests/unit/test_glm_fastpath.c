@@ -367,3 +367,168 @@ Test(glm_fastpath, qr_step_fallback_scores)
     bht_design_free(u);
     bht_design_free(t);
 }
+
+/* The fit takes over the workspace's row vectors: one workspace used for
+ * two fits in turn (the second needs init to reallocate them) gives the
+ * same fits as fresh workspaces, bit for bit, and fitted = mu,
+ * resid = y - fitted hold row by row. */
+static void expect_same_fit(const bh_fit *a, const bh_fit *b, size_t n)
+{
+    size_t p = a->p;
+    cr_assert_eq(a->p, b->p);
+    cr_assert_eq(a->nrows, n);
+    cr_assert_eq(b->nrows, n);
+    cr_expect(memcmp(a->beta, b->beta, p * sizeof(double)) == 0, "beta");
+    cr_expect(memcmp(a->vcov, b->vcov, p * p * sizeof(double)) == 0, "vcov");
+    cr_expect(memcmp(a->u, b->u, n * sizeof(double)) == 0, "u");
+    cr_expect(memcmp(a->hat, b->hat, n * sizeof(double)) == 0, "hat");
+    cr_expect(memcmp(a->fitted, b->fitted, n * sizeof(double)) == 0, "fitted");
+    cr_expect(memcmp(a->resid, b->resid, n * sizeof(double)) == 0, "resid");
+    cr_expect(a->stats.auc == b->stats.auc && a->stats.loglik == b->stats.loglik,
+              "statistics");
+}
+
+Test(glm_fastpath, workspace_reused_across_fits)
+{
+    bht_design *t1 = logit_design(4096 + 11, 5, 31);
+    bht_design *t2 = logit_design(300, 3, 32);
+    bh_glm_workspace *ws = bh_glm_workspace_alloc(4096 + 11, 5);
+    cr_assert_not_null(ws);
+    bh_glm_options opt;
+    bh_glm_default_options(&opt);
+    opt.family = BH_FAM_BINOMIAL;
+    opt.link = BH_LINK_LOGIT;
+    bh_error err;
+    bh_fit *a1 = NULL, *a2 = NULL, *a3 = NULL;
+    opt.colnames = (const char *const *)t1->names;
+    cr_assert_eq(bh_glm_fit(&t1->d, &opt, ws, &a1, &err), BH_OK, "%s", err.msg);
+    /* After a result the workspace must be initialised again. */
+    cr_expect_neq(bh_glm_iterate(ws, &err), BH_OK);
+    opt.colnames = (const char *const *)t2->names;
+    cr_assert_eq(bh_glm_fit(&t2->d, &opt, ws, &a2, &err), BH_OK, "%s", err.msg);
+    opt.colnames = (const char *const *)t1->names;
+    cr_assert_eq(bh_glm_fit(&t1->d, &opt, ws, &a3, &err), BH_OK, "%s", err.msg);
+    bh_glm_workspace_free(ws);
+    bh_fit *f1 = fit_glm(t1, BH_FAM_BINOMIAL, BH_LINK_LOGIT);
+    bh_fit *f2 = fit_glm(t2, BH_FAM_BINOMIAL, BH_LINK_LOGIT);
+    expect_same_fit(a1, f1, t1->d.n);
+    expect_same_fit(a3, f1, t1->d.n);
+    expect_same_fit(a2, f2, t2->d.n);
+    for (size_t i = 0; i < t1->d.n; i++) {
+        long double eta = 0;
+        for (size_t j = 0; j < 5; j++)
+            eta += (long double)t1->d.x[j * t1->d.n + i] * f1->beta[j];
+        double mu = (double)(1 / (1 + expl(-eta)));
+        cr_expect(fabs(f1->fitted[i] - mu) <= 1e-13, "fitted[%zu]", i);
+        cr_expect_eq(f1->resid[i], t1->d.y[i] - f1->fitted[i], "resid[%zu]", i);
+    }
+    bh_fit_free(a1);
+    bh_fit_free(a2);
+    bh_fit_free(a3);
+    bh_fit_free(f1);
+    bh_fit_free(f2);
+    bht_design_free(t1);
+    bht_design_free(t2);
+}
+
+/* AUC with many tied fitted values (one binary covariate: two distinct
+ * fitted values) against the pair count of its definition,
+ * P(f_1 > f_0) + P(f_1 = f_0) / 2 over all (y = 1, y = 0) pairs, computed
+ * here; the same with all prior weights 2 (the weighted path, whose
+ * weights cancel) and with weights 1 given explicitly. */
+Test(glm_fastpath, auc_ties_against_pair_count)
+{
+    size_t n = 2000;
+    bht_design *t = bht_design_new(n, 2);
+    uint64_t s = 41;
+    for (size_t i = 0; i < n; i++) {
+        t->d.x[i] = 1;
+        t->d.x[n + i] = unif(&s) > 0.2 ? 1 : 0;
+        double mu = t->d.x[n + i] ? 0.6 : 0.3;
+        t->d.y[i] = (unif(&s) + 1) / 2 < mu ? 1 : 0;
+    }
+    bht_design_name(t, 0, "(Intercept)");
+    bht_design_name(t, 1, "x");
+    bh_fit *f = fit_glm(t, BH_FAM_BINOMIAL, BH_LINK_LOGIT);
+    long double num = 0, n1 = 0, n0 = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (t->d.y[i] == 1)
+            n1 += 1;
+        else
+            n0 += 1;
+        if (t->d.y[i] != 1)
+            continue;
+        for (size_t j = 0; j < n; j++)
+            if (t->d.y[j] == 0)
+                num += f->fitted[i] > f->fitted[j]
+                           ? 1
+                           : (f->fitted[i] == f->fitted[j] ? 0.5L : 0);
+    }
+    double want = (double)(num / (n1 * n0));
+    bht_assert_rel(f->stats.auc, want, 1e-14);
+    t->d.w = malloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        t->d.w[i] = 1;
+    bh_fit *f1 = fit_glm(t, BH_FAM_BINOMIAL, BH_LINK_LOGIT);
+    bht_assert_rel(f1->stats.auc, want, 1e-14);
+    /* Two distinct fitted values: the decile breaks tie, so no
+     * Hosmer-Lemeshow (R's cut() fails), on either path. */
+    cr_expect(isnan(f->stats.hl_stat) && isnan(f1->stats.hl_stat));
+    for (size_t i = 0; i < n; i++)
+        t->d.w[i] = 2;
+    bh_fit *f2 = fit_glm(t, BH_FAM_BINOMIAL, BH_LINK_LOGIT);
+    bht_assert_rel(f2->stats.auc, want, 1e-12);
+    bht_assert_rel(f2->stats.pseudo_r2_tjur, f->stats.pseudo_r2_tjur, 1e-12);
+    bh_fit_free(f);
+    bh_fit_free(f1);
+    bh_fit_free(f2);
+    bht_design_free(t);
+}
+
+/* Lean fits (simulations): the same coefficients, covariance, scores and
+ * dispersion as the full fit up to rounding (its cross products come
+ * from dgemm instead of dsyrk), no leverages and no likelihood
+ * statistics. */
+Test(glm_fastpath, lean_matches_full)
+{
+    size_t n = 461, q = 8;
+    bht_design *t = logit_design(n, q, 51);
+    uint64_t s = 52;
+    for (size_t i = 0; i < n; i++) /* a fractional response */
+        t->d.y[i] = 0.5 * t->d.y[i] + 0.25 * (unif(&s) + 1);
+    bh_glm_options opt;
+    bh_glm_default_options(&opt);
+    opt.family = BH_FAM_FRACTIONAL;
+    opt.link = BH_LINK_LOGIT;
+    opt.colnames = (const char *const *)t->names;
+    bh_error err;
+    bh_fit *full = NULL, *lean = NULL;
+    cr_assert_eq(bh_glm_fit(&t->d, &opt, NULL, &full, &err), BH_OK, "%s", err.msg);
+    opt.lean = 1;
+    cr_assert_eq(bh_glm_fit(&t->d, &opt, NULL, &lean, &err), BH_OK, "%s", err.msg);
+    cr_assert(full->converged && lean->converged);
+    cr_expect_null(lean->hat);
+    cr_expect_not_null(full->hat);
+    cr_expect(isnan(lean->stats.loglik) && isnan(lean->stats.null_deviance) &&
+              isnan(lean->stats.pseudo_r2_mcfadden), "lean statistics");
+    cr_expect(isfinite(full->stats.loglik));
+    bht_assert_rel(lean->stats.deviance, full->stats.deviance, 1e-13);
+    bht_assert_rel(lean->dispersion, full->dispersion, 1e-13);
+    for (size_t j = 0; j < q; j++)
+        cr_expect(fabs(lean->beta[j] - full->beta[j]) <=
+                      1e-13 * (fabs(full->beta[j]) + 1e-3),
+                  "beta %zu: %.17g vs %.17g", j, lean->beta[j], full->beta[j]);
+    for (size_t a = 0; a < q; a++)
+        for (size_t b = 0; b < q; b++) {
+            double sc = sqrt(full->vcov[a * q + a] * full->vcov[b * q + b]);
+            cr_expect(fabs(lean->vcov[a * q + b] - full->vcov[a * q + b]) <=
+                          1e-13 * sc, "vcov %zu %zu", a, b);
+        }
+    for (size_t i = 0; i < n; i++) {
+        cr_expect(fabs(lean->u[i] - full->u[i]) <= 1e-13, "u %zu", i);
+        cr_expect(fabs(lean->fitted[i] - full->fitted[i]) <= 1e-13, "fitted %zu", i);
+    }
+    bh_fit_free(full);
+    bh_fit_free(lean);
+    bht_design_free(t);
+}
