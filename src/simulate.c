@@ -258,6 +258,8 @@ static bh_status add_model(bh_simulate_plan *p, size_t m, bh_error *err)
     plan_model *pm = &p->models[p->nmodels];
     memset(pm, 0, sizeof *pm);
     bh_status s = bh_study_model_spec(p->study, m, &pm->spec, &pm->formula, err);
+    /* a replication records estimates, SEs, intervals and p-values only */
+    pm->spec.lean = 1;
     if (s != BH_OK)
         return s;
     pm->study_index = m;

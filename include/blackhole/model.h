@@ -60,6 +60,11 @@ typedef struct {
                                    instead of failing (several models)     */
     int boot;                   /* wild (cluster/score) bootstrap           */
     bh_boot_options boot_opt;
+    int lean;                   /* GLM fits for simulations: no null model,
+                                   likelihood statistics, AUC/HL or leverages
+                                   (bh_glm_options.lean); ignored when the
+                                   covariance is HC2/HC3, which needs the
+                                   leverages                                 */
 } bh_model_spec;
 
 void bh_model_spec_default(bh_model_spec *spec);
