@@ -5,6 +5,12 @@
  * on; libcsv itself only reports fields and record ends.  Each field goes
  * straight into its column: numeric columns into a growing double array,
  * text columns into an array of codes into a table of interned strings.
+ *
+ * With more than one thread (bh_csv_options.threads) the input is read in
+ * larger blocks whose plain lines are parsed on several threads and then
+ * appended in file order (see "The parallel reader" below); every line
+ * the threads do not take goes through the one-thread path above, so the
+ * frame and any error are the same as with one thread.
  */
 #include "blackhole/csvread.h"
 
@@ -16,9 +22,15 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <unistd.h>
 
 enum {
-    CHUNK = 64 * 1024,      /* fread block size                         */
+    CHUNK = 64 * 1024,      /* fread block size (one thread)            */
+    BLOCK = 4 * 1024 * 1024,/* default block of the parallel reader     */
+    MIN_BLOCK = 64,
+    MAX_BLOCK = 1 << 30,    /* offsets into a block fit 32 bits         */
+    MAX_THREADS = 256,
     FIRST_CAP = 1024,       /* initial rows per column buffer           */
     QUOTE_MAX = 60,         /* bytes of a value quoted in a message     */
     QBUF = 4 * QUOTE_MAX + 8
@@ -277,6 +289,22 @@ static int fast_decimal(const char *b, const char *e, double *out)
 #endif
 }
 
+/* strtod on [b, e), which is followed by a byte that ends any number. */
+static int parse_strtod(const char *b, const char *e, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(b, &end);
+    if (end != e)
+        return F_TEXT;
+    if (isnan(v))
+        return F_NONFINITE;
+    if (isinf(v))
+        return errno == ERANGE ? F_RANGE : F_NONFINITE;
+    *out = v;
+    return F_NUMBER;
+}
+
 /* Classify a NUL-terminated field.  Leading and trailing blanks (space,
  * tab) are ignored here only; text values keep them.  Underflow to zero
  * or a subnormal is accepted as the nearest double. */
@@ -294,17 +322,36 @@ static int parse_number(const char *s, size_t len, int fast, double *out)
         return F_TEXT;
     if (fast && fast_decimal(b, e, out))
         return F_NUMBER;
-    char *end;
-    errno = 0;
-    double v = strtod(b, &end);
-    if (end != e)
+    return parse_strtod(b, e, out);
+}
+
+/* parse_number for a field that is not NUL-terminated (the parallel
+ * parsers leave the block untouched): strtod gets a terminated copy, or
+ * it could read on into a separator that looks like part of a number.
+ * Returns -1 only when the copy cannot be allocated. */
+static int parse_number_at(const char *s, size_t len, int fast, double *out)
+{
+    const char *b = s, *e = s + len;
+    while (b < e && (*b == ' ' || *b == '\t'))
+        b++;
+    while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    if (b == e)
         return F_TEXT;
-    if (isnan(v))
-        return F_NONFINITE;
-    if (isinf(v))
-        return errno == ERANGE ? F_RANGE : F_NONFINITE;
-    *out = v;
-    return F_NUMBER;
+    if (*b == '\n' || *b == '\r' || *b == '\v' || *b == '\f')
+        return F_TEXT;
+    if (fast && fast_decimal(b, e, out))
+        return F_NUMBER;
+    char small[128], *t = small;
+    size_t n = (size_t)(e - b);
+    if (n >= sizeof small && !(t = malloc(n + 1)))
+        return -1;
+    memcpy(t, b, n);
+    t[n] = '\0';
+    int kind = parse_strtod(t, t + n, out);
+    if (t != small)
+        free(t);
+    return kind;
 }
 
 static uint64_t hash_bytes(const char *s, size_t n)
@@ -646,6 +693,668 @@ static int split_plain(reader *r, char *s, size_t k)
     return 1;
 }
 
+/* Hand bytes to the one-thread reader: split at '\n' into pieces, plain
+ * complete lines to split_plain, everything else to libcsv. */
+static void serial_chunk(reader *r, struct csv_parser *p, char *s, size_t n)
+{
+    while (n && r->st == BH_OK) {
+        /* A byte order mark belongs to the header line even after blank
+         * lines (which are skipped), and repeated marks (files joined
+         * with cat) are all dropped: no column name starts with one, so
+         * the frame writes back out to the same header. */
+        while (!r->have_header && r->fresh && r->nf == 0 && n >= 3 &&
+               memcmp(s, BOM, 3) == 0) {
+            s += 3;
+            n -= 3;
+        }
+        if (!n)
+            break;
+        const char *nl = memchr(s, '\n', n);
+        size_t k = nl ? (size_t)(nl - s) + 1 : n;
+        /* fresh: libcsv is between records (nothing pending). */
+        if (!(nl && r->have_header && r->col && r->fresh && r->nf == 0 &&
+              split_plain(r, s, k)))
+            feed(r, p, s, k);
+        s += k;
+        n -= k;
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * The parallel reader.  A block's complete lines are cut at line starts
+ * into one part per thread.  Each thread parses its part into its own
+ * buffers without touching the reader: per field a kind and either the
+ * double or the field's place in the block (text is interned later, in
+ * file order, so level ids, the numeric-to-text switch and every piece of
+ * bookkeeping come out as the one-thread reader makes them).  A thread
+ * stops at the first line split_plain would not take (a quote, a lone CR)
+ * and at the first line it cannot accept (ragged, NUL or bad UTF-8 bytes,
+ * no memory); the main thread appends the parts in order and hands the
+ * rest of a stopped part to the one-thread reader, which reports the error
+ * with its exact message or reads the quoted record.  A part is appended
+ * only while the reader is between records, so quoting never crosses
+ * into a parallel part.
+ */
+
+/* Field kinds.  K_NUM and K_NA are 0 and 1 so that a numeric part's kinds
+ * are its missing flags. */
+enum { K_NUM = 0, K_NA = 1, K_NUMSPELL, K_TEXT, K_NONFINITE, K_RANGE };
+
+typedef union {
+    double d;                       /* K_NUM, K_NA (NAN)                */
+    struct {
+        uint32_t off, len;          /* field bytes: offset in the block */
+    } t;
+} cell;
+
+typedef struct {
+    const reader *r;                /* read only while threads run      */
+    const char *base;               /* the block                        */
+    size_t start, end;              /* the part: [start, end) of base   */
+    const unsigned char *text0;     /* per column: text mode at block start */
+    /* Results. */
+    size_t stop;                    /* first byte not taken (a line start) */
+    size_t rows, lines;             /* records and '\n's before stop    */
+    size_t last_rec_line;           /* relative line of the last record */
+    size_t cap;
+    unsigned char **kind;           /* [ncol][cap]                      */
+    cell **val;                     /* [ncol][cap]                      */
+    uint32_t *lineoff;              /* [cap] line start of each row     */
+    size_t *nother;                 /* per column: fields not K_NUM/K_NA */
+    size_t *ft_line, *sp_line;      /* per column: relative line of the first
+                                       K_TEXT / special, SIZE_MAX = none */
+    unsigned char *textmode;        /* per column, while parsing        */
+} part;
+
+static size_t online_cpus(void)
+{
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    return c > 0 ? (size_t)c : 1;
+}
+
+static void part_free(part *P, size_t ncol)
+{
+    for (size_t j = 0; j < ncol; j++) {
+        free(P->kind ? P->kind[j] : NULL);
+        free(P->val ? P->val[j] : NULL);
+    }
+    free(P->kind);
+    free(P->val);
+    free(P->lineoff);
+    free(P->nother);
+    free(P->ft_line);
+    free(P->sp_line);
+    free(P->textmode);
+}
+
+static int part_init(part *P, size_t ncol)
+{
+    size_t m = ncol ? ncol : 1;
+    P->kind = calloc(m, sizeof *P->kind);
+    P->val = calloc(m, sizeof *P->val);
+    P->nother = malloc(m * sizeof *P->nother);
+    P->ft_line = malloc(m * sizeof *P->ft_line);
+    P->sp_line = malloc(m * sizeof *P->sp_line);
+    P->textmode = malloc(m);
+    return P->kind && P->val && P->nother && P->ft_line && P->sp_line &&
+           P->textmode ? 0 : -1;
+}
+
+static int part_grow(part *P, size_t ncol)
+{
+    size_t cap = P->cap ? 2 * P->cap : 1024;
+    uint32_t *lo = realloc(P->lineoff, cap * sizeof *lo);
+    if (!lo)
+        return -1;
+    P->lineoff = lo;
+    for (size_t j = 0; j < ncol; j++) {
+        unsigned char *k = realloc(P->kind[j], cap);
+        if (!k)
+            return -1;
+        P->kind[j] = k;
+        cell *v = realloc(P->val[j], cap * sizeof *v);
+        if (!v)
+            return -1;
+        P->val[j] = v;
+    }
+    P->cap = cap;
+    return 0;
+}
+
+/* check_bytes without the message: 1 if the field is clean. */
+static int bytes_ok(const char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len && (unsigned char)(s[i] - 1) < 0x7F)
+        i++;
+    if (i == len)
+        return 1;
+    return !memchr(s, '\0', len) &&
+           utf8_bad((const unsigned char *)s, len) == len;
+}
+
+/* One field of row i, column j; 0 = the line must go to the serial reader. */
+static int part_field(part *P, const char *s, size_t len, size_t j, size_t i)
+{
+    const reader *r = P->r;
+    if (!bytes_ok(s, len))
+        return 0;
+    cell *v = &P->val[j][i];
+    if (is_missing(r, s, len)) {
+        P->kind[j][i] = K_NA;
+        v->d = NAN;
+        return 1;
+    }
+    double x = 0;
+    int kind = parse_number_at(s, len, r->dot_radix, &x);
+    unsigned char k;
+    if (kind < 0)
+        return 0;
+    if (kind == F_NUMBER) {
+        if (!P->textmode[j]) {
+            P->kind[j][i] = K_NUM;
+            v->d = x;
+            return 1;
+        }
+        k = K_NUMSPELL;
+    } else if (kind == F_TEXT) {
+        k = K_TEXT;
+        if (P->ft_line[j] == SIZE_MAX)
+            P->ft_line[j] = P->lines;
+    } else {
+        k = kind == F_RANGE ? K_RANGE : K_NONFINITE;
+        if (P->sp_line[j] == SIZE_MAX)
+            P->sp_line[j] = P->lines;
+    }
+    /* From here on the column is text (it may have been before). */
+    P->textmode[j] = 1;
+    P->nother[j]++;
+    P->kind[j][i] = k;
+    v->t.off = (uint32_t)(s - P->base);
+    v->t.len = (uint32_t)len;
+    return 1;
+}
+
+/* fast_decimal fused with the search for the field's end: a plain decimal
+ * (same grammar and limits) that runs up to a separator or the line end
+ * (LF or CR LF).  Returns the end of the field, or NULL when the field
+ * must take the general path (anything else, blanks included).  Only used
+ * when no byte of a number can be the separator and the radix is '.'.
+ * The block holds complete lines: every scan stops at a '\n'. */
+static const char *scan_decimal(const char *q, char sep, double *out)
+{
+#if FLT_EVAL_METHOD == 0
+    static const double p10[23] = {
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+        1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    int neg = 0, any = 0, nd = 0;
+    long scale = 0;
+    uint64_t m = 0;
+    if (*q == '-' || *q == '+')
+        neg = *q++ == '-';
+    while (*q == '0') {
+        q++;
+        any = 1;
+    }
+    for (; (unsigned)(*q - '0') < 10; q++, any = 1) {
+        if (nd == 19)
+            return NULL;
+        m = m * 10 + (uint64_t)(*q - '0');
+        nd++;
+    }
+    if (*q == '.') {
+        q++;
+        if (nd == 0)
+            for (; *q == '0'; q++, any = 1)
+                if (--scale < -1000)
+                    return NULL;
+        for (; (unsigned)(*q - '0') < 10; q++, any = 1) {
+            if (nd == 19)
+                return NULL;
+            m = m * 10 + (uint64_t)(*q - '0');
+            nd++;
+            scale--;
+        }
+    }
+    if (!any)
+        return NULL;
+    if (*q == 'e' || *q == 'E') {
+        int eneg = 0;
+        long x = 0;
+        q++;
+        if (*q == '-' || *q == '+')
+            eneg = *q++ == '-';
+        if ((unsigned)(*q - '0') >= 10)
+            return NULL;
+        for (; (unsigned)(*q - '0') < 10; q++)
+            if (x < 100000)
+                x = x * 10 + (*q - '0');
+        scale += eneg ? -x : x;
+    }
+    if (!(*q == sep || *q == '\n' || (*q == '\r' && q[1] == '\n')))
+        return NULL;
+    if (m > (UINT64_C(1) << 53))
+        return NULL;
+    double v = (double)m;
+    if (m != 0) {
+        if (scale < -22 || scale > 22)
+            return NULL;
+        if (scale < 0)
+            v /= p10[-scale];
+        else
+            v *= p10[scale];
+    }
+    *out = neg ? -v : v;
+    return q;
+#else
+    (void)q, (void)sep, (void)out;
+    return NULL;
+#endif
+}
+
+/* Parse one part (thread entry).  Each line is taken as split_plain takes
+ * it (no quote, no CR but a final CR LF, split at every separator) or not
+ * at all; a blank line (LF or CR LF alone) only counts. */
+static void *part_run(void *arg)
+{
+    part *P = arg;
+    const reader *r = P->r;
+    size_t ncol = r->ncol;
+    char sep = r->opt->sep;
+    int fused = r->dot_radix && !strchr("0123456789.eE+-", sep);
+    for (size_t j = 0; j < ncol; j++) {
+        P->nother[j] = 0;
+        P->ft_line[j] = P->sp_line[j] = SIZE_MAX;
+        P->textmode[j] = P->text0[j];
+    }
+    P->rows = P->lines = P->last_rec_line = 0;
+    size_t pos = P->start, end = P->end;
+    const char *base = P->base;
+    while (pos < end) {
+        const char *line = base + pos, *q = line;
+        if (*q == '\r' && q[1] == '\n')
+            q++;
+        if (*q == '\n') {
+            P->lines++;
+            pos = (size_t)(q + 1 - base);
+            continue;
+        }
+        if (P->rows == P->cap && part_grow(P, ncol))
+            break;
+        size_t i = P->rows, j = 0;
+        q = line;
+        int ok = 0;
+        for (;;) {
+            /* q: start of field j. */
+            if (j == ncol)
+                break;
+            double x;
+            const char *f = q, *fe;
+            if (fused && !P->textmode[j] && (fe = scan_decimal(f, sep, &x)) &&
+                !(r->opt->n_na && is_missing(r, f, (size_t)(fe - f)))) {
+                P->kind[j][i] = K_NUM;
+                P->val[j][i].d = x;
+            } else {
+                fe = f;
+                char c;
+                while ((c = *fe) != sep && c != '\n' && c != '\r' && c != '"')
+                    fe++;
+                if (c == '"' || (c == '\r' && fe[1] != '\n'))
+                    break;
+                if (!part_field(P, f, (size_t)(fe - f), j, i))
+                    break;
+            }
+            j++;
+            if (*fe == sep) {
+                q = fe + 1;
+                continue;
+            }
+            /* Line end: LF or CR LF. */
+            q = fe + (*fe == '\r') + 1;
+            ok = j == ncol;
+            break;
+        }
+        if (!ok)
+            break;
+        P->lineoff[i] = (uint32_t)pos;
+        P->rows++;
+        P->last_rec_line = P->lines;
+        P->lines++;
+        pos = (size_t)(q - base);
+    }
+    P->stop = pos;
+    return NULL;
+}
+
+/* Field j of the plain line at base + off (j < ncol, the line was split). */
+static const char *resplit(const part *P, size_t off, size_t j, char sep,
+                           size_t *len)
+{
+    const char *s = P->base + off;
+    const char *e = memchr(s, '\n', P->end - off);
+    if (e > s && e[-1] == '\r')
+        e--;
+    for (size_t t = 0; t < j; t++)
+        s = (const char *)memchr(s, sep, (size_t)(e - s)) + 1;
+    const char *d = memchr(s, sep, (size_t)(e - s));
+    *len = (size_t)((d ? d : e) - s);
+    return s;
+}
+
+/* Append column j of part P at row i0, as data_field would have done
+ * field by field; line0 is the line the part starts on.  Touches column j
+ * only.  -1 = no memory. */
+static int merge_column(reader *r, const part *P, size_t j, size_t i0,
+                        size_t line0)
+{
+    colbuf *c = &r->col[j];
+    size_t n = P->rows;
+    if (n == 0)
+        return 0;
+    if (grow_rows(c, i0 + n))
+        return -1;
+    const unsigned char *kd = P->kind[j];
+    const cell *v = P->val[j];
+    if (!c->text && P->nother[j] == 0) {
+        /* Numbers and missing values only: a copy. */
+        size_t nna = 0;
+        for (size_t k = 0; k < n; k++) {
+            nna += kd[k];
+            c->num[i0 + k] = v[k].d;
+        }
+        memcpy(c->na + i0, kd, n);
+        c->numeric_fields += n - nna;
+        return 0;
+    }
+    for (size_t k = 0; k < n; k++) {
+        size_t i = i0 + k;
+        const char *s;
+        size_t len;
+        switch (kd[k]) {
+        case K_NA:
+            c->na[i] = 1;
+            if (c->text)
+                c->code[i] = -1;
+            else
+                c->num[i] = NAN;
+            continue;
+        case K_NUM:
+            c->na[i] = 0;
+            c->numeric_fields++;
+            if (!c->text) {
+                c->num[i] = v[k].d;
+                continue;
+            }
+            /* The column turned text in an earlier part of this block:
+             * the number is a level spelled as in the file. */
+            s = resplit(P, P->lineoff[k], j, r->opt->sep, &len);
+            break;
+        case K_NUMSPELL:
+            /* Stored only after text in this part, or when the column was
+             * text at block start: c->text is set. */
+            c->na[i] = 0;
+            c->numeric_fields++;
+            s = P->base + v[k].t.off;
+            len = v[k].t.len;
+            break;
+        case K_TEXT:
+            c->na[i] = 0;
+            s = P->base + v[k].t.off;
+            len = v[k].t.len;
+            if (!c->has_plain) {
+                /* The part's first text in this column, or has_plain
+                 * would have been set by it already. */
+                c->has_plain = 1;
+                c->first_text_line = line0 + P->ft_line[j];
+                if (!(c->first_text = dup_mem(s, len)))
+                    return -1;
+            }
+            break;
+        default:
+            c->na[i] = 0;
+            s = P->base + v[k].t.off;
+            len = v[k].t.len;
+            if (!c->special) {
+                c->special_line = line0 + P->sp_line[j];
+                c->special_range = kd[k] == K_RANGE;
+                if (!(c->special = dup_mem(s, len)))
+                    return -1;
+            }
+            break;
+        }
+        if (!c->text && to_text(c, i))
+            return -1;
+        long id = intern(c, s, len);
+        if (id < 0)
+            return -1;
+        c->code[i] = (int)id;
+    }
+    return 0;
+}
+
+/* Between records, with the header read: a part may be appended. */
+static int ready(const reader *r)
+{
+    return r->st == BH_OK && r->have_header && r->col && r->fresh && r->nf == 0;
+}
+
+typedef struct {
+    size_t T;
+    part *parts;
+    size_t nparts;                  /* initialised                      */
+    pthread_t *tid;
+    unsigned char *text0;
+} pool;
+
+typedef struct {
+    reader *r;
+    const pool *W;
+    size_t np, t, T;
+    const size_t *i0, *line0;       /* per part: first row, first line  */
+    int fail;
+} merge_job;
+
+/* Columns t, t + T, ... of every part, in part order. */
+static void *merge_run(void *arg)
+{
+    merge_job *m = arg;
+    for (size_t j = m->t; j < m->r->ncol && !m->fail; j += m->T)
+        for (size_t q = 0; q < m->np && !m->fail; q++)
+            m->fail = merge_column(m->r, &m->W->parts[q], j, m->i0[q], m->line0[q]);
+    return NULL;
+}
+
+/* Every part was taken whole, so the parts follow each other without a
+ * gap and the columns can be appended independently, on the threads. */
+static void merge_parallel(reader *r, pool *W, size_t np)
+{
+    size_t T = W->T < r->ncol ? W->T : r->ncol;
+    size_t *i0 = malloc(2 * np * sizeof *i0);
+    merge_job *job = calloc(T, sizeof *job);
+    int *started = calloc(T, sizeof *started);
+    if (!i0 || !job || !started) {
+        free(i0);
+        free(job);
+        free(started);
+        nomem(r);
+        return;
+    }
+    size_t *line0 = i0 + np, row = r->nrow, line = r->line, last = SIZE_MAX;
+    for (size_t q = 0; q < np; q++) {
+        i0[q] = row;
+        line0[q] = line;
+        if (W->parts[q].rows)
+            last = line + W->parts[q].last_rec_line;
+        row += W->parts[q].rows;
+        line += W->parts[q].lines;
+    }
+    for (size_t t = 0; t < T; t++)
+        job[t] = (merge_job){r, W, np, t, T, i0, line0, 0};
+    for (size_t t = 1; t < T; t++)
+        started[t] = pthread_create(&W->tid[t], NULL, merge_run, &job[t]) == 0;
+    merge_run(&job[0]);
+    int fail = job[0].fail;
+    for (size_t t = 1; t < T; t++) {
+        if (started[t])
+            pthread_join(W->tid[t], NULL);
+        else
+            merge_run(&job[t]);
+        fail |= job[t].fail;
+    }
+    free(i0);
+    free(job);
+    free(started);
+    if (fail) {
+        nomem(r);
+        return;
+    }
+    r->nrow = row;
+    r->line = line;
+    if (last != SIZE_MAX)
+        r->field_line = r->rec_line = last;
+}
+
+/* Read [s, e) of buf, complete lines only, with the parts in parallel. */
+static void parallel_region(reader *r, struct csv_parser *p, pool *W,
+                            char *buf, size_t s, size_t e)
+{
+    /* The header, and anything that leaves a record open, line by line. */
+    while (s < e && r->st == BH_OK && !ready(r)) {
+        size_t k = (size_t)((char *)memchr(buf + s, '\n', e - s) - (buf + s)) + 1;
+        serial_chunk(r, p, buf + s, k);
+        s += k;
+    }
+    if (s >= e || r->st)
+        return;
+    if (!W->text0) {
+        /* First use: the header is known now. */
+        W->text0 = malloc(r->ncol ? r->ncol : 1);
+        W->parts = calloc(W->T, sizeof *W->parts);
+        W->tid = malloc(W->T * sizeof *W->tid);
+        if (!W->text0 || !W->parts || !W->tid) {
+            nomem(r);
+            return;
+        }
+        for (; W->nparts < W->T; W->nparts++)
+            if (part_init(&W->parts[W->nparts], r->ncol)) {
+                W->nparts++;
+                nomem(r);
+                return;
+            }
+    }
+    for (size_t j = 0; j < r->ncol; j++)
+        W->text0[j] = (unsigned char)r->col[j].text;
+    /* Cut at line starts near equal shares. */
+    size_t np = 0, a = s, len = e - s;
+    for (size_t t = 0; t < W->T && a < e; t++) {
+        size_t b = t + 1 == W->T ? e : s + len / W->T * (t + 1);
+        if (b <= a)
+            continue;
+        if (b < e && buf[b - 1] != '\n')
+            b = (size_t)((char *)memchr(buf + b, '\n', e - b) - buf) + 1;
+        part *P = &W->parts[np++];
+        P->r = r;
+        P->base = buf;
+        P->start = a;
+        P->end = b;
+        P->text0 = W->text0;
+        a = b;
+    }
+    int *started = calloc(np, sizeof *started);
+    if (!started) {
+        nomem(r);
+        return;
+    }
+    for (size_t q = 1; q < np; q++)
+        started[q] = pthread_create(&W->tid[q], NULL, part_run, &W->parts[q]) == 0;
+    part_run(&W->parts[0]);
+    for (size_t q = 1; q < np; q++) {
+        if (started[q])
+            pthread_join(W->tid[q], NULL);
+        else
+            part_run(&W->parts[q]);
+    }
+    free(started);
+    int clean = 1;
+    for (size_t q = 0; q < np; q++)
+        clean &= W->parts[q].stop == W->parts[q].end;
+    if (clean && np > 1 && r->ncol > 1) {
+        merge_parallel(r, W, np);
+        return;
+    }
+    /* Append in file order; whatever a part did not take is read by the
+     * one-thread reader up to the next part. */
+    size_t pos = s;
+    for (size_t q = 0; q < np && r->st == BH_OK; q++) {
+        part *P = &W->parts[q];
+        if (pos < P->start) {
+            serial_chunk(r, p, buf + pos, P->start - pos);
+            pos = P->start;
+        }
+        if (!ready(r))
+            continue;
+        size_t line0 = r->line;
+        for (size_t j = 0; j < r->ncol; j++)
+            if (merge_column(r, P, j, r->nrow, line0)) {
+                nomem(r);
+                return;
+            }
+        r->nrow += P->rows;
+        r->line = line0 + P->lines;
+        if (P->rows)
+            r->field_line = r->rec_line = line0 + P->last_rec_line;
+        pos = P->stop;
+    }
+    if (pos < e && r->st == BH_OK)
+        serial_chunk(r, p, buf + pos, e - pos);
+}
+
+/* The parallel reader's input loop: blocks of `block` bytes, the
+ * incomplete last line carried to the next block. */
+static void read_blocks(reader *r, struct csv_parser *p, FILE *in,
+                        size_t T, size_t block)
+{
+    pool W = {0};
+    W.T = T;
+    char *buf = malloc(block);
+    if (!buf) {
+        nomem(r);
+        return;
+    }
+    size_t have = 0;
+    while (r->st == BH_OK) {
+        size_t want = block - have;
+        size_t n = fread(buf + have, 1, want, in);
+        int eof = n < want;
+        have += n;
+        if (!have)
+            break;
+        size_t e = have;
+        while (e && buf[e - 1] != '\n')
+            e--;
+        if (e == 0) {
+            /* One line longer than the block: to libcsv as it comes. */
+            serial_chunk(r, p, buf, have);
+            have = 0;
+        } else {
+            parallel_region(r, p, &W, buf, 0, e);
+            memmove(buf, buf + e, have - e);
+            have -= e;
+        }
+        if (eof) {
+            if (have && r->st == BH_OK)
+                serial_chunk(r, p, buf, have);
+            break;
+        }
+    }
+    for (size_t q = 0; q < W.nparts; q++)
+        part_free(&W.parts[q], r->ncol);
+    free(W.parts);
+    free(W.tid);
+    free(W.text0);
+    free(buf);
+}
+
 typedef struct {
     const char *s;
     size_t id;
@@ -805,6 +1514,8 @@ void bh_csv_default_options(bh_csv_options *opt)
     opt->sep = ',';
     opt->na = NULL;
     opt->n_na = 0;
+    opt->threads = 0;
+    opt->block_bytes = 0;
 }
 
 bh_status bh_csv_read_stream(FILE *in, const char *source,
@@ -827,6 +1538,15 @@ bh_status bh_csv_read_stream(FILE *in, const char *source,
     if (opt->n_na && !opt->na)
         return bh_error_set(err, BH_EINTERNAL, "bh_csv_read_stream: n_na > 0 but na is NULL");
 
+    size_t threads = opt->threads ? opt->threads : online_cpus();
+    if (threads > MAX_THREADS)
+        threads = MAX_THREADS;
+    size_t block = opt->block_bytes ? opt->block_bytes : BLOCK;
+    if (block > MAX_BLOCK)
+        block = MAX_BLOCK;
+    if (block < MIN_BLOCK)
+        block = MIN_BLOCK;
+
     reader r = {0};
     r.opt = opt;
     r.source = source;
@@ -837,10 +1557,10 @@ bh_status bh_csv_read_stream(FILE *in, const char *source,
     const char *radix = nl_langinfo(RADIXCHAR);
     r.dot_radix = radix && strcmp(radix, ".") == 0;
     r.na_len = malloc((opt->n_na ? opt->n_na : 1) * sizeof *r.na_len);
-    char *buf = malloc(CHUNK);
+    char *buf = threads > 1 ? NULL : malloc(CHUNK);
     struct csv_parser p;
     int pinit = csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) == 0;
-    if (!r.na_len || !buf || !pinit) {
+    if (!r.na_len || (threads <= 1 && !buf) || !pinit) {
         nomem(&r);
         goto done;
     }
@@ -853,30 +1573,12 @@ bh_status bh_csv_read_stream(FILE *in, const char *source,
      * wherever realloc cannot grow in place (minutes under ASan). */
     csv_set_blk_size(&p, CHUNK);
 
-    size_t n;
-    while (r.st == BH_OK && (n = fread(buf, 1, CHUNK, in)) > 0) {
-        char *s = buf;
-        while (n && r.st == BH_OK) {
-            /* A byte order mark belongs to the header line even after blank
-             * lines (which are skipped), and repeated marks (files joined
-             * with cat) are all dropped: no column name starts with one, so
-             * the frame writes back out to the same header. */
-            while (!r.have_header && r.fresh && r.nf == 0 && n >= 3 &&
-                   memcmp(s, BOM, 3) == 0) {
-                s += 3;
-                n -= 3;
-            }
-            if (!n)
-                break;
-            const char *nl = memchr(s, '\n', n);
-            size_t k = nl ? (size_t)(nl - s) + 1 : n;
-            /* fresh: libcsv is between records (nothing pending). */
-            if (!(nl && r.have_header && r.col && r.fresh && r.nf == 0 &&
-                  split_plain(&r, s, k)))
-                feed(&r, &p, s, k);
-            s += k;
-            n -= k;
-        }
+    if (threads > 1)
+        read_blocks(&r, &p, in, threads, block);
+    else {
+        size_t n;
+        while (r.st == BH_OK && (n = fread(buf, 1, CHUNK, in)) > 0)
+            serial_chunk(&r, &p, buf, n);
     }
     if (r.st == BH_OK && ferror(in)) {
         r.st = bh_error_at(err, BH_EINPUT, source, r.line, 0,

@@ -46,6 +46,17 @@ typedef struct {
     char sep;                    /* field separator, default ','          */
     const char *const *na;       /* extra missing-value strings           */
     size_t n_na;                 /* "" and "NA" are always missing        */
+    /* Parsing threads: 0 = the online CPUs, 1 = one thread (the plain
+     * streaming reader).  With more than one, the input is read in blocks
+     * of block_bytes (0 = 4 MB); the complete lines of a block are split
+     * into one part per thread, parsed in parallel, and appended in file
+     * order.  A line holding a quote or a lone CR, or a line in error, is
+     * handed to the one-thread reader (so is the rest of its part), which
+     * keeps quoting, type inference, levels and every error message, line
+     * and column exactly as with threads = 1.  Memory: the block, plus
+     * about 9 bytes per field of the block, on top of the columns. */
+    unsigned threads;
+    size_t block_bytes;
 } bh_csv_options;
 
 void bh_csv_default_options(bh_csv_options *opt);
