@@ -81,6 +81,10 @@ echo "R loop (glm quasibinomial + HC0), $RREPS replications: ${r_rate} replicati
 echo "ratio (blackhole / R): ${ratio}x all cores, ${ratio1}x one thread (target >= 20x)"
 echo '```'
 echo
+if [ "$ratio" != NA ]; then
+    met=$(awk -v r="$ratio" 'BEGIN { print (r >= 20) ? "**met**" : "**not met**" }')
+    echo "| case 6 simulate >= 20x R's replications per second | ${ratio}x with all $(nproc) cores (${ratio1}x on one thread): $bh_rate vs $r_rate replications/s | $met |" >> "$W/targets"
+fi
 echo "case6_bh_rate $bh_rate"
 echo "case6_r_rate $r_rate"
 echo "case6_ratio $ratio"

@@ -305,24 +305,33 @@ static int parse_strtod(const char *b, const char *e, double *out)
     return F_NUMBER;
 }
 
+/* The common start of parse_number and parse_number_at: trim blanks
+ * (space, tab) and try the fast decimal path.  Returns F_TEXT or F_NUMBER
+ * when decided, -2 when strtod must decide on [*b, *e). */
+static int classify_fast(const char **b, const char **e, int fast, double *out)
+{
+    while (*b < *e && (**b == ' ' || **b == '\t'))
+        (*b)++;
+    while (*e > *b && ((*e)[-1] == ' ' || (*e)[-1] == '\t'))
+        (*e)--;
+    if (*b == *e)
+        return F_TEXT;
+    /* strtod would skip other white space itself; those are text. */
+    if (**b == '\n' || **b == '\r' || **b == '\v' || **b == '\f')
+        return F_TEXT;
+    if (fast && fast_decimal(*b, *e, out))
+        return F_NUMBER;
+    return -2;
+}
+
 /* Classify a NUL-terminated field.  Leading and trailing blanks (space,
  * tab) are ignored here only; text values keep them.  Underflow to zero
  * or a subnormal is accepted as the nearest double. */
 static int parse_number(const char *s, size_t len, int fast, double *out)
 {
     const char *b = s, *e = s + len;
-    while (b < e && (*b == ' ' || *b == '\t'))
-        b++;
-    while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
-        e--;
-    if (b == e)
-        return F_TEXT;
-    /* strtod would skip other white space itself; those are text. */
-    if (*b == '\n' || *b == '\r' || *b == '\v' || *b == '\f')
-        return F_TEXT;
-    if (fast && fast_decimal(b, e, out))
-        return F_NUMBER;
-    return parse_strtod(b, e, out);
+    int kind = classify_fast(&b, &e, fast, out);
+    return kind != -2 ? kind : parse_strtod(b, e, out);
 }
 
 /* parse_number for a field that is not NUL-terminated (the parallel
@@ -332,23 +341,16 @@ static int parse_number(const char *s, size_t len, int fast, double *out)
 static int parse_number_at(const char *s, size_t len, int fast, double *out)
 {
     const char *b = s, *e = s + len;
-    while (b < e && (*b == ' ' || *b == '\t'))
-        b++;
-    while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
-        e--;
-    if (b == e)
-        return F_TEXT;
-    if (*b == '\n' || *b == '\r' || *b == '\v' || *b == '\f')
-        return F_TEXT;
-    if (fast && fast_decimal(b, e, out))
-        return F_NUMBER;
+    int kind = classify_fast(&b, &e, fast, out);
+    if (kind != -2)
+        return kind;
     char small[128], *t = small;
     size_t n = (size_t)(e - b);
     if (n >= sizeof small && !(t = malloc(n + 1)))
         return -1;
     memcpy(t, b, n);
     t[n] = '\0';
-    int kind = parse_strtod(t, t + n, out);
+    kind = parse_strtod(t, t + n, out);
     if (t != small)
         free(t);
     return kind;

@@ -400,6 +400,21 @@ static bh_status make_ids(bh_generate_workspace *w, const char *prefix, size_t n
     return BH_OK;
 }
 
+/* Hand a column built here to the frame, or free it when building it ran
+ * out of memory (its levels array is calloc'ed: unused entries are NULL). */
+static bh_status adopt_or_drop(bh_frame *f, bh_column *c, int ok, bh_error *err)
+{
+    if (ok)
+        return bh_frame_adopt(f, c, err);
+    for (size_t l = 0; c->levels && l < c->nlevels; l++)
+        free(c->levels[l]);
+    free(c->levels);
+    free(c->code);
+    free(c->na);
+    free(c->name);
+    return bh_error_set(err, BH_ENOMEM, "out of memory");
+}
+
 /* Column `name` of ids PREFIX + zero-padded 1..n, built directly: the ids
  * are distinct and, sharing a prefix and a width, already in the frame's
  * level order (see frame.h), so level k is row k and nothing is sorted. */
@@ -429,16 +444,7 @@ static bh_status add_ids(bh_frame *f, const char *name, const char *prefix, size
         c.levels[i][each - 1] = '\0';
         c.code[i] = (int)i;
     }
-    if (!ok) {
-        for (size_t i = 0; c.levels && i < n; i++)
-            free(c.levels[i]);
-        free(c.levels);
-        free(c.code);
-        free(c.na);
-        free(c.name);
-        return bh_error_set(err, BH_ENOMEM, "out of memory");
-    }
-    return bh_frame_adopt(f, &c, err);
+    return adopt_or_drop(f, &c, ok, err);
 }
 
 static bh_status add_group(bh_generate_workspace *w, bh_frame *f, const char *name, size_t n,
@@ -484,16 +490,7 @@ static bh_status add_group(bh_generate_workspace *w, bh_frame *f, const char *na
     for (size_t l = 0; ok && l < c.nlevels; l++)
         ok = c.levels[l] != NULL;
     free(rank);
-    if (!ok) {
-        for (size_t l = 0; c.levels && l < c.nlevels; l++)
-            free(c.levels[l]);
-        free(c.levels);
-        free(c.code);
-        free(c.na);
-        free(c.name);
-        return bh_error_set(err, BH_ENOMEM, "out of memory");
-    }
-    return bh_frame_adopt(f, &c, err);
+    return adopt_or_drop(f, &c, ok, err);
 }
 
 /* Column values of a unit-level name as written (with missing), expanded

@@ -1444,30 +1444,31 @@ static uint64_t fkey(double f)
     return u >> 63 ? ~u : u | (UINT64_C(1) << 63);
 }
 
-/* Stable sort of v[0..m) by f: LSD radix sort on 16-bit digits of fkey,
- * skipping digits all keys share.  Stable like glibc's merge sort behind
- * qsort here, so ties keep the same row order and every sum over the sorted
- * records is bit-identical to the qsort path, which remains the fallback
- * when the scratch cannot be allocated. */
-static void sort_fyw(fyw *v, size_t m)
+/* Stable ascending sort of m elements of es bytes (es a multiple of 8)
+ * whose first member is the double key: LSD radix sort on 16-bit digits of
+ * fkey, skipping digits all keys share; tmp: m elements of scratch.
+ * Returns 0 when the counters cannot be allocated (nothing done). */
+static int radix_sort(void *v, size_t m, size_t es, void *tmp)
 {
-    fyw *tmp = m > 1 ? malloc(m * sizeof *tmp) : NULL;
-    size_t *cnt = tmp ? malloc(4 * 65536 * sizeof *cnt) : NULL;
-    if (!cnt) {
-        free(tmp);
-        qsort(v, m, sizeof *v, cmp_fyw);
-        return;
-    }
+    if (m < 2)
+        return 1;
+    size_t *cnt = malloc(4 * 65536 * sizeof *cnt);
+    if (!cnt)
+        return 0;
     memset(cnt, 0, 4 * 65536 * sizeof *cnt);
+    unsigned char *src = v, *dst = tmp;
+    double key;
     for (size_t i = 0; i < m; i++) {
-        uint64_t k = fkey(v[i].f);
+        memcpy(&key, src + i * es, sizeof key);
+        uint64_t k = fkey(key);
         for (int d = 0; d < 4; d++)
             cnt[d * 65536 + ((k >> (16 * d)) & 0xFFFF)]++;
     }
-    fyw *src = v, *dst = tmp;
+    memcpy(&key, src, sizeof key);
+    uint64_t k0 = fkey(key);
     for (int d = 0; d < 4; d++) {
         size_t *c = cnt + d * 65536;
-        if (c[(fkey(v[0].f) >> (16 * d)) & 0xFFFF] == m)
+        if (c[(k0 >> (16 * d)) & 0xFFFF] == m)
             continue;                     /* one value of this digit */
         size_t pos = 0;
         for (size_t b = 0; b < 65536; b++) {
@@ -1475,15 +1476,30 @@ static void sort_fyw(fyw *v, size_t m)
             c[b] = pos;
             pos += t;
         }
-        for (size_t i = 0; i < m; i++)
-            dst[c[(fkey(src[i].f) >> (16 * d)) & 0xFFFF]++] = src[i];
-        fyw *t = src;
+        for (size_t i = 0; i < m; i++) {
+            memcpy(&key, src + i * es, sizeof key);
+            size_t at = c[(fkey(key) >> (16 * d)) & 0xFFFF]++;
+            memcpy(dst + at * es, src + i * es, es);
+        }
+        unsigned char *t = src;
         src = dst;
         dst = t;
     }
-    if (src != v)
-        memcpy(v, src, m * sizeof *v);
+    if (src != (unsigned char *)v)
+        memcpy(v, src, m * es);
     free(cnt);
+    return 1;
+}
+
+/* Stable sort of (f, y, w) records by f.  Stable like glibc's merge sort
+ * behind qsort here, so ties keep the same row order and every sum over the
+ * sorted records is bit-identical to the qsort path, which remains the
+ * fallback when the scratch cannot be allocated. */
+static void sort_fyw(fyw *v, size_t m)
+{
+    fyw *tmp = m > 1 ? malloc(m * sizeof *tmp) : NULL;
+    if (m > 1 && !(tmp && radix_sort(v, m, sizeof *v, tmp)))
+        qsort(v, m, sizeof *v, cmp_fyw);
     free(tmp);
 }
 
@@ -1493,43 +1509,12 @@ static int cmp_dbl(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Ascending sort of v[0..m) (no NaN): LSD radix sort on 16-bit digits of
- * fkey, skipping digits all keys share; tmp: m doubles of scratch.  Equal
+/* Ascending sort of v[0..m) (no NaN); tmp: m doubles of scratch.  Equal
  * keys are equal values, so the order is unique. */
 static void sort_dbl(double *v, size_t m, double *tmp)
 {
-    size_t *cnt = m > 1 ? malloc(4 * 65536 * sizeof *cnt) : NULL;
-    if (!cnt) {
-        if (m > 1)
-            qsort(v, m, sizeof *v, cmp_dbl);
-        return;
-    }
-    memset(cnt, 0, 4 * 65536 * sizeof *cnt);
-    for (size_t i = 0; i < m; i++) {
-        uint64_t k = fkey(v[i]);
-        for (int d = 0; d < 4; d++)
-            cnt[d * 65536 + ((k >> (16 * d)) & 0xFFFF)]++;
-    }
-    double *src = v, *dst = tmp;
-    for (int d = 0; d < 4; d++) {
-        size_t *c = cnt + d * 65536;
-        if (c[(fkey(v[0]) >> (16 * d)) & 0xFFFF] == m)
-            continue;
-        size_t pos = 0;
-        for (size_t b = 0; b < 65536; b++) {
-            size_t t = c[b];
-            c[b] = pos;
-            pos += t;
-        }
-        for (size_t i = 0; i < m; i++)
-            dst[c[(fkey(src[i]) >> (16 * d)) & 0xFFFF]++] = src[i];
-        double *t = src;
-        src = dst;
-        dst = t;
-    }
-    if (src != v)
-        memcpy(v, src, m * sizeof *v);
-    free(cnt);
+    if (!radix_sort(v, m, sizeof *v, tmp))
+        qsort(v, m, sizeof *v, cmp_dbl);
 }
 
 /* AUC (weighted Mann-Whitney, ties 1/2) from (fitted, y, weight) records

@@ -47,6 +47,24 @@ typedef struct {
     int oom;
 } sbuf;
 
+/* Room for extra more bytes (and a NUL); 0 (and oom set) when out of memory. */
+static int sb_reserve(sbuf *b, size_t extra)
+{
+    if (b->oom)
+        return 0;
+    if (b->len + extra + 1 <= b->cap)
+        return 1;
+    size_t nc = (b->cap ? b->cap * 2 : 256) + extra + 1;
+    char *ns = realloc(b->s, nc);
+    if (!ns) {
+        b->oom = 1;
+        return 0;
+    }
+    b->s = ns;
+    b->cap = nc;
+    return 1;
+}
+
 static void sb_add(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sb_add(sbuf *b, const char *fmt, ...)
 {
@@ -66,32 +84,16 @@ static void sb_add(sbuf *b, const char *fmt, ...)
             b->len += (size_t)k;
             return;
         }
-        size_t nc = (b->cap ? b->cap * 2 : 256) + (size_t)k;
-        char *ns = realloc(b->s, nc);
-        if (!ns) {
-            b->oom = 1;
+        if (!sb_reserve(b, (size_t)k))
             return;
-        }
-        b->s = ns;
-        b->cap = nc;
     }
 }
 
 /* Append len bytes (the text paths: one call per field, not per byte). */
 static void sb_mem(sbuf *b, const char *s, size_t len)
 {
-    if (b->oom)
+    if (!sb_reserve(b, len))
         return;
-    if (b->len + len + 1 > b->cap) {
-        size_t nc = (b->cap ? b->cap * 2 : 256) + len + 1;
-        char *ns = realloc(b->s, nc);
-        if (!ns) {
-            b->oom = 1;
-            return;
-        }
-        b->s = ns;
-        b->cap = nc;
-    }
     memcpy(b->s + b->len, s, len);
     b->len += len;
     b->s[b->len] = '\0';
