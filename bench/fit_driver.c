@@ -97,8 +97,14 @@ static int fail(const char *what, const bh_error *err)
     return 1;
 }
 
+/* OpenBLAS's own API (the BLAS under GSL). */
+void openblas_set_num_threads(int n);
+
 int main(int argc, char **argv)
 {
+    /* the library's BLAS policy, as in the CLI: one thread unless asked */
+    if (!getenv("OPENBLAS_NUM_THREADS"))
+        openblas_set_num_threads(1);
     if (argc == 2 && !strcmp(argv[1], "stream"))
         return stream();
     if (argc != 6 || (strcmp(argv[1], "logit") && strcmp(argv[1], "ols"))) {

@@ -89,9 +89,10 @@ echo "  R: ${RSCRIPT:-none}   python: ${PY:-none}   runs per measurement: $RUNS 
 
 export BH_BIN BH_LIB BENCH_DIR DATA WORK RUNS ROWS INGEST_ROWS RSCRIPT PY \
     HAVE_TIME DRIVER CC LDLIBS
-# Same thread count for every tool: OpenBLAS (blackhole, R, numpy) may use
-# every core; data.table's fread uses its default (half the cores).
-export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-$(nproc)}"
+# Every tool runs with its own defaults, as a user would run it: blackhole
+# uses one BLAS thread and its own threads where they pay (CSV reading,
+# simulate); numpy's OpenBLAS all cores; R its reference BLAS; data.table's
+# fread half the cores.  Set OPENBLAS_NUM_THREADS to impose one count.
 
 # Machine details.
 {
@@ -106,7 +107,7 @@ export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-$(nproc)}"
     echo "- Memory: $(free -g 2> /dev/null | awk '/^Mem:/ { print $2 " GB" }')"
     echo "- OS: $(. /etc/os-release 2> /dev/null && echo "$PRETTY_NAME"), $(uname -r)"
     echo "- Compiler: $($CC --version | head -1); library built by the Makefile (-O2 -g)"
-    echo "- OpenBLAS: $(dpkg-query -W -f '${Version}' libopenblas0-pthread 2> /dev/null || echo '?') (pthread); OPENBLAS_NUM_THREADS=$OPENBLAS_NUM_THREADS"
+    echo "- OpenBLAS: $(dpkg-query -W -f '${Version}' libopenblas0-pthread 2> /dev/null || echo '?') (pthread); OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-unset (each tool's default)}"
     echo "- GSL: $(gsl-config --version 2> /dev/null || echo '?'); libcsv: $(dpkg-query -W -f '${Version}' libcsv3 2> /dev/null || echo '?')"
     if [ -n "$RSCRIPT" ]; then
         echo "- R: $(Rscript -e 'cat(R.version.string, "; data.table", format(packageVersion("data.table")), "(fread threads:", data.table::getDTthreads(), "); sandwich", format(packageVersion("sandwich")), "; BLAS", basename(extSoftVersion()[["BLAS"]]))')"
