@@ -114,6 +114,11 @@ struct bh_glm_workspace {
     unsigned stall;       /* iterations in which it stopped shrinking       */
     size_t iter;
     int converged, have_old, halving_failed;
+    int fastlogit;        /* IRLS with the logit link on a Bernoulli
+                             deviance (binomial, fractional): update_eta
+                             takes logit_rows */
+    int hy;               /* cmu0 holds y log y + (1 - y) log(1 - y) per
+                             row (fastlogit, y not binary); else 0 */
     int have_cp;          /* xtwx and rhs hold X'WX and X'Wz at the
                              current eta (IRLS, accumulated by the pass
                              that computed eta) */
@@ -543,6 +548,29 @@ static void chunk_weights(bh_glm_workspace *ws, size_t i0, size_t c,
     }
 }
 
+/* buf (c x r, leading dimension c) = diag(sw) x[:, act] for the c rows
+ * at x (columns of x ldx apart).  Unrolled by four rows so that the
+ * compiler pairs the products into vector instructions (-O2 does not
+ * vectorise a loop of unknown length). */
+static void scale_rows(const double *restrict sw, const double *x,
+                       size_t ldx, const size_t *act, size_t r, size_t c,
+                       double *restrict buf)
+{
+    size_t c4 = c & ~(size_t)3;
+    for (size_t k = 0; k < r; k++) {
+        const double *restrict xc = x + act[k] * ldx;
+        double *restrict bc = buf + k * c;
+        for (size_t ii = 0; ii < c4; ii += 4) {
+            bc[ii] = sw[ii] * xc[ii];
+            bc[ii + 1] = sw[ii + 1] * xc[ii + 1];
+            bc[ii + 2] = sw[ii + 2] * xc[ii + 2];
+            bc[ii + 3] = sw[ii + 3] * xc[ii + 3];
+        }
+        for (size_t ii = c4; ii < c; ii++)
+            bc[ii] = sw[ii] * xc[ii];
+    }
+}
+
 /* Add the chunk's sqrt(W) X (active columns, built in ws->buf) to
  * A = X'WX (upper triangle, r x r) and, with sz, sqrt(W) z to rhs = X'Wz. */
 static void chunk_cross(bh_glm_workspace *ws, size_t i0, size_t c,
@@ -551,16 +579,14 @@ static void chunk_cross(bh_glm_workspace *ws, size_t i0, size_t c,
     size_t n = ws->n, r = ws->r;
     const double *x = ws->d->x;
     const double *restrict sw = ws->sw;
-    for (size_t k = 0; k < r; k++) {
-        const double *restrict xc = x + ws->act[k] * n + i0;
-        double *restrict bc = ws->buf + k * c;
-        for (size_t ii = 0; ii < c; ii++)
-            bc[ii] = sw[ii] * xc[ii];
-    }
-    /* Lean fits (many small ones): dgemm forms the whole r x r product
-     * faster than dsyrk its triangle on a few hundred rows (no packing of
-     * a triangular result), at a rounding-level difference. */
-    if (ws->opt.lean)
+    scale_rows(sw, x + i0, n, ws->act, r, c, ws->buf);
+    /* dgemm forms the whole r x r product faster than dsyrk its triangle
+     * (no packing of a triangular result: 1e6 x 12 logit, 55 -> 49 ms per
+     * iteration; many small fits alike), at a rounding-level difference
+     * (the upper triangle is used).  Full fits of one chunk keep dsyrk,
+     * which costs little there, so their results stay bit-identical to
+     * earlier versions (golden outputs print 15 digits). */
+    if (ws->opt.lean || ws->n > GLM_CHUNK)
         cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)r, (int)r,
                     (int)c, 1.0, ws->buf, (int)c, ws->buf, (int)c, 1.0,
                     ws->xtwx, (int)r);
@@ -593,6 +619,76 @@ static void cross_products(bh_glm_workspace *ws, int withz)
         ws->have_cp = 1;
 }
 
+/* The IRLS pieces of rows [i0, i0 + c) for the logit link on a Bernoulli
+ * deviance, in one loop from eta: mu and 1 - mu, the deviance (returned),
+ * and what chunk_weights computes (W, sqrt(W), sqrt(W) z into sz).  One
+ * exp and one log1p per row: with a = |eta|, e = exp(-a) and
+ * L = log1p(e), -log(mu) = L + max(-eta, 0) and -log(1 - mu) =
+ * L + max(eta, 0) (sums of non-negative terms, so each is accurate to a
+ * few ulps, also where mu is near 1, which log(1 / mu) is not), and the
+ * unit deviance y log(y / mu) + (1 - y) log((1 - y) / (1 - mu)) is
+ * H(y) - y log(mu) - (1 - y) log(1 - mu), with H(y) = y log y +
+ * (1 - y) log(1 - y) fixed per row (0 for a binary y; else kept in cmu0
+ * by init).  mu, 1 - mu, W and z are computed exactly as link_inv2 and
+ * working() do; rows beyond R's clamp (|eta| > 30) take those functions
+ * and dev_resid. */
+static double logit_rows(bh_glm_workspace *ws, size_t i0, size_t c,
+                         double *restrict sz)
+{
+    const double *restrict eta = ws->eta + i0, *restrict y = ws->y + i0;
+    const double *w = ws->w ? ws->w + i0 : NULL;
+    const double *off = ws->off ? ws->off + i0 : NULL;
+    const double *hy = ws->hy ? ws->cmu0 + i0 : NULL;
+    double *restrict mu = ws->mu + i0, *restrict cmu = ws->cmu + i0;
+    double *restrict cw = ws->cw, *restrict sw = ws->sw;
+    double dev = 0;
+    /* exp and log1p in loops of their own: iterations that only call one
+     * function overlap in the pipeline, while one loop doing everything
+     * per row is bound by its long chain of dependent operations.  cw and
+     * sw hold e and L until the last loop overwrites them (same row). */
+    for (size_t ii = 0; ii < c; ii++)
+        cw[ii] = exp(-fabs(eta[ii]));
+    for (size_t ii = 0; ii < c; ii++)
+        sw[ii] = log1p(cw[ii]);
+    for (size_t ii = 0; ii < c; ii++) {
+        double et = eta[ii], a = fabs(et), wi = w ? w[ii] : 1.0;
+        double o = off ? off[ii] : 0;
+        if (a > 30) {
+            double W, z;
+            link_inv2(BH_LINK_LOGIT, et, &mu[ii], &cmu[ii]);
+            if (wi > 0)
+                dev += dev_resid(ws->opt.family, y[ii], mu[ii], cmu[ii], wi);
+            working(ws, i0 + ii, &W, &z);
+            cw[ii] = W;
+            sw[ii] = sqrt(W);
+            sz[ii] = sw[ii] * z;
+            continue;
+        }
+        double e = cw[ii], d = 1 + e;
+        double m1 = 1 / d, m2 = e / d;
+        double m = et >= 0 ? m1 : m2, cm = et >= 0 ? m2 : m1;
+        mu[ii] = m;
+        cmu[ii] = cm;
+        double me = m * cm;
+        if (!(wi > 0)) {
+            cw[ii] = sw[ii] = 0;
+            sz[ii] = 0;
+            continue;
+        }
+        double yi = y[ii], L = sw[ii];
+        double t = L + yi * fmax(-et, 0) + (1 - yi) * fmax(et, 0);
+        if (hy)
+            t += hy[ii];
+        dev += 2 * wi * t;
+        double W = wi * me * me / me;
+        double s = sqrt(W);
+        cw[ii] = W;
+        sw[ii] = s;
+        sz[ii] = s * (et - o + (yi - m) / me);
+    }
+    return dev;
+}
+
 /* eta = offset + X beta over the active columns; mu, 1 - mu; returns the
  * deviance.  One pass over the rows: for IRLS (not Firth) it also forms
  * X'WX and X'Wz at the new eta while the chunk of X is in cache, ready for
@@ -619,6 +715,12 @@ static double update_eta(bh_glm_workspace *ws, const double *beta)
             memset(eta, 0, c * sizeof *eta);
         cblas_dgemv(CblasColMajor, CblasNoTrans, (int)c, (int)p, 1.0,
                     ws->d->x + i0, (int)n, ws->bfull, 1, 1.0, eta, 1);
+        if (cp && ws->fastlogit) {
+            double *sz = ws->buf + c * ws->r;
+            dev += logit_rows(ws, i0, c, sz);
+            chunk_cross(ws, i0, c, sz);
+            continue;
+        }
         for (size_t i = i0; i < i0 + c; i++) {
             link_inv2(ws->opt.link, ws->eta[i], &ws->mu[i], &ws->cmu[i]);
             double wi = wi_of(ws, i);
@@ -787,13 +889,7 @@ static size_t tsqr_rows(bh_glm_workspace *ws, int withz, int prior)
                 ws->sw[ii] = sqrt(wi_of(ws, i0 + ii));
         else
             chunk_weights(ws, i0, c, sz);
-        const double *restrict sw = ws->sw;
-        for (size_t k = 0; k < r; k++) {
-            const double *restrict xc = x + ws->act[k] * n + i0;
-            double *restrict bc = ws->buf + k * c;
-            for (size_t ii = 0; ii < c; ii++)
-                bc[ii] = sw[ii] * xc[ii];
-        }
+        scale_rows(ws->sw, x + i0, n, ws->act, r, c, ws->buf);
         bh_tsqr_update(q, ws->tr, q, ws->buf, c, c, ws->twork);
     }
     for (size_t j = 0; j < r; j++)
@@ -955,6 +1051,14 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
             ws->nonint = 1;
         if (yi != 0 && yi != 1)
             ws->binary = 0;
+    }
+    ws->fastlogit = !opt->firth && opt->link == BH_LINK_LOGIT &&
+                    (fam == BH_FAM_BINOMIAL || fam == BH_FAM_FRACTIONAL);
+    ws->hy = ws->fastlogit && !ws->binary;
+    for (size_t i = 0; ws->hy && i < n; i++) {
+        double yi = ws->y[i];
+        ws->cmu0[i] = yi > 0 && yi < 1 ? yi * log(yi) + (1 - yi) * log1p(-yi)
+                                       : 0;
     }
     /* One pass over the rows: the tall-skinny R factor of sqrt(w) X for
      * the rank decision (exact collinearity does not depend on the working
@@ -2079,14 +2183,20 @@ bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err)
             cblas_dtrmm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans,
                         CblasNonUnit, (int)c, (int)r, 1.0, ri, (int)r,
                         ws->buf, (int)c);
+        /* Leverages column by column: the r entries of a row lie c
+         * doubles apart (32 KB for a full chunk), which row by row maps
+         * them to one L1 set. */
+        if (!lean) {
+            double *restrict h = hat + i0;
+            memset(h, 0, c * sizeof *h);
+            for (size_t k = 0; k < r; k++) {
+                const double *restrict bc = ws->buf + k * c;
+                for (size_t ii = 0; ii < c; ii++)
+                    h[ii] += bc[ii] * bc[ii];
+            }
+        }
         for (size_t ii = 0; ii < c; ii++) {
             size_t i = i0 + ii;
-            if (!lean) {
-                double h = 0;
-                for (size_t k = 0; k < r; k++)
-                    h += ws->buf[k * c + ii] * ws->buf[k * c + ii];
-                hat[i] = h;
-            }
             double wi = wi_of(ws, i), W = ws->cw[ii];
             double u = 0;
             if (wi > 0 && W > 0) {

@@ -7,6 +7,7 @@
  * the GLM's row chunk (4096 rows): not a multiple of it, smaller than one
  * chunk, and n = p. */
 #include <criterion/criterion.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -531,4 +532,64 @@ Test(glm_fastpath, lean_matches_full)
     bh_fit_free(full);
     bh_fit_free(lean);
     bht_design_free(t);
+}
+
+/* The deviance of the logit fast path (one exp and one log1p per row,
+ * y log y + (1 - y) log(1 - y) kept per row) against the unit deviances
+ * summed in long double at the returned coefficients, with R's clamp of
+ * mu beyond |eta| = 30: more than one chunk of rows, binary and
+ * fractional responses, prior weights (one of them 0) and an offset that
+ * puts some rows beyond the clamp. */
+Test(glm_fastpath, logit_deviance_against_long_double)
+{
+    size_t n = 5000, q = 5;
+    for (int frac = 0; frac < 2; frac++) {
+        bht_design *t = logit_design(n, q, 61 + (uint64_t)frac);
+        uint64_t s = 62;
+        t->d.w = malloc(n * sizeof *t->d.w);
+        t->d.offset = malloc(n * sizeof *t->d.offset);
+        cr_assert(t->d.w && t->d.offset);
+        t->d.weight_kind = BH_WEIGHTS_ANALYTIC;
+        for (size_t i = 0; i < n; i++) {
+            t->d.w[i] = i == 17 ? 0 : 0.5 + (unif(&s) + 1);
+            t->d.offset[i] = i % 97 == 0 ? (i % 2 ? 40 : -40) : 0;
+            if (frac && i % 3)
+                t->d.y[i] = 0.5 * t->d.y[i] + 0.25 * (unif(&s) + 1);
+        }
+        bh_glm_options opt;
+        bh_glm_default_options(&opt);
+        opt.family = frac ? BH_FAM_FRACTIONAL : BH_FAM_BINOMIAL;
+        opt.link = BH_LINK_LOGIT;
+        opt.colnames = (const char *const *)t->names;
+        bh_error err;
+        bh_fit *fit = NULL;
+        cr_assert_eq(bh_glm_fit(&t->d, &opt, NULL, &fit, &err), BH_OK, "%s",
+                     err.msg);
+        cr_assert(fit->converged);
+        long double dev = 0, eps = DBL_EPSILON;
+        for (size_t i = 0; i < n; i++) {
+            long double eta = t->d.offset[i], mu, cmu, y = t->d.y[i];
+            for (size_t j = 0; j < q; j++)
+                eta += (long double)t->d.x[j * n + i] * fit->beta[j];
+            if (eta > 30) {
+                mu = 1 / (1 + eps);
+                cmu = eps / (1 + eps);
+            } else if (eta < -30) {
+                mu = eps / (1 + eps);
+                cmu = 1 / (1 + eps);
+            } else {
+                mu = 1 / (1 + expl(-eta));
+                cmu = expl(-eta) / (1 + expl(-eta));
+            }
+            long double d = 0;
+            if (y > 0)
+                d += y * logl(y / mu);
+            if (y < 1)
+                d += (1 - y) * logl((1 - y) / cmu);
+            dev += 2 * t->d.w[i] * d;
+        }
+        bht_assert_rel(fit->stats.deviance, (double)dev, 1e-12);
+        bh_fit_free(fit);
+        bht_design_free(t);
+    }
 }
