@@ -165,9 +165,14 @@ static int node_reserve(nodebuf *b, size_t n)
 
 static double round_to(double x, int digits)
 {
+    /* 10^k for k <= 22 is exact in double: the same values pow gives,
+     * without a pow call per drawn value */
+    static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
     if (digits < 0)
         return x;
-    double f = pow(10.0, digits);
+    double f = digits <= 22 ? p10[digits] : pow(10.0, digits);
     return round(x * f) / f;
 }
 
