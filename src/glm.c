@@ -104,7 +104,9 @@ struct bh_glm_workspace {
     double *xtwx, *chol, *rinv, *rhs, *csc;
     double *buf, *buf2;   /* GLM_CHUNK x (p + 1) each */
     double *cw, *sw;      /* GLM_CHUNK: working weights and their roots */
-    double *bfull;        /* p: coefficients, 0 outside the active set */
+    double *bfull;        /* p: coefficients, 0 outside the active set
+                             (those of the last update_eta: rows_refresh
+                             reads them; qr_step's scratch after that) */
     /* Tall-skinny R factor of the rows (tr, (p + 1) x (p + 1)) and its
      * dqrdc2-style pivoted QR (qa, same size: R' above the diagonal with
      * rdiag, reflectors below with hbeta; columns in perm order, scaled
@@ -125,6 +127,10 @@ struct bh_glm_workspace {
     int have_cp;          /* xtwx and rhs hold X'WX and X'Wz at the
                              current eta (IRLS, accumulated by the pass
                              that computed eta) */
+    int rows_stale;       /* eta, mu, 1 - mu not stored for the current
+                             coefficients (bfull): the fastlogit pass
+                             needs them only per chunk; rows_refresh
+                             recomputes them (same numbers) when read */
     unsigned halvings;
 };
 
@@ -508,25 +514,79 @@ static double wi_of(const bh_glm_workspace *ws, size_t i)
 /* Working weight and working response of row i at the current eta:
  * W = w mu'^2 / V, z = eta - offset + (y - mu) / mu' (R's glm.fit; rows
  * with w = 0 or mu' = 0 get W = 0). */
-static void working(const bh_glm_workspace *ws, size_t i, double *W,
-                    double *z)
+static void working_at(const bh_glm_workspace *ws, size_t i, double eta,
+                       double mu, double cmu, double *W, double *z)
 {
     double wi = wi_of(ws, i);
     /* Logit: mu' = mu (1 - mu) from the stored pieces (R's
      * exp(-|eta|) / (1 + exp(-|eta|))^2 up to rounding, one exp fewer per
      * row), with R's clamp beyond |eta| = 30. */
     double me = ws->opt.link == BH_LINK_LOGIT
-                    ? (fabs(ws->eta[i]) > 30 ? EPS : ws->mu[i] * ws->cmu[i])
-                    : bh_link_mu_eta(ws->opt.link, ws->eta[i]);
+                    ? (fabs(eta) > 30 ? EPS : mu * cmu)
+                    : bh_link_mu_eta(ws->opt.link, eta);
     double o = ws->off ? ws->off[i] : 0;
     if (!(wi > 0) || me == 0) {
         *W = 0;
-        *z = ws->eta[i] - o;
+        *z = eta - o;
         return;
     }
-    double V = variance(ws->opt.family, ws->mu[i], ws->cmu[i]);
+    double V = variance(ws->opt.family, mu, cmu);
     *W = wi * me * me / V;
-    *z = ws->eta[i] - o + (ws->y[i] - ws->mu[i]) / me;
+    *z = eta - o + (ws->y[i] - mu) / me;
+}
+
+static void working(const bh_glm_workspace *ws, size_t i, double *W,
+                    double *z)
+{
+    working_at(ws, i, ws->eta[i], ws->mu[i], ws->cmu[i], W, z);
+}
+
+/* eta = offset + X bfull and mu, 1 - mu for rows [i0, i0 + c), the same
+ * numbers (same dgemv on the same chunk, link_inv2 as logit_row) as the
+ * update_eta that left them unstored. */
+static void chunk_rows(bh_glm_workspace *ws, size_t i0, size_t c)
+{
+    size_t n = ws->n;
+    double *eta = ws->eta + i0;
+    if (ws->off)
+        memcpy(eta, ws->off + i0, c * sizeof *eta);
+    else
+        memset(eta, 0, c * sizeof *eta);
+    cblas_dgemv(CblasColMajor, CblasNoTrans, (int)c, (int)ws->p, 1.0,
+                ws->d->x + i0, (int)n, ws->bfull, 1, 1.0, eta, 1);
+    double *restrict mu = ws->mu + i0, *restrict cmu = ws->cmu + i0;
+    if (ws->opt.link != BH_LINK_LOGIT) {
+        for (size_t ii = 0; ii < c; ii++)
+            link_inv2(ws->opt.link, eta[ii], &mu[ii], &cmu[ii]);
+        return;
+    }
+    /* Logit: logit_row's branch-free arithmetic (exp in a loop of its
+     * own, e kept in cw), then R's clamp on the rows beyond |eta| = 30. */
+    double *restrict e = ws->cw;
+    for (size_t ii = 0; ii < c; ii++)
+        e[ii] = exp(-fabs(eta[ii]));
+    int odd = 0;
+    for (size_t ii = 0; ii < c; ii++) {
+        double q = (double)(eta[ii] >= 0), d = 1 + e[ii];
+        mu[ii] = (q + (1 - q) * e[ii]) / d;
+        cmu[ii] = ((1 - q) + q * e[ii]) / d;
+        odd |= !(fabs(eta[ii]) <= 30);
+    }
+    if (odd)
+        for (size_t ii = 0; ii < c; ii++)
+            if (!(fabs(eta[ii]) <= 30))
+                link_inv2(BH_LINK_LOGIT, eta[ii], &mu[ii], &cmu[ii]);
+}
+
+/* Store eta, mu and 1 - mu if update_eta left them out (everything that
+ * reads them per row calls this first). */
+static void rows_refresh(bh_glm_workspace *ws)
+{
+    if (!ws->rows_stale)
+        return;
+    for (size_t i0 = 0; i0 < ws->n; i0 += GLM_CHUNK)
+        chunk_rows(ws, i0, ws->n - i0 < GLM_CHUNK ? ws->n - i0 : GLM_CHUNK);
+    ws->rows_stale = 0;
 }
 
 /* Weights of rows [i0, i0 + c) at the current eta into ws->cw (W) and
@@ -611,6 +671,7 @@ static void cross_reset(bh_glm_workspace *ws)
 static void cross_products(bh_glm_workspace *ws, int withz)
 {
     size_t n = ws->n;
+    rows_refresh(ws);
     cross_reset(ws);
     for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
         size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
@@ -629,7 +690,6 @@ static void cross_products(bh_glm_workspace *ws, int withz)
 static inline void logit_row(const double *restrict eta, double *restrict cw,
                              double *restrict sw, const double *restrict y,
                              double wi, double o, double h, size_t ii,
-                             double *restrict mu, double *restrict cmu,
                              double *restrict tv, double *restrict sz)
 {
     double et = eta[ii], e = cw[ii], d = 1 + e, L = sw[ii];
@@ -640,15 +700,14 @@ static inline void logit_row(const double *restrict eta, double *restrict cw,
     double m = (q + (1 - q) * e) / d, cm = ((1 - q) + q * e) / d;
     double me = m * cm, yi = y[ii];
     double pos = q * et, neg = (q - 1) * et;
-    mu[ii] = m;
-    cmu[ii] = cm;
     tv[ii] = 2 * wi * (L + yi * neg + (1 - yi) * pos + h);
     cw[ii] = wi * me * me / me;
     sz[ii] = et - o + (yi - m) / me;
 }
 
 /* The IRLS pieces of rows [i0, i0 + c) for the logit link on a Bernoulli
- * deviance, in one loop from eta: mu and 1 - mu, the deviance (returned),
+ * deviance, in one loop from eta (the chunk's, c rows): mu and 1 - mu
+ * (used, not stored: see rows_stale), the deviance (returned),
  * and what chunk_weights computes (W, sqrt(W), sqrt(W) z into sz).  One
  * exp and one log1p per row: with a = |eta|, e = exp(-a) and
  * L = log1p(e), -log(mu) = L + max(-eta, 0) and -log(1 - mu) =
@@ -661,13 +720,12 @@ static inline void logit_row(const double *restrict eta, double *restrict cw,
  * working() do; rows beyond R's clamp (|eta| > 30) take those functions
  * and dev_resid. */
 static double logit_rows(bh_glm_workspace *ws, size_t i0, size_t c,
-                         double *restrict sz)
+                         const double *restrict eta, double *restrict sz)
 {
-    const double *restrict eta = ws->eta + i0, *restrict y = ws->y + i0;
+    const double *restrict y = ws->y + i0;
     const double *restrict w = ws->w ? ws->w + i0 : NULL;
     const double *restrict off = ws->off ? ws->off + i0 : NULL;
     const double *restrict hy = ws->hy ? ws->cmu0 + i0 : NULL;
-    double *restrict mu = ws->mu + i0, *restrict cmu = ws->cmu + i0;
     double *restrict cw = ws->cw, *restrict sw = ws->sw;
     /* Per-row deviance terms (buf2 is free while update_eta runs). */
     double *restrict tv = ws->buf2;
@@ -685,12 +743,12 @@ static double logit_rows(bh_glm_workspace *ws, size_t i0, size_t c,
     int odd = 0;
     if (!w && !off && !hy)
         for (size_t ii = 0; ii < c; ii++)
-            logit_row(eta, cw, sw, y, 1.0, 0.0, 0.0, ii, mu, cmu, tv, sz);
+            logit_row(eta, cw, sw, y, 1.0, 0.0, 0.0, ii, tv, sz);
     else
         for (size_t ii = 0; ii < c; ii++) {
             double wi = w ? w[ii] : 1.0;
             logit_row(eta, cw, sw, y, wi, off ? off[ii] : 0,
-                      hy ? hy[ii] : 0, ii, mu, cmu, tv, sz);
+                      hy ? hy[ii] : 0, ii, tv, sz);
             odd |= !(wi > 0);
         }
     /* sqrt(W) and sqrt(W) z apart: sqrt may set errno, so -O2 puts a
@@ -709,12 +767,11 @@ static double logit_rows(bh_glm_workspace *ws, size_t i0, size_t c,
             tv[ii] = 0;
             cw[ii] = sw[ii] = sz[ii] = 0;
             if (!(fabs(et) <= 30)) {
-                double W, z;
-                link_inv2(BH_LINK_LOGIT, et, &mu[ii], &cmu[ii]);
+                double W, z, m, cm;
+                link_inv2(BH_LINK_LOGIT, et, &m, &cm);
                 if (wi > 0)
-                    tv[ii] = dev_resid(ws->opt.family, y[ii], mu[ii],
-                                       cmu[ii], wi);
-                working(ws, i0 + ii, &W, &z);
+                    tv[ii] = dev_resid(ws->opt.family, y[ii], m, cm, wi);
+                working_at(ws, i0 + ii, et, m, cm, &W, &z);
                 cw[ii] = W;
                 sw[ii] = sqrt(W);
                 sz[ii] = sw[ii] * z;
@@ -727,8 +784,8 @@ static double logit_rows(bh_glm_workspace *ws, size_t i0, size_t c,
     return dev;
 }
 
-/* eta = offset + X beta over the active columns; mu, 1 - mu; returns the
- * deviance.  One pass over the rows: for IRLS (not Firth) it also forms
+/* eta = offset + X beta over the active columns; mu, 1 - mu (stored
+ * unless fastlogit: rows_stale); returns the deviance.  One pass over the rows: for IRLS (not Firth) it also forms
  * X'WX and X'Wz at the new eta while the chunk of X is in cache, ready for
  * the next iteration (the pass that accepts a step thus prepares the next
  * one, and X is read once per iteration). */
@@ -746,16 +803,22 @@ static double update_eta(bh_glm_workspace *ws, const double *beta)
         cross_reset(ws);
     for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
         size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
-        double *eta = ws->eta + i0;
+        /* The fastlogit pass keeps eta in buf2 (past logit_rows' c
+         * deviance terms): nothing reads the rows before the next
+         * update_eta unless the iterations end or fall back to the QR,
+         * and rows_refresh serves those (8 MB less written per vector and
+         * iteration on 1e6 rows). */
+        int fast = cp && ws->fastlogit;
+        double *eta = fast ? ws->buf2 + c : ws->eta + i0;
         if (ws->off)
             memcpy(eta, ws->off + i0, c * sizeof *eta);
         else
             memset(eta, 0, c * sizeof *eta);
         cblas_dgemv(CblasColMajor, CblasNoTrans, (int)c, (int)p, 1.0,
                     ws->d->x + i0, (int)n, ws->bfull, 1, 1.0, eta, 1);
-        if (cp && ws->fastlogit) {
+        if (fast) {
             double *sz = ws->buf + c * ws->r;
-            dev += logit_rows(ws, i0, c, sz);
+            dev += logit_rows(ws, i0, c, eta, sz);
             chunk_cross(ws, i0, c, sz);
             continue;
         }
@@ -773,6 +836,7 @@ static double update_eta(bh_glm_workspace *ws, const double *beta)
         }
     }
     ws->have_cp = cp;
+    ws->rows_stale = cp && ws->fastlogit;
     return dev;
 }
 
@@ -922,6 +986,9 @@ static size_t tsqr_rows(bh_glm_workspace *ws, int withz, int prior)
     for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
         size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
         double *sz = withz ? ws->buf + r * c : NULL;
+        /* rows_refresh fused into this pass (X's chunk read once). */
+        if (ws->rows_stale)
+            chunk_rows(ws, i0, c);
         if (prior)
             for (size_t ii = 0; ii < c; ii++)
                 ws->sw[ii] = sqrt(wi_of(ws, i0 + ii));
@@ -930,6 +997,7 @@ static size_t tsqr_rows(bh_glm_workspace *ws, int withz, int prior)
         scale_rows(ws->sw, x + i0, n, ws->act, r, c, ws->buf);
         bh_tsqr_update(q, ws->tr, q, ws->buf, c, c, ws->twork);
     }
+    ws->rows_stale = 0;
     for (size_t j = 0; j < r; j++)
         for (size_t i = 0; i < r; i++)
             ws->qa[j * r + i] = i <= j ? ws->tr[j * q + i] : 0;
@@ -1037,6 +1105,7 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
     ws->halving_failed = 0;
     ws->halvings = 0;
     ws->have_cp = 0;
+    ws->rows_stale = 0;
     ws->rel = NAN;
     ws->nonint = 0;
 
