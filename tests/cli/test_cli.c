@@ -319,3 +319,27 @@ Test(cli, html_and_latex_are_well_formed)
     cr_assert(strstr(out, "a\\_b \\& c\\%"), "%s", out);
     free(out);
 }
+
+/* Without OPENBLAS_NUM_THREADS the program starts itself again with it set
+ * to 1 (OpenBLAS reads it when loaded): the same output as a run with the
+ * variable set, and the exit code and stderr of the second start. */
+Test(cli, restarts_with_one_blas_thread)
+{
+    char c1[4096], c2[4096], *o1 = NULL, *o2 = NULL, *e2 = NULL;
+    const char *args = "fit datasets/reps.csv -m 'share_marketing ~ experience * lead_volume' "
+                       "--vcov hc1 --format csv";
+    snprintf(c1, sizeof c1, "OPENBLAS_NUM_THREADS=1 %s %s", bht_bin(), args);
+    snprintf(c2, sizeof c2, "env -u OPENBLAS_NUM_THREADS %s %s", bht_bin(), args);
+    cr_assert_eq(bht_run(c1, &o1, NULL), 0);
+    cr_assert_eq(bht_run(c2, &o2, NULL), 0);
+    cr_assert_str_eq(o1, o2);
+    free(o1);
+    free(o2);
+    o2 = NULL;
+    snprintf(c2, sizeof c2, "env -u OPENBLAS_NUM_THREADS %s fit no/such.csv -m 'y ~ x'",
+             bht_bin());
+    cr_assert_eq(bht_run(c2, &o2, &e2), 3);
+    cr_assert(e2 && strstr(e2, "no/such.csv"), "%s", e2 ? e2 : "");
+    free(o2);
+    free(e2);
+}
