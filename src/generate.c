@@ -378,6 +378,16 @@ static bh_status setup_leads(bh_generate_workspace *w, bh_error *err)
     return BH_OK;
 }
 
+/* PREFIX + v zero-padded to width digits (room: strlen(prefix) + width + 1). */
+static void format_id(char *dst, const char *prefix, int width, size_t v)
+{
+    size_t plen = strlen(prefix);
+    memcpy(dst, prefix, plen);
+    for (int q = width - 1; q >= 0; q--, v /= 10)
+        dst[plen + (size_t)q] = (char)('0' + v % 10);
+    dst[plen + (size_t)width] = '\0';
+}
+
 /* Ids PREFIX + zero-padded number, width of the largest. */
 static bh_status make_ids(bh_generate_workspace *w, const char *prefix, size_t n, bh_error *err)
 {
@@ -399,7 +409,7 @@ static bh_status make_ids(bh_generate_workspace *w, const char *prefix, size_t n
     }
     for (size_t i = 0; i < n; i++) {
         char *p = w->idtext + i * each;
-        snprintf(p, each, "%s%0*zu", prefix, width, i + 1);
+        format_id(p, prefix, width, i + 1);
         w->idptr[i] = p;
     }
     return BH_OK;
@@ -427,7 +437,7 @@ static bh_status add_ids(bh_frame *f, const char *name, const char *prefix, size
                          bh_error *err)
 {
     int width = snprintf(NULL, 0, "%zu", n);
-    size_t plen = strlen(prefix), each = plen + (size_t)width + 1;
+    size_t each = strlen(prefix) + (size_t)width + 1;
     bh_column c = {0};
     c.type = BH_COL_CATEGORICAL;
     c.n = n;
@@ -442,11 +452,7 @@ static bh_status add_ids(bh_frame *f, const char *name, const char *prefix, size
             ok = 0;
             break;
         }
-        memcpy(c.levels[i], prefix, plen);
-        size_t v = i + 1;
-        for (int q = width - 1; q >= 0; q--, v /= 10)
-            c.levels[i][plen + (size_t)q] = (char)('0' + v % 10);
-        c.levels[i][each - 1] = '\0';
+        format_id(c.levels[i], prefix, width, i + 1);
         c.code[i] = (int)i;
     }
     return adopt_or_drop(f, &c, ok, err);

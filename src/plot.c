@@ -764,8 +764,20 @@ static void emit_title_caption(bh_chart *c, const char *title, const char *capti
     }
 }
 
-/* In a multiplot the caption labels must be drawn once: after the first
- * panel, remove them. */
+/* The end of every chart builder: out of memory while writing the body is
+ * an error too; on failure the chart is freed, else handed to the caller. */
+static bh_status chart_done(bh_chart *c, bh_status s, bh_chart **out, bh_error *err)
+{
+    if (s == BH_OK && c->body.oom)
+        s = bh_error_set(err, BH_ENOMEM, "out of memory");
+    if (s != BH_OK) {
+        bh_chart_free(c);
+        return s;
+    }
+    *out = c;
+    return BH_OK;
+}
+
 /* A horizontal legend between the title and a single panel: in gnuplot's
  * own tmargin placement it lands above the title. */
 static void key_top(bh_chart *c)
@@ -776,6 +788,17 @@ static void key_top(bh_chart *c)
                         "set tmargin at screen %.4f\n", k, k - 32.0 / h);
 }
 
+/* A legend only when there is more than one series to tell apart. */
+static void key_if_several(bh_chart *c, size_t nseries)
+{
+    if (nseries > 1)
+        key_top(c);
+    else
+        sb_puts(&c->body, "unset key\n");
+}
+
+/* In a multiplot the caption labels must be drawn once: after the first
+ * panel, remove them. */
 static void drop_caption_labels(bh_chart *c)
 {
     sb_puts(&c->body, "unset label\n");
@@ -1058,14 +1081,7 @@ bh_status bh_plot_interaction(const bh_frame *m, const bh_plot_options *opt,
 done:
     for (size_t j = 0; j < nlv; j++)
         free(lv[j].key);
-    if (s == BH_OK && c->body.oom)
-        s = bh_error_set(err, BH_ENOMEM, "out of memory");
-    if (s != BH_OK) {
-        bh_chart_free(c);
-        return s;
-    }
-    *out = c;
-    return BH_OK;
+    return chart_done(c, s, out, err);
 }
 
 /* -------------------------------------------------------------- slopes */
@@ -1184,12 +1200,7 @@ bh_status bh_plot_slopes(const bh_frame *m, const bh_plot_options *opt, bh_chart
                  "    $%s using 1:3:4 with filledcurves lc 1 title 'Confidence band', \\\n"
                  "    $%s using 1:2 with lines lt 1 title 'Conditional effect'\n",
               blk_name(c, blk), blk_name(c, blk));
-    if (c->body.oom) {
-        bh_chart_free(c);
-        return bh_error_set(err, BH_ENOMEM, "out of memory");
-    }
-    *out = c;
-    return BH_OK;
+    return chart_done(c, BH_OK, out, err);
 }
 
 /* ---------------------------------------------------------------- coef */
@@ -1338,10 +1349,7 @@ bh_status bh_plot_coef(const bh_frame *const *fits, size_t nfits, const bh_plot_
     }
     sb_puts(b, "set arrow 1 from first 0, graph 0 to first 0, graph 1 nohead lc rgb bh_ref "
                "lw 1 dt 2 back\n");
-    if (models.n > 1)
-        key_top(c);
-    else
-        sb_puts(b, "unset key\n");
+    key_if_several(c, models.n);
     sb_puts(b, "plot \\\n");
     for (size_t k = 0; k < models.n; k++) {
         sb_printf(b, "    $%s using 2:1:3:4 with xerrorbars lt %zu dt 1 lw 1.5 title ",
@@ -1349,17 +1357,10 @@ bh_status bh_plot_coef(const bh_frame *const *fits, size_t nfits, const bh_plot_
         sb_quote(b, models.v[k]);
         sb_puts(b, k + 1 < models.n ? ", \\\n" : "\n");
     }
-    if (c->body.oom)
-        s = bh_error_set(err, BH_ENOMEM, "out of memory");
 done:
     strset_free(&models);
     strset_free(&terms);
-    if (s != BH_OK) {
-        bh_chart_free(c);
-        return s;
-    }
-    *out = c;
-    return BH_OK;
+    return chart_done(c, s, out, err);
 }
 
 /* ----------------------------------------------------------- histogram */
@@ -1597,12 +1598,7 @@ bh_status bh_plot_describe(const bh_frame *data, const bh_plot_options *opt, bh_
                   blk_name(c, cb), blk_name(c, cb), blk_name(c, cb));
     }
     sb_puts(b, "unset multiplot\n");
-    if (c->body.oom) {
-        bh_chart_free(c);
-        return bh_error_set(err, BH_ENOMEM, "out of memory");
-    }
-    *out = c;
-    return BH_OK;
+    return chart_done(c, BH_OK, out, err);
 }
 
 /* ----------------------------------------------------------------- sim */
@@ -1719,10 +1715,7 @@ static bh_status plot_power(const bh_frame *f, const bh_plot_options *opt, bh_ch
     if (!isnan(alpha))
         sb_printf(b, "set arrow 2 from graph 0, first %.15g to graph 1, first %.15g nohead "
                      "lc rgb bh_ref lw 1 dt 3 back\n", alpha, alpha);
-    if (keys.n > 1)
-        key_top(c);
-    else
-        sb_puts(b, "unset key\n");
+    key_if_several(c, keys.n);
     sb_puts(b, "plot \\\n");
     for (size_t k = 0; k < keys.n; k++) {
         sb_printf(b, "    $%s using 1:2%s with %s lt %zu title ", blk_name(c, blk[k]),
@@ -1730,17 +1723,10 @@ static bh_status plot_power(const bh_frame *f, const bh_plot_options *opt, bh_ch
         sb_quote(b, keys.v[k]);
         sb_puts(b, k + 1 < keys.n ? ", \\\n" : "\n");
     }
-    if (c->body.oom)
-        s = bh_error_set(err, BH_ENOMEM, "out of memory");
 done:
     strset_free(&keys);
     strset_free(&ns);
-    if (s != BH_OK) {
-        bh_chart_free(c);
-        return s;
-    }
-    *out = c;
-    return BH_OK;
+    return chart_done(c, s, out, err);
 }
 
 static bh_status plot_sampling(const bh_frame *f, const bh_plot_options *opt, bh_chart **out,
@@ -1876,12 +1862,7 @@ static bh_status plot_sampling(const bh_frame *f, const bh_plot_options *opt, bh
     }
     sb_puts(b, "unset multiplot\n");
     strset_free(&panels);
-    if (c->body.oom) {
-        bh_chart_free(c);
-        return bh_error_set(err, BH_ENOMEM, "out of memory");
-    }
-    *out = c;
-    return BH_OK;
+    return chart_done(c, BH_OK, out, err);
 }
 
 bh_status bh_plot_sim(const bh_frame *f, const bh_plot_options *opt, bh_chart **out,
@@ -2100,10 +2081,5 @@ bh_status bh_plot_diagnostics(const bh_model *model, const bh_plot_options *opt,
     }
     if (panels > 1)
         sb_puts(b, "unset multiplot\n");
-    if (c->body.oom) {
-        bh_chart_free(c);
-        return bh_error_set(err, BH_ENOMEM, "out of memory");
-    }
-    *out = c;
-    return BH_OK;
+    return chart_done(c, BH_OK, out, err);
 }

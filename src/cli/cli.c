@@ -266,3 +266,16 @@ bh_status bh_cli_read_data(const char *path, const bh_cli_args *a, bh_frame **ou
     copt.n_na = nna;
     return bh_csv_read_path(path, &copt, out, err);
 }
+
+bh_status bh_cli_single_spec(const bh_cli_args *a, const char *formula, bh_model_spec *sp,
+                             bh_error *err)
+{
+    bh_status s = bh_cli_model_spec(a, sp, err);
+    if (s != BH_OK)
+        return s;
+    sp->formula = formula;
+    sp->name = "(1)";
+    sp->trace = bh_cli_flag(a, "trace") ? bh_cli_trace_iter : NULL;
+    sp->trace_ctx = (void *)sp->name;
+    return BH_OK;
+}

@@ -97,6 +97,10 @@ bh_status bh_cli_read_data(const char *path, const bh_cli_args *a, bh_frame **ou
 bh_status bh_cli_model_spec(const bh_cli_args *a, bh_model_spec *sp, bh_error *err);
 /* --trace printer (ctx is the model name). */
 void bh_cli_trace_iter(void *ctx, size_t iter, double dev, double change, unsigned halvings);
+/* The spec of a command's single model: bh_cli_model_spec, then formula,
+ * the name "(1)" and --trace. */
+bh_status bh_cli_single_spec(const bh_cli_args *a, const char *formula, bh_model_spec *sp,
+                             bh_error *err);
 /* Parse a number option within [lo, hi]. */
 bh_status bh_cli_number(const char *name, const char *s, double lo, double hi, double *out,
                         bh_error *err);

@@ -390,12 +390,8 @@ int bh_cmd_margins(int argc, char **argv)
     }
 
     bh_model_spec spec;
-    if ((s = bh_cli_model_spec(&args, &spec, &err)) != BH_OK)
+    if ((s = bh_cli_single_spec(&args, formulas[0], &spec, &err)) != BH_OK)
         goto fail;
-    spec.formula = formulas[0];
-    spec.name = "(1)";
-    spec.trace = bh_cli_flag(&args, "trace") ? bh_cli_trace_iter : NULL;
-    spec.trace_ctx = (void *)spec.name;
     if ((s = bh_cli_read_data(args.pos[0], &args, &data, &err)) != BH_OK)
         goto fail;
     if ((s = bh_model_fit(data, &spec, &model, &err)) != BH_OK)

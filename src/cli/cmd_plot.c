@@ -212,12 +212,8 @@ int bh_cmd_plot(int argc, char **argv)
             break;
         }
         bh_model_spec spec;
-        if ((s = bh_cli_model_spec(&args, &spec, &err)) != BH_OK)
+        if ((s = bh_cli_single_spec(&args, formulas[0], &spec, &err)) != BH_OK)
             break;
-        spec.formula = formulas[0];
-        spec.name = "(1)";
-        spec.trace = bh_cli_flag(&args, "trace") ? bh_cli_trace_iter : NULL;
-        spec.trace_ctx = (void *)spec.name;
         if ((s = bh_model_fit(inputs[0], &spec, &model, &err)) != BH_OK)
             break;
         if (!model->fit->converged) {

@@ -146,12 +146,8 @@ int bh_cmd_predict(int argc, char **argv)
         goto fail;
     }
     bh_model_spec spec;
-    if ((s = bh_cli_model_spec(&args, &spec, &err)) != BH_OK)
+    if ((s = bh_cli_single_spec(&args, formulas[0], &spec, &err)) != BH_OK)
         goto fail;
-    spec.formula = formulas[0];
-    spec.name = "(1)";
-    spec.trace = bh_cli_flag(&args, "trace") ? bh_cli_trace_iter : NULL;
-    spec.trace_ctx = (void *)spec.name;
     if ((s = bh_cli_read_data(args.pos[0], &args, &data, &err)) != BH_OK)
         goto fail;
     const char *nd = bh_cli_get(&args, "newdata");
