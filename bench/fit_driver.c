@@ -150,6 +150,9 @@ int main(int argc, char **argv)
         bh_glm_default_options(&gopt);
         gopt.family = BH_FAM_BINOMIAL;
         gopt.link = BH_LINK_LOGIT;
+        /* BH_GLM_THREADS: the GLM's row-pass threads (default: all CPUs). */
+        if (getenv("BH_GLM_THREADS"))
+            gopt.threads = (size_t)strtoul(getenv("BH_GLM_THREADS"), NULL, 10);
         it_times = malloc(gopt.maxiter * sizeof *it_times);
         bh_glm_workspace *ws = bh_glm_workspace_alloc(d->n, d->p);
         if (!ws || !it_times) {

@@ -31,11 +31,14 @@
 
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <gsl/gsl_cblas.h>
 #include <gsl/gsl_cdf.h>
@@ -71,9 +74,18 @@
 #define GLM_LP_PIVOTS_PER_COL 50
 #define GLM_HL_GROUPS 10
 
+/* Threads of one pass over the rows, at most (as many lanes). */
+#define GLM_MAX_THREADS 64
+
 #define EPS DBL_EPSILON
 #define GLM_SQRT_2PI 2.5066282746310005024
 #define GLM_2PI 6.2831853071795864769
+
+/* Scratch of one thread in a pass over the rows: GLM_CHUNK x (p + 1)
+ * (buf, buf2), GLM_CHUNK (cw, sw), p + 1 (twork). */
+typedef struct {
+    double *buf, *buf2, *cw, *sw, *twork;
+} glm_lane;
 
 struct bh_glm_workspace {
     size_t nmax, pmax;
@@ -84,6 +96,7 @@ struct bh_glm_workspace {
     size_t n, p;
     int freq, icpt, binary;
     size_t nok;           /* rows with positive weight */
+    size_t fit_rank;      /* bh_glm_result: the rank at the estimate */
     double wsum;          /* sum of weights over them */
     int nonint;           /* poisson non-integer counts / binomial successes */
     /* Rows: eta, mu, 1 - mu, and scratch z, mu0, cmu0 (null model, sort
@@ -132,6 +145,18 @@ struct bh_glm_workspace {
                              needs them only per chunk; rows_refresh
                              recomputes them (same numbers) when read */
     unsigned halvings;
+    /* Passes over the rows run block by block (BH_GLM_BLOCK rows).  Each
+     * block leaves its sums in a slot of its own (pa: two (p + 1)^2
+     * matrices, pb: p + 1, pd and ppl: a deviance or Pearson sum, pflag),
+     * and the caller adds the slots in block order: the numbers do not
+     * depend on how many threads ran the blocks.  Lane 0 is buf, buf2,
+     * cw, sw and twork above; lanes 1.. are allocated on first use. */
+    size_t maxblk, slot, slotb; /* slots; doubles per pa matrix, pb slot */
+    double *pa, *pb, *pd;
+    long double *ppl;
+    int *pflag;
+    glm_lane *lanes;
+    size_t nlanes;
 };
 
 /* ---- families and links ---------------------------------------------- */
@@ -462,6 +487,14 @@ bh_glm_workspace *bh_glm_workspace_alloc(size_t n, size_t p)
     ok &= (ws->buf2 = malloc(ch * (p1 + 1) * sizeof(double))) != NULL;
     ok &= (ws->cw = malloc(ch * sizeof(double))) != NULL;
     ok &= (ws->sw = malloc(ch * sizeof(double))) != NULL;
+    ws->maxblk = n <= BH_GLM_BLOCK ? 1 : (n - 1) / BH_GLM_BLOCK + 1;
+    ws->slot = (p1 + 1) * (p1 + 1);
+    ws->slotb = p1 + 1;
+    ok &= (ws->pa = malloc(ws->maxblk * 2 * ws->slot * sizeof(double))) != NULL;
+    ok &= (ws->pb = malloc(ws->maxblk * ws->slotb * sizeof(double))) != NULL;
+    ok &= (ws->pd = malloc(ws->maxblk * sizeof(double))) != NULL;
+    ok &= (ws->ppl = malloc(ws->maxblk * sizeof(long double))) != NULL;
+    ok &= (ws->pflag = malloc(ws->maxblk * sizeof(int))) != NULL;
     if (!ok) {
         bh_glm_workspace_free(ws);
         return NULL;
@@ -501,7 +534,194 @@ void bh_glm_workspace_free(bh_glm_workspace *ws)
     free(ws->cw);
     free(ws->sw);
     free(ws->qa);
+    free(ws->pa);
+    free(ws->pb);
+    free(ws->pd);
+    free(ws->ppl);
+    free(ws->pflag);
+    for (size_t k = 1; k < ws->nlanes; k++) {
+        free(ws->lanes[k].buf);
+        free(ws->lanes[k].buf2);
+        free(ws->lanes[k].cw);
+        free(ws->lanes[k].sw);
+        free(ws->lanes[k].twork);
+    }
+    free(ws->lanes);
     free(ws);
+}
+
+/* ---- passes over the rows, block by block ------------------------------ */
+
+/* Rows [i0, i1) of block b, on lane L. */
+typedef void (*glm_block_fn)(bh_glm_workspace *ws, glm_lane *L, size_t b,
+                             size_t i0, size_t i1, void *ctx);
+
+typedef struct {
+    bh_glm_workspace *ws;
+    glm_block_fn fn;
+    void *ctx;
+    size_t nblk;
+    atomic_size_t next;
+} glm_par;
+
+typedef struct {
+    glm_par *P;
+    glm_lane *L;
+} glm_par_arg;
+
+static size_t nblocks(const bh_glm_workspace *ws)
+{
+    return ws->n <= BH_GLM_BLOCK ? 1 : (ws->n - 1) / BH_GLM_BLOCK + 1;
+}
+
+static double *slot_a(const bh_glm_workspace *ws, size_t b)
+{
+    return ws->pa + 2 * b * ws->slot;
+}
+
+static double *slot_r(const bh_glm_workspace *ws, size_t b)
+{
+    return ws->pa + (2 * b + 1) * ws->slot;
+}
+
+static double *slot_b(const bh_glm_workspace *ws, size_t b)
+{
+    return ws->pb + b * ws->slotb;
+}
+
+/* Blocks are taken in any order by any thread; only the slots differ. */
+static void par_loop(glm_par *P, glm_lane *L)
+{
+    size_t n = P->ws->n;
+    for (;;) {
+        size_t b = atomic_fetch_add(&P->next, 1);
+        if (b >= P->nblk)
+            break;
+        size_t i0 = b * BH_GLM_BLOCK;
+        size_t i1 = n - i0 <= BH_GLM_BLOCK ? n : i0 + BH_GLM_BLOCK;
+        P->fn(P->ws, L, b, i0, i1, P->ctx);
+    }
+}
+
+static void *par_thread(void *arg)
+{
+    glm_par_arg *a = arg;
+    par_loop(a->P, a->L);
+    return NULL;
+}
+
+/* Lanes 0 .. want - 1 (allocating the missing ones); returns how many are
+ * available (fewer when memory runs out: the pass then uses fewer
+ * threads, with the same numbers). */
+static size_t lanes_ready(bh_glm_workspace *ws, size_t want)
+{
+    if (!ws->lanes) {
+        if (!(ws->lanes = calloc(GLM_MAX_THREADS, sizeof *ws->lanes)))
+            return 1;
+        ws->nlanes = 1;
+    }
+    ws->lanes[0] = (glm_lane){ws->buf, ws->buf2, ws->cw, ws->sw, ws->twork};
+    size_t p1 = (ws->pmax ? ws->pmax : 1) + 1;
+    while (ws->nlanes < want) {
+        glm_lane *L = &ws->lanes[ws->nlanes];
+        L->buf = malloc(GLM_CHUNK * p1 * sizeof(double));
+        L->buf2 = malloc(GLM_CHUNK * p1 * sizeof(double));
+        L->cw = malloc(GLM_CHUNK * sizeof(double));
+        L->sw = malloc(GLM_CHUNK * sizeof(double));
+        L->twork = malloc(p1 * sizeof(double));
+        if (!L->buf || !L->buf2 || !L->cw || !L->sw || !L->twork) {
+            free(L->buf);
+            free(L->buf2);
+            free(L->cw);
+            free(L->sw);
+            free(L->twork);
+            memset(L, 0, sizeof *L);
+            break;
+        }
+        ws->nlanes++;
+    }
+    return want < ws->nlanes ? want : ws->nlanes;
+}
+
+/* fn on every block of rows.  One block (n <= BH_GLM_BLOCK, e.g. every
+ * simulated data set) runs on the calling thread without asking how many
+ * CPUs there are; more blocks use up to opt.threads threads (0: the
+ * online CPUs), the calling thread among them. */
+static void par_blocks(bh_glm_workspace *ws, glm_block_fn fn, void *ctx)
+{
+    glm_par P = {.ws = ws, .fn = fn, .ctx = ctx, .nblk = nblocks(ws)};
+    atomic_init(&P.next, 0);
+    glm_lane L0 = {ws->buf, ws->buf2, ws->cw, ws->sw, ws->twork};
+    size_t T = 1;
+    if (P.nblk > 1) {
+        long cpus = ws->opt.threads ? 0 : sysconf(_SC_NPROCESSORS_ONLN);
+        T = ws->opt.threads ? ws->opt.threads : cpus > 0 ? (size_t)cpus : 1;
+        if (T > P.nblk)
+            T = P.nblk;
+        if (T > GLM_MAX_THREADS)
+            T = GLM_MAX_THREADS;
+        if (T > 1)
+            T = lanes_ready(ws, T);
+    }
+    pthread_t th[GLM_MAX_THREADS];
+    glm_par_arg args[GLM_MAX_THREADS];
+    size_t started = 0;
+    for (size_t t = 1; t < T; t++) {
+        args[started] = (glm_par_arg){&P, &ws->lanes[t]};
+        if (pthread_create(&th[started], NULL, par_thread, &args[started]))
+            break;
+        started++;
+    }
+    par_loop(&P, &L0);
+    for (size_t k = 0; k < started; k++)
+        pthread_join(th[k], NULL);
+}
+
+/* dst[k] = the blocks' src slots added in block order (len entries each,
+ * slots stride apart). */
+static void reduce_sum(double *dst, const double *src, size_t stride,
+                       size_t nb, size_t len)
+{
+    memcpy(dst, src, len * sizeof *dst);
+    for (size_t b = 1; b < nb; b++)
+        for (size_t k = 0; k < len; k++)
+            dst[k] += src[b * stride + k];
+}
+
+static double reduce_dev(const bh_glm_workspace *ws, size_t nb)
+{
+    double s = ws->pd[0];
+    for (size_t b = 1; b < nb; b++)
+        s += ws->pd[b];
+    return s;
+}
+
+/* X'WX (r x r) and X'Wz (r) from the blocks' slots. */
+static void reduce_cross(bh_glm_workspace *ws, size_t nb, int withz)
+{
+    size_t r = ws->r;
+    reduce_sum(ws->xtwx, ws->pa, 2 * ws->slot, nb, r * r);
+    if (withz)
+        reduce_sum(ws->rhs, ws->pb, ws->slotb, nb, r);
+}
+
+/* The tall-skinny R factor (q x q into ws->tr, leading dimension q) of the
+ * blocks' factors stacked in block order. */
+static void reduce_tsqr(bh_glm_workspace *ws, size_t nb, size_t q)
+{
+    if (nb == 1) {
+        memcpy(ws->tr, slot_r(ws, 0), q * q * sizeof *ws->tr);
+        return;
+    }
+    bh_tsqr_reset(q, ws->tr, q);
+    for (size_t b = 0; b < nb; b++) {
+        /* As a chunk of rows, the block's factor is read whole: its
+         * lower triangle (never written by the TSQR) must be zero. */
+        double *R = slot_r(ws, b);
+        for (size_t j = 0; j < q; j++)
+            memset(R + j * q + j + 1, 0, (q - j - 1) * sizeof *R);
+        bh_tsqr_update(q, ws->tr, q, R, q, q, ws->twork);
+    }
 }
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -544,7 +764,8 @@ static void working(const bh_glm_workspace *ws, size_t i, double *W,
 /* eta = offset + X bfull and mu, 1 - mu for rows [i0, i0 + c), the same
  * numbers (same dgemv on the same chunk, link_inv2 as logit_row) as the
  * update_eta that left them unstored. */
-static void chunk_rows(bh_glm_workspace *ws, size_t i0, size_t c)
+static void chunk_rows(bh_glm_workspace *ws, glm_lane *L, size_t i0,
+                       size_t c)
 {
     size_t n = ws->n;
     double *eta = ws->eta + i0;
@@ -562,7 +783,7 @@ static void chunk_rows(bh_glm_workspace *ws, size_t i0, size_t c)
     }
     /* Logit: logit_row's branch-free arithmetic (exp in a loop of its
      * own, e kept in cw), then R's clamp on the rows beyond |eta| = 30. */
-    double *restrict e = ws->cw;
+    double *restrict e = L->cw;
     for (size_t ii = 0; ii < c; ii++)
         e[ii] = exp(-fabs(eta[ii]));
     int odd = 0;
@@ -580,12 +801,20 @@ static void chunk_rows(bh_glm_workspace *ws, size_t i0, size_t c)
 
 /* Store eta, mu and 1 - mu if update_eta left them out (everything that
  * reads them per row calls this first). */
+static void refresh_block(bh_glm_workspace *ws, glm_lane *L, size_t b,
+                          size_t i0, size_t i1, void *ctx)
+{
+    (void)b;
+    (void)ctx;
+    for (; i0 < i1; i0 += GLM_CHUNK)
+        chunk_rows(ws, L, i0, i1 - i0 < GLM_CHUNK ? i1 - i0 : GLM_CHUNK);
+}
+
 static void rows_refresh(bh_glm_workspace *ws)
 {
     if (!ws->rows_stale)
         return;
-    for (size_t i0 = 0; i0 < ws->n; i0 += GLM_CHUNK)
-        chunk_rows(ws, i0, ws->n - i0 < GLM_CHUNK ? ws->n - i0 : GLM_CHUNK);
+    par_blocks(ws, refresh_block, NULL);
     ws->rows_stale = 0;
 }
 
@@ -593,8 +822,8 @@ static void rows_refresh(bh_glm_workspace *ws)
  * ws->sw (sqrt(W)), and sqrt(W) z into sz when given: the IRLS working
  * weights and response, or for Firth the Fisher weights w mu (1 - mu)
  * (unclamped). */
-static void chunk_weights(bh_glm_workspace *ws, size_t i0, size_t c,
-                          double *sz)
+static void chunk_weights(const bh_glm_workspace *ws, glm_lane *L,
+                          size_t i0, size_t c, double *sz)
 {
     for (size_t ii = 0; ii < c; ii++) {
         size_t i = i0 + ii;
@@ -604,8 +833,8 @@ static void chunk_weights(bh_glm_workspace *ws, size_t i0, size_t c,
         else
             working(ws, i, &W, &z);
         double s = sqrt(W);
-        ws->cw[ii] = W;
-        ws->sw[ii] = s;
+        L->cw[ii] = W;
+        L->sw[ii] = s;
         if (sz)
             sz[ii] = s * z;
     }
@@ -634,15 +863,15 @@ static void scale_rows(const double *restrict sw, const double *x,
     }
 }
 
-/* Add the chunk's sqrt(W) X (active columns, built in ws->buf) to
- * A = X'WX (upper triangle, r x r) and, with sz, sqrt(W) z to rhs = X'Wz. */
-static void chunk_cross(bh_glm_workspace *ws, size_t i0, size_t c,
-                        const double *sz)
+/* Add the chunk's sqrt(W) X (active columns, built in L->buf, weights
+ * in L->sw) to A = X'WX (upper triangle, r x r) and, with sz, sqrt(W) z
+ * to rhs = X'Wz. */
+static void chunk_cross(const bh_glm_workspace *ws, glm_lane *L, size_t i0,
+                        size_t c, const double *sz, double *A, double *rhs)
 {
     size_t n = ws->n, r = ws->r;
     const double *x = ws->d->x;
-    const double *restrict sw = ws->sw;
-    scale_rows(sw, x + i0, n, ws->act, r, c, ws->buf);
+    scale_rows(L->sw, x + i0, n, ws->act, r, c, L->buf);
     /* dgemm forms the whole r x r product faster than dsyrk its triangle
      * (no packing of a triangular result: 1e6 x 12 logit, 55 -> 49 ms per
      * iteration; many small fits alike), at a rounding-level difference
@@ -651,34 +880,46 @@ static void chunk_cross(bh_glm_workspace *ws, size_t i0, size_t c,
      * earlier versions (golden outputs print 15 digits). */
     if (ws->opt.lean || ws->n > GLM_CHUNK)
         cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)r, (int)r,
-                    (int)c, 1.0, ws->buf, (int)c, ws->buf, (int)c, 1.0,
-                    ws->xtwx, (int)r);
+                    (int)c, 1.0, L->buf, (int)c, L->buf, (int)c, 1.0,
+                    A, (int)r);
     else
         cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (int)r, (int)c,
-                    1.0, ws->buf, (int)c, 1.0, ws->xtwx, (int)r);
+                    1.0, L->buf, (int)c, 1.0, A, (int)r);
     if (sz)
         cblas_dgemv(CblasColMajor, CblasTrans, (int)c, (int)r, 1.0,
-                    ws->buf, (int)c, sz, 1, 1.0, ws->rhs, 1);
+                    L->buf, (int)c, sz, 1, 1.0, rhs, 1);
 }
 
-static void cross_reset(bh_glm_workspace *ws)
+/* Block b's slots for X'WX and X'Wz, zeroed (r x r and r). */
+static void cross_slots(const bh_glm_workspace *ws, size_t b, double **A,
+                        double **rhs)
 {
-    memset(ws->xtwx, 0, ws->r * ws->r * sizeof *ws->xtwx);
-    memset(ws->rhs, 0, ws->r * sizeof *ws->rhs);
+    *A = slot_a(ws, b);
+    *rhs = slot_b(ws, b);
+    memset(*A, 0, ws->r * ws->r * sizeof **A);
+    memset(*rhs, 0, ws->r * sizeof **rhs);
+}
+
+static void cross_block(bh_glm_workspace *ws, glm_lane *L, size_t b,
+                        size_t i0, size_t i1, void *ctx)
+{
+    int withz = *(const int *)ctx;
+    double *A, *rhs;
+    cross_slots(ws, b, &A, &rhs);
+    for (; i0 < i1; i0 += GLM_CHUNK) {
+        size_t c = i1 - i0 < GLM_CHUNK ? i1 - i0 : GLM_CHUNK;
+        double *sz = withz ? L->buf + c * ws->r : NULL;
+        chunk_weights(ws, L, i0, c, sz);
+        chunk_cross(ws, L, i0, c, sz, A, rhs);
+    }
 }
 
 /* A = X'WX and, with withz, rhs = X'Wz at the current eta (one pass). */
 static void cross_products(bh_glm_workspace *ws, int withz)
 {
-    size_t n = ws->n;
     rows_refresh(ws);
-    cross_reset(ws);
-    for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
-        size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
-        double *sz = withz ? ws->buf + c * ws->r : NULL;
-        chunk_weights(ws, i0, c, sz);
-        chunk_cross(ws, i0, c, sz);
-    }
+    par_blocks(ws, cross_block, &withz);
+    reduce_cross(ws, nblocks(ws), withz);
     if (withz && !ws->opt.firth)
         ws->have_cp = 1;
 }
@@ -719,16 +960,17 @@ static inline void logit_row(const double *restrict eta, double *restrict cw,
  * by init).  mu, 1 - mu, W and z are computed exactly as link_inv2 and
  * working() do; rows beyond R's clamp (|eta| > 30) take those functions
  * and dev_resid. */
-static double logit_rows(bh_glm_workspace *ws, size_t i0, size_t c,
-                         const double *restrict eta, double *restrict sz)
+static double logit_rows(const bh_glm_workspace *ws, glm_lane *L,
+                         size_t i0, size_t c, const double *restrict eta,
+                         double *restrict sz)
 {
     const double *restrict y = ws->y + i0;
     const double *restrict w = ws->w ? ws->w + i0 : NULL;
     const double *restrict off = ws->off ? ws->off + i0 : NULL;
     const double *restrict hy = ws->hy ? ws->cmu0 + i0 : NULL;
-    double *restrict cw = ws->cw, *restrict sw = ws->sw;
+    double *restrict cw = L->cw, *restrict sw = L->sw;
     /* Per-row deviance terms (buf2 is free while update_eta runs). */
-    double *restrict tv = ws->buf2;
+    double *restrict tv = L->buf2;
     /* exp and log1p in loops of their own: iterations that only call one
      * function overlap in the pipeline, while one loop doing everything
      * per row is bound by its long chain of dependent operations.  cw and
@@ -784,32 +1026,24 @@ static double logit_rows(bh_glm_workspace *ws, size_t i0, size_t c,
     return dev;
 }
 
-/* eta = offset + X beta over the active columns; mu, 1 - mu (stored
- * unless fastlogit: rows_stale); returns the deviance.  One pass over the rows: for IRLS (not Firth) it also forms
- * X'WX and X'Wz at the new eta while the chunk of X is in cache, ready for
- * the next iteration (the pass that accepts a step thus prepares the next
- * one, and X is read once per iteration). */
-static double update_eta(bh_glm_workspace *ws, const double *beta)
+/* update_eta's pass over block b's rows (cp: also X'WX and X'Wz). */
+static void eta_block(bh_glm_workspace *ws, glm_lane *L, size_t b,
+                      size_t i0, size_t i1, void *ctx)
 {
     size_t n = ws->n, p = ws->p;
-    int cp = !ws->opt.firth;
-    double dev = 0;
-    /* Coefficients outside the active set count as 0 (the halving may
-     * have averaged in an old value of a column aliased since). */
-    memset(ws->bfull, 0, p * sizeof *ws->bfull);
-    for (size_t k = 0; k < ws->r; k++)
-        ws->bfull[ws->act[k]] = beta[ws->act[k]];
+    int cp = *(const int *)ctx;
+    double dev = 0, *A = NULL, *rhs = NULL;
     if (cp)
-        cross_reset(ws);
-    for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
-        size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
+        cross_slots(ws, b, &A, &rhs);
+    for (; i0 < i1; i0 += GLM_CHUNK) {
+        size_t c = i1 - i0 < GLM_CHUNK ? i1 - i0 : GLM_CHUNK;
         /* The fastlogit pass keeps eta in buf2 (past logit_rows' c
          * deviance terms): nothing reads the rows before the next
          * update_eta unless the iterations end or fall back to the QR,
          * and rows_refresh serves those (8 MB less written per vector and
          * iteration on 1e6 rows). */
         int fast = cp && ws->fastlogit;
-        double *eta = fast ? ws->buf2 + c : ws->eta + i0;
+        double *eta = fast ? L->buf2 + c : ws->eta + i0;
         if (ws->off)
             memcpy(eta, ws->off + i0, c * sizeof *eta);
         else
@@ -817,9 +1051,9 @@ static double update_eta(bh_glm_workspace *ws, const double *beta)
         cblas_dgemv(CblasColMajor, CblasNoTrans, (int)c, (int)p, 1.0,
                     ws->d->x + i0, (int)n, ws->bfull, 1, 1.0, eta, 1);
         if (fast) {
-            double *sz = ws->buf + c * ws->r;
-            dev += logit_rows(ws, i0, c, eta, sz);
-            chunk_cross(ws, i0, c, sz);
+            double *sz = L->buf + c * ws->r;
+            dev += logit_rows(ws, L, i0, c, eta, sz);
+            chunk_cross(ws, L, i0, c, sz, A, rhs);
             continue;
         }
         for (size_t i = i0; i < i0 + c; i++) {
@@ -830,14 +1064,36 @@ static double update_eta(bh_glm_workspace *ws, const double *beta)
                                  ws->cmu[i], wi);
         }
         if (cp) {
-            double *sz = ws->buf + c * ws->r;
-            chunk_weights(ws, i0, c, sz);
-            chunk_cross(ws, i0, c, sz);
+            double *sz = L->buf + c * ws->r;
+            chunk_weights(ws, L, i0, c, sz);
+            chunk_cross(ws, L, i0, c, sz, A, rhs);
         }
     }
+    ws->pd[b] = dev;
+}
+
+/* eta = offset + X beta over the active columns; mu, 1 - mu (stored
+ * unless fastlogit: rows_stale); returns the deviance.  One pass over the
+ * rows: for IRLS (not Firth) it also forms X'WX and X'Wz at the new eta
+ * while the chunk of X is in cache, ready for the next iteration (the
+ * pass that accepts a step thus prepares the next one, and X is read once
+ * per iteration). */
+static double update_eta(bh_glm_workspace *ws, const double *beta)
+{
+    size_t p = ws->p;
+    int cp = !ws->opt.firth;
+    /* Coefficients outside the active set count as 0 (the halving may
+     * have averaged in an old value of a column aliased since). */
+    memset(ws->bfull, 0, p * sizeof *ws->bfull);
+    for (size_t k = 0; k < ws->r; k++)
+        ws->bfull[ws->act[k]] = beta[ws->act[k]];
+    par_blocks(ws, eta_block, &cp);
+    size_t nb = nblocks(ws);
+    if (cp)
+        reduce_cross(ws, nb, 1);
     ws->have_cp = cp;
     ws->rows_stale = cp && ws->fastlogit;
-    return dev;
+    return reduce_dev(ws, nb);
 }
 
 /* Cholesky of the equilibrated X'WX: chol = U with S A S = U'U (upper),
@@ -978,25 +1234,40 @@ static size_t qr_factor(bh_glm_workspace *ws, double *a, size_t m,
  * leading dimension q = r (+ 1); its leading r x r block is copied to
  * ws->qa (leading dimension r, zeros below the diagonal) for qr_factor.
  * Returns q. */
-static size_t tsqr_rows(bh_glm_workspace *ws, int withz, int prior)
+typedef struct {
+    int withz, prior;
+} tsqr_ctx;
+
+static void tsqr_block(bh_glm_workspace *ws, glm_lane *L, size_t b,
+                       size_t i0, size_t i1, void *ctx)
 {
-    size_t n = ws->n, r = ws->r, q = r + (withz ? 1 : 0);
+    const tsqr_ctx *t = ctx;
+    size_t n = ws->n, r = ws->r, q = r + (t->withz ? 1 : 0);
     const double *x = ws->d->x;
-    bh_tsqr_reset(q, ws->tr, q);
-    for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
-        size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
-        double *sz = withz ? ws->buf + r * c : NULL;
+    double *R = slot_r(ws, b);
+    bh_tsqr_reset(q, R, q);
+    for (; i0 < i1; i0 += GLM_CHUNK) {
+        size_t c = i1 - i0 < GLM_CHUNK ? i1 - i0 : GLM_CHUNK;
+        double *sz = t->withz ? L->buf + r * c : NULL;
         /* rows_refresh fused into this pass (X's chunk read once). */
         if (ws->rows_stale)
-            chunk_rows(ws, i0, c);
-        if (prior)
+            chunk_rows(ws, L, i0, c);
+        if (t->prior)
             for (size_t ii = 0; ii < c; ii++)
-                ws->sw[ii] = sqrt(wi_of(ws, i0 + ii));
+                L->sw[ii] = sqrt(wi_of(ws, i0 + ii));
         else
-            chunk_weights(ws, i0, c, sz);
-        scale_rows(ws->sw, x + i0, n, ws->act, r, c, ws->buf);
-        bh_tsqr_update(q, ws->tr, q, ws->buf, c, c, ws->twork);
+            chunk_weights(ws, L, i0, c, sz);
+        scale_rows(L->sw, x + i0, n, ws->act, r, c, L->buf);
+        bh_tsqr_update(q, R, q, L->buf, c, c, L->twork);
     }
+}
+
+static size_t tsqr_rows(bh_glm_workspace *ws, int withz, int prior)
+{
+    size_t r = ws->r, q = r + (withz ? 1 : 0);
+    tsqr_ctx t = {withz, prior};
+    par_blocks(ws, tsqr_block, &t);
+    reduce_tsqr(ws, nblocks(ws), q);
     ws->rows_stale = 0;
     for (size_t j = 0; j < r; j++)
         for (size_t i = 0; i < r; i++)
@@ -1046,6 +1317,89 @@ static void qr_step(bh_glm_workspace *ws)
 }
 
 /* ---- init / iterate / test ------------------------------------------- */
+
+/* init's pass over block b's rows: the tall-skinny R factor of sqrt(w) X
+ * (slot_r), whether X is finite (pflag), and with *ctx (R's mustart) the
+ * starting eta, mu, 1 - mu, the deviance at mustart (pd) and the first
+ * X'WX and X'Wz over all columns (slots a and b). */
+static void init_block(bh_glm_workspace *ws, glm_lane *L, size_t b,
+                       size_t i0, size_t i1, void *ctx)
+{
+    int must = *(const int *)ctx;
+    size_t n = ws->n, p = ws->p;
+    const double *x = ws->d->x;
+    bh_family fam = ws->opt.family;
+    double *R = slot_r(ws, b), *A = NULL, *rhs = NULL;
+    bh_tsqr_reset(p, R, p);
+    if (must)
+        cross_slots(ws, b, &A, &rhs);
+    int bad = 0;
+    double dev = 0;
+    /* Binary and fractional starting values depend on (w, y) alone, which
+     * in a binary model takes a few values: the last row's results per
+     * y <= 1/2 and y > 1/2 are reused when (w, y) repeats (one log and
+     * one exp fewer per row; the same numbers). */
+    int memo = fam == BH_FAM_BINOMIAL || fam == BH_FAM_FRACTIONAL;
+    int memo_ok[2] = {0, 0};
+    double memo_w[2] = {0, 0}, memo_y[2] = {0, 0}, memo_v[2][4];
+    for (; i0 < i1; i0 += GLM_CHUNK) {
+        size_t c = i1 - i0 < GLM_CHUNK ? i1 - i0 : GLM_CHUNK;
+        double *Ab = L->buf2;
+        for (size_t ii = 0; ii < c; ii++)
+            L->sw[ii] = sqrt(wi_of(ws, i0 + ii));
+        for (size_t j = 0; j < p; j++) {
+            const double *xc = x + j * n + i0;
+            double *ac = Ab + j * c;
+            for (size_t ii = 0; ii < c; ii++) {
+                bad |= !isfinite(xc[ii]);
+                ac[ii] = L->sw[ii] * xc[ii];
+            }
+        }
+        if (must) {
+            for (size_t i = i0; i < i0 + c; i++) {
+                double wi = wi_of(ws, i), yi = ws->y[i], m;
+                int sl = yi > 0.5;
+                if (memo && memo_ok[sl] && memo_w[sl] == wi &&
+                    memo_y[sl] == yi) {
+                    ws->eta[i] = memo_v[sl][0];
+                    ws->mu[i] = memo_v[sl][1];
+                    ws->cmu[i] = memo_v[sl][2];
+                    if (wi > 0)
+                        dev += memo_v[sl][3];
+                    continue;
+                }
+                switch (fam) {
+                case BH_FAM_BINOMIAL:
+                case BH_FAM_FRACTIONAL: m = (wi * yi + 0.5) / (wi + 1); break;
+                case BH_FAM_POISSON:    m = yi + 0.1; break;
+                default:                m = yi;
+                }
+                ws->eta[i] = bh_link_fun(ws->opt.link, m);
+                link_inv2(ws->opt.link, ws->eta[i], &ws->mu[i], &ws->cmu[i]);
+                /* R evaluates the first deviance at mustart itself. */
+                double dr = wi > 0 ? dev_resid(fam, yi, m, 1 - m, wi) : 0;
+                if (wi > 0)
+                    dev += dr;
+                if (memo) {
+                    memo_ok[sl] = 1;
+                    memo_w[sl] = wi;
+                    memo_y[sl] = yi;
+                    memo_v[sl][0] = ws->eta[i];
+                    memo_v[sl][1] = ws->mu[i];
+                    memo_v[sl][2] = ws->cmu[i];
+                    memo_v[sl][3] = dr;
+                }
+            }
+            double *sz = L->buf + c * p;
+            chunk_weights(ws, L, i0, c, sz);
+            chunk_cross(ws, L, i0, c, sz, A, rhs);
+        }
+        if (!bad)
+            bh_tsqr_update(p, R, p, Ab, c, c, L->twork);
+    }
+    ws->pd[b] = dev;
+    ws->pflag[b] = bad;
+}
 
 bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
                       const bh_glm_options *opt, bh_error *err)
@@ -1178,73 +1532,12 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
     ws->r = p;
     for (size_t j = 0; j < p; j++)
         ws->act[j] = j;
-    bh_tsqr_reset(p, ws->tr, p);
-    if (must)
-        cross_reset(ws);
+    par_blocks(ws, init_block, &must);
+    size_t nblk = nblocks(ws);
     int bad = 0;
-    double dev = 0;
-    /* Binary and fractional starting values depend on (w, y) alone, which
-     * in a binary model takes a few values: the last row's results per
-     * y <= 1/2 and y > 1/2 are reused when (w, y) repeats (one log and
-     * one exp fewer per row; the same numbers). */
-    int memo = fam == BH_FAM_BINOMIAL || fam == BH_FAM_FRACTIONAL;
-    int memo_ok[2] = {0, 0};
-    double memo_w[2] = {0, 0}, memo_y[2] = {0, 0}, memo_v[2][4];
-    for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
-        size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
-        double *A = ws->buf2;
-        for (size_t ii = 0; ii < c; ii++)
-            ws->sw[ii] = sqrt(wi_of(ws, i0 + ii));
-        for (size_t j = 0; j < p; j++) {
-            const double *xc = x + j * n + i0;
-            double *ac = A + j * c;
-            for (size_t ii = 0; ii < c; ii++) {
-                bad |= !isfinite(xc[ii]);
-                ac[ii] = ws->sw[ii] * xc[ii];
-            }
-        }
-        if (must) {
-            for (size_t i = i0; i < i0 + c; i++) {
-                double wi = wi_of(ws, i), yi = ws->y[i], m;
-                int slot = yi > 0.5;
-                if (memo && memo_ok[slot] && memo_w[slot] == wi &&
-                    memo_y[slot] == yi) {
-                    ws->eta[i] = memo_v[slot][0];
-                    ws->mu[i] = memo_v[slot][1];
-                    ws->cmu[i] = memo_v[slot][2];
-                    if (wi > 0)
-                        dev += memo_v[slot][3];
-                    continue;
-                }
-                switch (fam) {
-                case BH_FAM_BINOMIAL:
-                case BH_FAM_FRACTIONAL: m = (wi * yi + 0.5) / (wi + 1); break;
-                case BH_FAM_POISSON:    m = yi + 0.1; break;
-                default:                m = yi;
-                }
-                ws->eta[i] = bh_link_fun(opt->link, m);
-                link_inv2(opt->link, ws->eta[i], &ws->mu[i], &ws->cmu[i]);
-                /* R evaluates the first deviance at mustart itself. */
-                double dr = wi > 0 ? dev_resid(fam, yi, m, 1 - m, wi) : 0;
-                if (wi > 0)
-                    dev += dr;
-                if (memo) {
-                    memo_ok[slot] = 1;
-                    memo_w[slot] = wi;
-                    memo_y[slot] = yi;
-                    memo_v[slot][0] = ws->eta[i];
-                    memo_v[slot][1] = ws->mu[i];
-                    memo_v[slot][2] = ws->cmu[i];
-                    memo_v[slot][3] = dr;
-                }
-            }
-            double *sz = ws->buf + c * p;
-            chunk_weights(ws, i0, c, sz);
-            chunk_cross(ws, i0, c, sz);
-        }
-        if (!bad)
-            bh_tsqr_update(p, ws->tr, p, A, c, c, ws->twork);
-    }
+    for (size_t b = 0; b < nblk; b++)
+        bad |= ws->pflag[b];
+    double dev = reduce_dev(ws, nblk);
     for (size_t j = 0; bad && j < p; j++)
         for (size_t i = 0; i < n; i++)
             if (!isfinite(x[j * n + i]))
@@ -1257,6 +1550,9 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
         return bh_error_set(err, BH_EDATA,
                             "glm: no observations with positive weight");
 
+    reduce_tsqr(ws, nblk, p);
+    if (must)
+        reduce_cross(ws, nblk, 1);
     for (size_t j = 0; j < p; j++)
         for (size_t i = 0; i < p; i++)
             ws->qa[j * p + i] = i <= j ? ws->tr[j * p + i] : 0;
@@ -1334,9 +1630,10 @@ static bh_status firth_iterate(bh_glm_workspace *ws, bh_error *err)
                             "iteration %zu", ws->iter + 1);
     /* Leverages h_i = W_i ||U^-T S x_i||^2, then the modified score. */
     double *a = ws->mu0; /* scratch: score multipliers */
+    glm_lane L0 = {ws->buf, ws->buf2, ws->cw, ws->sw, ws->twork};
     for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
         size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
-        chunk_weights(ws, i0, c, NULL);
+        chunk_weights(ws, &L0, i0, c, NULL);
         for (size_t k = 0; k < r; k++) {
             const double *xc = x + ws->act[k] * n + i0;
             double *bc = ws->buf + k * c;
@@ -2170,6 +2467,70 @@ static int likelihood_stats(bh_glm_workspace *ws, bh_fit *fit, double nobs,
     return 0;
 }
 
+/* bh_glm_result's second pass over block b's rows: leverages (not lean)
+ * from the rows of sqrt(W) X S R^-1 = Q (R^-1 in rinv, r x r); response
+ * residuals (into eta, its last use), score multipliers u = w (y - mu)
+ * mu' / V (sandwich::estfun.glm; sqrt(w) for frequency weights, see
+ * lm.h) into z, Pearson chi^2 (pl). */
+static void result_block(bh_glm_workspace *ws, glm_lane *L, size_t b,
+                         size_t i0, size_t i1, void *ctx)
+{
+    (void)ctx;
+    const bh_design *d = ws->d;
+    size_t n = ws->n, r = ws->fit_rank;
+    int lean = ws->opt.lean;
+    const double *ri = ws->rinv;
+    long double pearson = 0;
+    double *hat = ws->mu0, *uv = ws->z;
+    for (; i0 < i1; i0 += GLM_CHUNK) {
+        size_t c = i1 - i0 < GLM_CHUNK ? i1 - i0 : GLM_CHUNK;
+        chunk_weights(ws, L, i0, c, NULL);
+        for (size_t k = 0; k < r && !lean; k++) {
+            size_t j = ws->perm[k];
+            const double *xc = d->x + j * n + i0;
+            double *bc = L->buf + k * c;
+            for (size_t ii = 0; ii < c; ii++)
+                bc[ii] = L->sw[ii] * xc[ii] * ws->qscale[j];
+        }
+        if (r && !lean)
+            cblas_dtrmm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans,
+                        CblasNonUnit, (int)c, (int)r, 1.0, ri, (int)r,
+                        L->buf, (int)c);
+        /* Leverages column by column: the r entries of a row lie c
+         * doubles apart (32 KB for a full chunk), which row by row maps
+         * them to one L1 set. */
+        if (!lean) {
+            double *restrict h = hat + i0;
+            memset(h, 0, c * sizeof *h);
+            for (size_t k = 0; k < r; k++) {
+                const double *restrict bc = L->buf + k * c;
+                for (size_t ii = 0; ii < c; ii++)
+                    h[ii] += bc[ii] * bc[ii];
+            }
+        }
+        for (size_t ii = 0; ii < c; ii++) {
+            size_t i = i0 + ii;
+            double wi = wi_of(ws, i), W = L->cw[ii];
+            double u = 0;
+            if (wi > 0 && W > 0) {
+                /* Working residual (final mu) times working weight, as
+                 * sandwich::estfun.glm; Pearson chi^2 as summary.glm. */
+                double me = ws->opt.firth
+                                ? ws->mu[i] * ws->cmu[i]
+                                : bh_link_mu_eta(ws->opt.link, ws->eta[i]);
+                double res = (ws->y[i] - ws->mu[i]) / me;
+                u = W * res;
+                if (ws->freq)
+                    u /= sqrt(wi);
+                pearson += W * res * res;
+            }
+            uv[i] = u;
+            ws->eta[i] = ws->y[i] - ws->mu[i]; /* eta's last use: resid */
+        }
+    }
+    ws->ppl[b] = pearson;
+}
+
 bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err)
 {
     *out = NULL;
@@ -2209,6 +2570,7 @@ bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err)
         fit->aliased[j] = ws->alias[j];
     /* R^-1 (r x r, column-major, leading dimension r) in long double. */
     double *ri = ws->rinv;
+    ws->fit_rank = r;
     for (size_t c = 0; c < r; c++) {
         for (size_t i = c + 1; i < r; i++)
             ri[c * r + i] = 0;
@@ -2274,53 +2636,10 @@ bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err)
      * response residuals, score multipliers u = w (y - mu) mu' / V
      * (sandwich::estfun.glm; sqrt(w) for frequency weights, see lm.h),
      * Pearson chi^2. */
-    long double pearson = 0;
-    double *hat = ws->mu0, *uv = ws->z;
-    for (size_t i0 = 0; i0 < n; i0 += GLM_CHUNK) {
-        size_t c = n - i0 < GLM_CHUNK ? n - i0 : GLM_CHUNK;
-        chunk_weights(ws, i0, c, NULL);
-        for (size_t k = 0; k < r && !lean; k++) {
-            size_t j = ws->perm[k];
-            const double *xc = d->x + j * n + i0;
-            double *bc = ws->buf + k * c;
-            for (size_t ii = 0; ii < c; ii++)
-                bc[ii] = ws->sw[ii] * xc[ii] * ws->qscale[j];
-        }
-        if (r && !lean)
-            cblas_dtrmm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans,
-                        CblasNonUnit, (int)c, (int)r, 1.0, ri, (int)r,
-                        ws->buf, (int)c);
-        /* Leverages column by column: the r entries of a row lie c
-         * doubles apart (32 KB for a full chunk), which row by row maps
-         * them to one L1 set. */
-        if (!lean) {
-            double *restrict h = hat + i0;
-            memset(h, 0, c * sizeof *h);
-            for (size_t k = 0; k < r; k++) {
-                const double *restrict bc = ws->buf + k * c;
-                for (size_t ii = 0; ii < c; ii++)
-                    h[ii] += bc[ii] * bc[ii];
-            }
-        }
-        for (size_t ii = 0; ii < c; ii++) {
-            size_t i = i0 + ii;
-            double wi = wi_of(ws, i), W = ws->cw[ii];
-            double u = 0;
-            if (wi > 0 && W > 0) {
-                /* Working residual (final mu) times working weight, as
-                 * sandwich::estfun.glm; Pearson chi^2 as summary.glm. */
-                double me = ws->opt.firth ? ws->mu[i] * ws->cmu[i]
-                                          : bh_link_mu_eta(link, ws->eta[i]);
-                double res = (ws->y[i] - ws->mu[i]) / me;
-                u = W * res;
-                if (ws->freq)
-                    u /= sqrt(wi);
-                pearson += W * res * res;
-            }
-            uv[i] = u;
-            ws->eta[i] = ws->y[i] - ws->mu[i]; /* eta's last use: resid */
-        }
-    }
+    par_blocks(ws, result_block, NULL);
+    long double pearson = ws->ppl[0];
+    for (size_t b = 1; b < nblocks(ws); b++)
+        pearson += ws->ppl[b];
 
     if (fam == BH_FAM_GAUSSIAN || fam == BH_FAM_FRACTIONAL)
         fit->dispersion = rdf > 0 ? (double)pearson / rdf : NAN;

@@ -114,7 +114,17 @@ typedef struct {
                                  AIC, BIC, McFadden, Tjur, AUC, Hosmer-
                                  Lemeshow stay NAN) or leverages (hat
                                  NULL, so no HC2/HC3).  Default 0.       */
+    size_t threads;           /* threads for the passes over the rows of
+                                 designs with more than one block of
+                                 BH_GLM_BLOCK rows: 0 = the online CPUs
+                                 (default), 1 = the calling thread only.
+                                 The results do not depend on it: each
+                                 block's sums are formed alone and added
+                                 in block order.                          */
 } bh_glm_options;
+
+/* Rows per block of the passes over the rows (see threads). */
+#define BH_GLM_BLOCK 32768
 
 void bh_glm_default_options(bh_glm_options *opt);
 
