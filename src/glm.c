@@ -45,6 +45,7 @@
 #include <gsl/gsl_sf_gamma.h>
 
 #include "blackhole/tsqr.h"
+#include "blackhole/vmath.h"
 
 /* Rows per dsyrk/dgemv call: large enough to amortise BLAS call overhead,
  * small enough that the chunk of X and its scaled copy stay in L1/L2
@@ -53,9 +54,10 @@
  * 55; 1024 keeps the BLAS calls few). */
 #define GLM_CHUNK 1024
 /* Coefficient-change test of convergence: every coefficient's relative
- * change below GLM_BETA_TOL, relative to |beta_j| plus GLM_BETA_FLOOR times
- * the largest |beta| (so coefficients near zero are judged on the scale of
- * the others). */
+ * change (or the error bound estimated from the ratio of successive
+ * changes, see bh_glm_iterate) below GLM_BETA_TOL, relative to |beta_j|
+ * plus GLM_BETA_FLOOR times the largest |beta| (so coefficients near zero
+ * are judged on the scale of the others). */
 #define GLM_BETA_TOL 1e-10
 #define GLM_BETA_FLOOR 1e-6
 /* Rank tolerance of the QR (norm of a column orthogonal to the accepted
@@ -781,11 +783,10 @@ static void chunk_rows(bh_glm_workspace *ws, glm_lane *L, size_t i0,
             link_inv2(ws->opt.link, eta[ii], &mu[ii], &cmu[ii]);
         return;
     }
-    /* Logit: logit_row's branch-free arithmetic (exp in a loop of its
-     * own, e kept in cw), then R's clamp on the rows beyond |eta| = 30. */
+    /* Logit: logit_row's branch-free arithmetic (the same vectorised exp,
+     * e kept in cw), then R's clamp on the rows beyond |eta| = 30. */
     double *restrict e = L->cw;
-    for (size_t ii = 0; ii < c; ii++)
-        e[ii] = exp(-fabs(eta[ii]));
+    bh_vm_exp_negabs(c, eta, e);
     int odd = 0;
     for (size_t ii = 0; ii < c; ii++) {
         double q = (double)(eta[ii] >= 0), d = 1 + e[ii];
@@ -971,14 +972,12 @@ static double logit_rows(const bh_glm_workspace *ws, glm_lane *L,
     double *restrict cw = L->cw, *restrict sw = L->sw;
     /* Per-row deviance terms (buf2 is free while update_eta runs). */
     double *restrict tv = L->buf2;
-    /* exp and log1p in loops of their own: iterations that only call one
-     * function overlap in the pipeline, while one loop doing everything
-     * per row is bound by its long chain of dependent operations.  cw and
-     * sw hold e and L until the next loop overwrites them (same row). */
-    for (size_t ii = 0; ii < c; ii++)
-        cw[ii] = exp(-fabs(eta[ii]));
-    for (size_t ii = 0; ii < c; ii++)
-        sw[ii] = log1p(cw[ii]);
+    /* exp and log1p over the whole chunk first, by the vectorised kernels
+     * of vmath.h (a loop doing everything per row is bound by its long
+     * chain of dependent operations).  cw and sw hold e and L until the
+     * next loop overwrites them (same row). */
+    bh_vm_exp_negabs(c, eta, cw);
+    bh_vm_log1p_unit(c, cw, sw);
     /* Every row as if |eta| <= 30 and w > 0, without branches or calls
      * (the few other rows are redone below); a loop of its own for the
      * usual case without prior weights, offset or y log y terms. */
@@ -1784,9 +1783,20 @@ bh_status bh_glm_iterate(bh_glm_workspace *ws, bh_error *err)
             ws->stall++;
         else
             ws->stall = 0;
+        /* The error left in the new coefficients: for steps that
+         * contract by rho = brel / brel_prev < 1/2, a contraction's
+         * a-posteriori bound rho / (1 - rho) * brel.  IRLS with the
+         * canonical link is Newton's method, whose steps shrink
+         * quadratically: the step after one of ~1e-8 is ~1e-16, which the
+         * bound sees without taking it (one pass over the rows fewer;
+         * Fisher scoring's linear steps still wait for their size). */
+        double rho = brel / ws->brel_prev;
+        int small = brel <= GLM_BETA_TOL ||
+                    (halv == 0 && isfinite(ws->brel_prev) && rho < 0.5 &&
+                     brel * rho / (1 - rho) <= GLM_BETA_TOL);
         ws->brel_prev = brel;
         ws->converged = had_old && ws->rel < ws->opt.tol &&
-                        (brel <= GLM_BETA_TOL || ws->stall >= 2);
+                        (small || ws->stall >= 2);
         ws->devold = dev;
         memcpy(ws->beta_old, ws->beta, p * sizeof *ws->beta);
         ws->have_old = 1;
