@@ -669,3 +669,43 @@ Test(glm_fastpath, blocks_bread_and_leverages_against_long_double, .timeout = 60
     bh_fit_free(fit);
     bht_design_free(t);
 }
+
+/* Convergence: IRLS may stop when the error bound from the ratio of
+ * successive coefficient changes is below 1e-10 (without the confirming
+ * pass).  The estimate must then be the maximum to that accuracy: the
+ * Newton step from it, (X'WX)^-1 X'(y - mu) computed in long double on the
+ * whole data, is below 1e-12 of each coefficient's scale. */
+Test(glm_fastpath, logit_estimate_is_the_maximum)
+{
+    size_t n = 20000, q = 5;
+    bht_design *t = logit_design(n, q, 91);
+    bh_fit *fit = fit_threads(t, BH_FAM_BINOMIAL, BH_LINK_LOGIT, 0, 1);
+    const double *x = t->d.x;
+    long double *A = calloc(q * q, sizeof *A), g[8] = {0};
+    for (size_t i = 0; i < n; i++) {
+        long double eta = 0;
+        for (size_t j = 0; j < q; j++)
+            eta += (long double)x[j * n + i] * fit->beta[j];
+        long double mu = 1 / (1 + expl(-eta)), w = mu * (1 - mu);
+        for (size_t a = 0; a < q; a++) {
+            g[a] += x[a * n + i] * (t->d.y[i] - mu);
+            for (size_t b = 0; b < q; b++)
+                A[b * q + a] += w * x[a * n + i] * x[b * n + i];
+        }
+    }
+    gj_inverse(A, q);
+    double bmax = 0;
+    for (size_t j = 0; j < q; j++)
+        bmax = fmax(bmax, fabs(fit->beta[j]));
+    for (size_t a = 0; a < q; a++) {
+        long double step = 0;
+        for (size_t b = 0; b < q; b++)
+            step += A[b * q + a] * g[b];
+        cr_expect(fabsl(step) <= 1e-12 * (fabs(fit->beta[a]) + 1e-6 * bmax),
+                  "coefficient %zu: Newton step %Lg from %.17g", a, step,
+                  fit->beta[a]);
+    }
+    free(A);
+    bh_fit_free(fit);
+    bht_design_free(t);
+}
