@@ -63,6 +63,9 @@
 /* Rank tolerance of the QR (norm of a column orthogonal to the accepted
  * ones relative to its own norm), as lm's default BH_LM_TOL. */
 #define GLM_RANK_TOL 1e-9
+/* surely_full_rank's margin over GLM_RANK_TOL: a pivot ratio of 1e-5 or
+ * more (squared pivots of 1e-10, whose rounding error is ~1e-15). */
+#define GLM_FULLRANK_MARGIN 1e4
 /* Smallest equilibrated Cholesky pivot accepted in the iterations; below
  * it the step is solved by the QR, which decides the rank properly. */
 #define GLM_CHOL_TOL 1e-13
@@ -156,6 +159,7 @@ struct bh_glm_workspace {
     size_t maxblk, slot, slotb; /* slots; doubles per pa matrix, pb slot */
     double *pa, *pb, *pd;
     long double *ppl;
+    double *pwr;          /* per block: min and max of W / w at mustart */
     int *pflag;
     glm_lane *lanes;
     size_t nlanes;
@@ -497,6 +501,7 @@ bh_glm_workspace *bh_glm_workspace_alloc(size_t n, size_t p)
     ok &= (ws->pd = malloc(ws->maxblk * sizeof(double))) != NULL;
     ok &= (ws->ppl = malloc(ws->maxblk * sizeof(long double))) != NULL;
     ok &= (ws->pflag = malloc(ws->maxblk * sizeof(int))) != NULL;
+    ok &= (ws->pwr = malloc(ws->maxblk * 2 * sizeof(double))) != NULL;
     if (!ok) {
         bh_glm_workspace_free(ws);
         return NULL;
@@ -541,6 +546,7 @@ void bh_glm_workspace_free(bh_glm_workspace *ws)
     free(ws->pd);
     free(ws->ppl);
     free(ws->pflag);
+    free(ws->pwr);
     for (size_t k = 1; k < ws->nlanes; k++) {
         free(ws->lanes[k].buf);
         free(ws->lanes[k].buf2);
@@ -1317,10 +1323,11 @@ static void qr_step(bh_glm_workspace *ws)
 
 /* ---- init / iterate / test ------------------------------------------- */
 
-/* init's pass over block b's rows: the tall-skinny R factor of sqrt(w) X
- * (slot_r), whether X is finite (pflag), and with *ctx (R's mustart) the
- * starting eta, mu, 1 - mu, the deviance at mustart (pd) and the first
- * X'WX and X'Wz over all columns (slots a and b). */
+/* init's pass over block b's rows: whether X is finite (pflag) and, with
+ * *ctx (R's mustart), the starting eta, mu, 1 - mu, the deviance at
+ * mustart (pd), the first X'WX and X'Wz over all columns (slots a and b)
+ * and the range of W / w over the rows with w > 0 (pwr; NAN when some
+ * such row has W = 0). */
 static void init_block(bh_glm_workspace *ws, glm_lane *L, size_t b,
                        size_t i0, size_t i1, void *ctx)
 {
@@ -1328,12 +1335,11 @@ static void init_block(bh_glm_workspace *ws, glm_lane *L, size_t b,
     size_t n = ws->n, p = ws->p;
     const double *x = ws->d->x;
     bh_family fam = ws->opt.family;
-    double *R = slot_r(ws, b), *A = NULL, *rhs = NULL;
-    bh_tsqr_reset(p, R, p);
+    double *A = NULL, *rhs = NULL;
     if (must)
         cross_slots(ws, b, &A, &rhs);
     int bad = 0;
-    double dev = 0;
+    double dev = 0, wmin = INFINITY, wmax = 0;
     /* Binary and fractional starting values depend on (w, y) alone, which
      * in a binary model takes a few values: the last row's results per
      * y <= 1/2 and y > 1/2 are reused when (w, y) repeats (one log and
@@ -1343,61 +1349,86 @@ static void init_block(bh_glm_workspace *ws, glm_lane *L, size_t b,
     double memo_w[2] = {0, 0}, memo_y[2] = {0, 0}, memo_v[2][4];
     for (; i0 < i1; i0 += GLM_CHUNK) {
         size_t c = i1 - i0 < GLM_CHUNK ? i1 - i0 : GLM_CHUNK;
-        double *Ab = L->buf2;
-        for (size_t ii = 0; ii < c; ii++)
-            L->sw[ii] = sqrt(wi_of(ws, i0 + ii));
         for (size_t j = 0; j < p; j++) {
             const double *xc = x + j * n + i0;
-            double *ac = Ab + j * c;
-            for (size_t ii = 0; ii < c; ii++) {
+            for (size_t ii = 0; ii < c; ii++)
                 bad |= !isfinite(xc[ii]);
-                ac[ii] = L->sw[ii] * xc[ii];
-            }
         }
-        if (must) {
-            for (size_t i = i0; i < i0 + c; i++) {
-                double wi = wi_of(ws, i), yi = ws->y[i], m;
-                int sl = yi > 0.5;
-                if (memo && memo_ok[sl] && memo_w[sl] == wi &&
-                    memo_y[sl] == yi) {
-                    ws->eta[i] = memo_v[sl][0];
-                    ws->mu[i] = memo_v[sl][1];
-                    ws->cmu[i] = memo_v[sl][2];
-                    if (wi > 0)
-                        dev += memo_v[sl][3];
-                    continue;
-                }
-                switch (fam) {
-                case BH_FAM_BINOMIAL:
-                case BH_FAM_FRACTIONAL: m = (wi * yi + 0.5) / (wi + 1); break;
-                case BH_FAM_POISSON:    m = yi + 0.1; break;
-                default:                m = yi;
-                }
-                ws->eta[i] = bh_link_fun(ws->opt.link, m);
-                link_inv2(ws->opt.link, ws->eta[i], &ws->mu[i], &ws->cmu[i]);
-                /* R evaluates the first deviance at mustart itself. */
-                double dr = wi > 0 ? dev_resid(fam, yi, m, 1 - m, wi) : 0;
+        if (!must || bad)
+            continue;
+        for (size_t i = i0; i < i0 + c; i++) {
+            double wi = wi_of(ws, i), yi = ws->y[i], m;
+            int sl = yi > 0.5;
+            if (memo && memo_ok[sl] && memo_w[sl] == wi && memo_y[sl] == yi) {
+                ws->eta[i] = memo_v[sl][0];
+                ws->mu[i] = memo_v[sl][1];
+                ws->cmu[i] = memo_v[sl][2];
                 if (wi > 0)
-                    dev += dr;
-                if (memo) {
-                    memo_ok[sl] = 1;
-                    memo_w[sl] = wi;
-                    memo_y[sl] = yi;
-                    memo_v[sl][0] = ws->eta[i];
-                    memo_v[sl][1] = ws->mu[i];
-                    memo_v[sl][2] = ws->cmu[i];
-                    memo_v[sl][3] = dr;
-                }
+                    dev += memo_v[sl][3];
+                continue;
             }
-            double *sz = L->buf + c * p;
-            chunk_weights(ws, L, i0, c, sz);
-            chunk_cross(ws, L, i0, c, sz, A, rhs);
+            switch (fam) {
+            case BH_FAM_BINOMIAL:
+            case BH_FAM_FRACTIONAL: m = (wi * yi + 0.5) / (wi + 1); break;
+            case BH_FAM_POISSON:    m = yi + 0.1; break;
+            default:                m = yi;
+            }
+            ws->eta[i] = bh_link_fun(ws->opt.link, m);
+            link_inv2(ws->opt.link, ws->eta[i], &ws->mu[i], &ws->cmu[i]);
+            /* R evaluates the first deviance at mustart itself. */
+            double dr = wi > 0 ? dev_resid(fam, yi, m, 1 - m, wi) : 0;
+            if (wi > 0)
+                dev += dr;
+            if (memo) {
+                memo_ok[sl] = 1;
+                memo_w[sl] = wi;
+                memo_y[sl] = yi;
+                memo_v[sl][0] = ws->eta[i];
+                memo_v[sl][1] = ws->mu[i];
+                memo_v[sl][2] = ws->cmu[i];
+                memo_v[sl][3] = dr;
+            }
         }
-        if (!bad)
-            bh_tsqr_update(p, R, p, Ab, c, c, L->twork);
+        double *sz = L->buf + c * p;
+        chunk_weights(ws, L, i0, c, sz);
+        chunk_cross(ws, L, i0, c, sz, A, rhs);
+        for (size_t ii = 0; ii < c; ii++) {
+            double wi = wi_of(ws, i0 + ii);
+            if (!(wi > 0))
+                continue;
+            double q = L->cw[ii] / wi;
+            wmin = q < wmin ? q : wmin;
+            wmax = q > wmax ? q : wmax;
+        }
     }
     ws->pd[b] = dev;
     ws->pflag[b] = bad;
+    ws->pwr[2 * b] = wmin;
+    ws->pwr[2 * b + 1] = wmax;
+}
+
+/* Is sqrt(w) X (all p columns) certainly of full rank for the rank
+ * decision of qr_factor, judging from the equilibrated Cholesky factor of
+ * X'WX at mustart (in ws->xtwx) alone?  Each squared pivot is the squared
+ * ratio of a column's part orthogonal to the columns before it to its
+ * norm, under the weights W; under the prior weights w that ratio can
+ * differ by at most sqrt(max(W/w) / min(W/w)).  When every ratio exceeds
+ * GLM_RANK_TOL by a wide margin (GLM_FULLRANK_MARGIN, far above the
+ * Cholesky's rounding) after that factor, the QR would keep every column
+ * in order, so its tall-skinny pass can be skipped. */
+static int surely_full_rank(bh_glm_workspace *ws, size_t nblk)
+{
+    double wmin = INFINITY, wmax = 0;
+    for (size_t b = 0; b < nblk; b++) {
+        wmin = fmin(wmin, ws->pwr[2 * b]);
+        wmax = fmax(wmax, ws->pwr[2 * b + 1]);
+    }
+    if (!(wmin > 0) || !isfinite(wmax) || chol_factor(ws))
+        return 0;
+    double pmin = INFINITY;
+    for (size_t k = 0; k < ws->r; k++)
+        pmin = fmin(pmin, ws->chol[k * ws->r + k]);
+    return pmin / sqrt(wmax / wmin) >= GLM_FULLRANK_MARGIN * GLM_RANK_TOL;
 }
 
 bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
@@ -1520,12 +1551,14 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
         ws->cmu0[i] = yi > 0 && yi < 1 ? yi * log(yi) + (1 - yi) * log1p(-yi)
                                        : 0;
     }
-    /* One pass over the rows: the tall-skinny R factor of sqrt(w) X for
-     * the rank decision (exact collinearity does not depend on the working
-     * weights, only on which rows take part), the check that X is finite,
-     * and, when IRLS starts from R's mustart, the starting eta and the
-     * first X'WX and X'Wz over all columns (reduced to the estimable ones
-     * below), so the first iteration need not read X again. */
+    /* One pass over the rows: the check that X is finite and, when IRLS
+     * starts from R's mustart, the starting eta and the first X'WX and
+     * X'Wz over all columns (reduced to the estimable ones below), so the
+     * first iteration need not read X again.  The rank decision is the
+     * pivoted QR of the tall-skinny R factor of sqrt(w) X (exact
+     * collinearity does not depend on the working weights, only on which
+     * rows take part): a second pass, skipped when X'WX shows the columns
+     * far from collinear (surely_full_rank). */
     const double *x = d->x;
     int must = !(opt->start || opt->firth);
     ws->r = p;
@@ -1549,14 +1582,17 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
         return bh_error_set(err, BH_EDATA,
                             "glm: no observations with positive weight");
 
-    reduce_tsqr(ws, nblk, p);
     if (must)
         reduce_cross(ws, nblk, 1);
-    for (size_t j = 0; j < p; j++)
-        for (size_t i = 0; i < p; i++)
-            ws->qa[j * p + i] = i <= j ? ws->tr[j * p + i] : 0;
-    /* qr_factor reads the candidates (act) before it writes perm. */
-    size_t r = qr_factor(ws, ws->qa, p, ws->act, p);
+    size_t r = p;
+    if (!must || !surely_full_rank(ws, nblk)) {
+        tsqr_rows(ws, 0, 1);
+        /* qr_factor reads the candidates (act) before it writes perm. */
+        r = qr_factor(ws, ws->qa, p, ws->act, p);
+    } else {
+        for (size_t k = 0; k < p; k++)
+            ws->perm[k] = k;
+    }
     memset(ws->alias, 0, p);
     for (size_t k = r; k < p; k++)
         ws->alias[ws->perm[k]] = 1;
