@@ -255,14 +255,12 @@ done:
 
 /* ------------------------------------------------------------ design */
 
-void bh_design_free(bh_design *d)
+/* Free what d points to.  With keep, x, y and rows stay (with their
+ * capacities) for the next build into d. */
+static void design_clear(bh_design *d, int keep)
 {
-    if (!d)
-        return;
     bh_terms_free(d->terms);
     free(d->source);
-    free(d->x);
-    free(d->y);
     if (d->ynames)
         for (size_t k = 0; k < d->m; k++)
             free(d->ynames[k]);
@@ -283,8 +281,46 @@ void bh_design_free(bh_design *d)
     }
     free(d->re);
     free(d->z);
-    free(d->rows);
+    double *x = d->x, *y = d->y;
+    size_t *rows = d->rows;
+    size_t cx = d->cap_x, cy = d->cap_y, cr = d->cap_rows;
+    if (!keep) {
+        free(x);
+        free(y);
+        free(rows);
+    }
+    memset(d, 0, sizeof *d);
+    if (keep) {
+        d->x = x;
+        d->y = y;
+        d->rows = rows;
+        d->cap_x = x ? cx : 0;
+        d->cap_y = y ? cy : 0;
+        d->cap_rows = rows ? cr : 0;
+    }
+}
+
+void bh_design_free(bh_design *d)
+{
+    if (!d)
+        return;
+    design_clear(d, 0);
     free(d);
+}
+
+/* A buffer of at least len elements of size sz: buf itself when its
+ * capacity *cap suffices (designs rebuilt by bh_design_rebuild), else a
+ * new one (buf is freed); NULL when out of memory. */
+static void *take_buf(void *buf, size_t *cap, size_t len, size_t sz)
+{
+    if (len == 0)
+        len = 1;
+    if (buf && *cap >= len)
+        return buf;
+    free(buf);
+    buf = malloc(len * sz);
+    *cap = buf ? len : 0;
+    return buf;
 }
 
 /* The first non-finite value of a column-major block, reported with the
@@ -343,7 +379,7 @@ static bh_status build_rest(bh_design *d, const bh_frame *data,
     bh_status st = BH_OK;
     d->m = g->nlhs;
     if (d->m) {
-        d->y = malloc(n * d->m * sizeof *d->y);
+        d->y = take_buf(d->y, &d->cap_y, n * d->m, sizeof *d->y);
         d->ynames = calloc(d->m, sizeof *d->ynames);
         if (!d->y || !d->ynames)
             return nomem(err);
@@ -446,9 +482,7 @@ static bh_status build_x(bh_design *d, const bh_frame *data, const size_t *map,
 {
     size_t n = d->n;
     d->p = d->terms->p;
-    free(d->x);
-    d->x = malloc((n * d->p > 0 ? n * d->p : 1) * sizeof *d->x);
-    if (!d->x)
+    if (!(d->x = take_buf(d->x, &d->cap_x, n * d->p, sizeof *d->x)))
         return nomem(err);
     bh_status st = bh_terms_eval_rows(d->terms, data, map, d->rows, n, NULL, 0,
                                       SIZE_MAX, d->x, n, err);
@@ -496,8 +530,7 @@ static bh_status build_x_consume(bh_design *d, bh_frame *own,
             bh_frame_release_column(own, c);
 
     d->p = t->p;
-    d->x = malloc((n * d->p > 0 ? n * d->p : 1) * sizeof *d->x);
-    if (!d->x) {
+    if (!(d->x = take_buf(d->x, &d->cap_x, n * d->p, sizeof *d->x))) {
         st = nomem(err);
         goto done;
     }
@@ -522,8 +555,8 @@ done:
 /* The design of `data`; with own (== data) the frame's columns are given
  * back as soon as the design has taken what it needs of them. */
 static bh_status build(const bh_formula *f, const bh_frame *data, bh_frame *own,
-                       const bh_design_options *opt, bh_design **out,
-                       bh_error *err)
+                       const bh_design_options *opt, bh_design *reuse,
+                       bh_design **out, bh_error *err)
 {
     *out = NULL;
     bh_design_options defopt;
@@ -534,8 +567,10 @@ static bh_status build(const bh_formula *f, const bh_frame *data, bh_frame *own,
     const char **names = NULL;
     size_t *cols = NULL, nvar = 0, *map = NULL;
     bh_status st;
-    bh_design *d = calloc(1, sizeof *d);
-    if (!d)
+    bh_design *d = reuse;
+    if (d)
+        design_clear(d, 1);
+    else if (!(d = calloc(1, sizeof *d)))
         return nomem(err);
     d->weight_kind = opt->weight_kind;
     if (data->source && !(d->source = xstrdup(data->source))) {
@@ -565,8 +600,7 @@ static bh_status build(const bh_formula *f, const bh_frame *data, bh_frame *own,
     /* Listwise deletion over every column the model reads. */
     size_t N = data->nrow;
     d->nrow_data = N;
-    d->rows = malloc((N ? N : 1) * sizeof *d->rows);
-    if (!d->rows) {
+    if (!(d->rows = take_buf(d->rows, &d->cap_rows, N, sizeof *d->rows))) {
         st = nomem(err);
         goto fail;
     }
@@ -640,6 +674,7 @@ static bh_status build(const bh_formula *f, const bh_frame *data, bh_frame *own,
              * table, and no frame is left that the rows could index. */
             free(d->rows);
             d->rows = NULL;
+            d->cap_rows = 0;
         }
     }
     free(names);
@@ -651,7 +686,10 @@ fail:
     free(names);
     free(cols);
     free(map);
-    bh_design_free(d);
+    if (reuse)
+        design_clear(d, 1);
+    else
+        bh_design_free(d);
     return st;
 }
 
@@ -659,7 +697,15 @@ bh_status bh_design_build(const bh_formula *f, const bh_frame *data,
                           const bh_design_options *opt, bh_design **out,
                           bh_error *err)
 {
-    return build(f, data, NULL, opt, out, err);
+    return build(f, data, NULL, opt, NULL, out, err);
+}
+
+bh_status bh_design_rebuild(const bh_formula *f, const bh_frame *data,
+                            const bh_design_options *opt, bh_design *d,
+                            bh_error *err)
+{
+    bh_design *out;
+    return build(f, data, NULL, opt, d, &out, err);
 }
 
 bh_status bh_design_build_consume(const bh_formula *f, bh_frame **data,
@@ -669,7 +715,7 @@ bh_status bh_design_build_consume(const bh_formula *f, bh_frame **data,
     *out = NULL;
     if (!data || !*data)
         return bh_error_set(err, BH_EINTERNAL, "no data frame to build from");
-    bh_status st = build(f, *data, *data, opt, out, err);
+    bh_status st = build(f, *data, *data, opt, NULL, out, err);
     bh_frame_free(*data);
     *data = NULL;
     return st;

@@ -69,6 +69,14 @@ void bh_frame_release_column(bh_frame *f, size_t j)
     c->code = NULL;
 }
 
+void bh_frame_drop_columns(bh_frame *f, size_t ncol)
+{
+    if (!f)
+        return;
+    while (f->ncol > ncol)
+        column_clear(&f->cols[--f->ncol]);
+}
+
 long bh_frame_index(const bh_frame *f, const char *name)
 {
     if (!f || !name)

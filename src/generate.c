@@ -48,6 +48,9 @@ struct bh_generate_workspace {
     char *idtext;
     const char **idptr;
     size_t cap_id, cap_idtext;
+    /* refill_reps: the group levels present, sorted, and each group's code */
+    const char **glev;
+    int *grank;
 };
 
 void bh_generate_default_options(bh_generate_options *o)
@@ -92,7 +95,9 @@ bh_generate_workspace *bh_generate_workspace_alloc(const bh_study *s)
     w->units = calloc(maxc, sizeof *w->units);
     if (d->present && d->nlevels > 0)
         w->groups = gsl_ran_discrete_preproc(d->nlevels, d->probs);
-    if (!w->rng || !w->nb || !w->alpha || !w->theta || !w->units ||
+    w->glev = calloc(d->nlevels ? d->nlevels : 1, sizeof *w->glev);
+    w->grank = calloc(d->nlevels ? d->nlevels : 1, sizeof *w->grank);
+    if (!w->rng || !w->nb || !w->alpha || !w->theta || !w->units || !w->glev || !w->grank ||
         (d->present && !w->groups)) {
         bh_generate_workspace_free(w);
         return NULL;
@@ -142,6 +147,8 @@ void bh_generate_workspace_free(bh_generate_workspace *w)
     free(w->eta);
     free(w->idtext);
     free(w->idptr);
+    free(w->glev);
+    free(w->grank);
     free(w);
 }
 
@@ -599,6 +606,99 @@ static bh_status build_reps(bh_generate_workspace *w, bh_frame **out, bh_error *
     return BH_OK;
 }
 
+/* Overwrite numeric column c with v (missing where na[i], or where v is
+ * NAN when na is NULL): the values bh_frame_add_numeric stores, as add_num
+ * gives them to it. */
+static void refill_num(bh_column *c, const double *v, const unsigned char *na, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char miss = na ? (na[i] != 0) : (unsigned char)isnan(v[i]);
+        c->na[i] = miss;
+        c->num[i] = miss ? NAN : v[i];
+    }
+}
+
+/* Whether f has the columns build_reps makes for n units (names aside:
+ * the caller may have renamed them), in its order and of its types. */
+static int reps_shape(const bh_generate_workspace *w, const bh_frame *f, size_t n)
+{
+    const bh_dgp *d = &w->s->dgp;
+    if (f->nrow != n || f->ncol < 2 || f->cols[0].type != BH_COL_CATEGORICAL ||
+        f->cols[0].nlevels != n || f->cols[1].type != BH_COL_CATEGORICAL)
+        return 0;
+    size_t j = 2;
+    for (size_t k = 0; k < d->nnodes; k++) {
+        const bh_dgp_node *x = &d->nodes[k];
+        if (x->data != BH_LEVEL_REPS)
+            continue;
+        size_t cnt = (x->kind == BH_DGP_VAR) + x->nitems + x->ncomp;
+        for (size_t q = 0; q < cnt; q++, j++)
+            if (j >= f->ncol || f->cols[j].type != BH_COL_NUMERIC || f->cols[j].n != n ||
+                !f->cols[j].num || !f->cols[j].na)
+                return 0;
+    }
+    return j <= f->ncol && f->cols[0].n == n && f->cols[1].n == n && f->cols[1].code &&
+           f->cols[1].na;
+}
+
+/* Write the drawn data set into f, a frame of build_reps's shape for the
+ * same n (reps_shape): the ids are those of any data set of n units; the
+ * group column keeps its levels when the same groups are present (else 0
+ * is returned and nothing was changed: the caller builds a new frame);
+ * numeric columns are overwritten.  Columns after the generated ones are
+ * dropped.  The frame ends up equal to the one build_reps would make,
+ * except for names the caller changed. */
+static int refill_reps(bh_generate_workspace *w, bh_frame *f)
+{
+    const bh_dgp *d = &w->s->dgp;
+    size_t n = w->nreps, G = d->nlevels;
+    /* the present levels in frame order, as add_group finds them */
+    for (size_t g = 0; g < G; g++)
+        w->grank[g] = 0;
+    for (size_t i = 0; i < n; i++)
+        w->grank[w->group[i]] = 1;
+    size_t nl = 0;
+    for (size_t g = 0; g < G; g++) {
+        if (!w->grank[g])
+            continue;
+        size_t at = nl;
+        while (at > 0 && bh_level_cmp(w->glev[at - 1], d->levels[g]) > 0) {
+            w->glev[at] = w->glev[at - 1];
+            at--;
+        }
+        w->glev[at] = d->levels[g];
+        nl++;
+    }
+    bh_column *gc = &f->cols[1];
+    if (gc->nlevels != nl)
+        return 0;
+    for (size_t l = 0; l < nl; l++)
+        if (strcmp(gc->levels[l], w->glev[l]) != 0)
+            return 0;
+    for (size_t l = 0; l < nl; l++)
+        for (size_t g = 0; g < G; g++)
+            if (w->glev[l] == d->levels[g])
+                w->grank[g] = (int)l;
+    for (size_t i = 0; i < n; i++)
+        gc->code[i] = w->grank[w->group[i]];
+    memset(gc->na, 0, n);
+    size_t j = 2;
+    for (size_t k = 0; k < d->nnodes; k++) {
+        const bh_dgp_node *x = &d->nodes[k];
+        const nodebuf *b = &w->nb[k];
+        if (x->data != BH_LEVEL_REPS)
+            continue;
+        if (x->kind == BH_DGP_VAR)
+            refill_num(&f->cols[j++], b->val, b->na[0], n);
+        for (size_t q = 0; q < x->nitems; q++)
+            refill_num(&f->cols[j++], b->sub[q], b->na[q], n);
+        for (size_t q = 0; q < x->ncomp; q++)
+            refill_num(&f->cols[j++], b->sub[q], NULL, n);
+    }
+    bh_frame_drop_columns(f, j);
+    return 1;
+}
+
 static bh_status build_leads(bh_generate_workspace *w, bh_frame **out, bh_error *err)
 {
     const bh_study *s = w->s;
@@ -652,12 +752,10 @@ static bh_status build_leads(bh_generate_workspace *w, bh_frame **out, bh_error 
     return BH_OK;
 }
 
-bh_status bh_generate_ws(bh_generate_workspace *w, const bh_generate_options *o,
-                         bh_frame **reps, bh_frame **leads, bh_error *err)
+/* Draw one data set into the workspace's buffers (nothing is built). */
+static bh_status draw(bh_generate_workspace *w, const bh_generate_options *o, int want_leads,
+                      bh_error *err)
 {
-    *reps = NULL;
-    if (leads)
-        *leads = NULL;
     const bh_study *s = w->s;
     const bh_dgp *d = &s->dgp;
     if (!d->present)
@@ -693,7 +791,6 @@ bh_status bh_generate_ws(bh_generate_workspace *w, const bh_generate_options *o,
     w->nleads = 0;
     for (size_t i = 0; i < n; i++)
         w->group[i] = (int)gsl_ran_discrete(w->rng, w->groups);
-    int want_leads = leads && d->leads_count;
     for (size_t q = 0; q < d->nnodes; q++) {
         size_t k = d->order[q];
         if (d->nodes[k].data == BH_LEVEL_LEADS && !want_leads)
@@ -724,12 +821,57 @@ bh_status bh_generate_ws(bh_generate_workspace *w, const bh_generate_options *o,
             for (size_t i = 0; i < nr; i++)
                 b->na[j][i] = gsl_rng_uniform(w->rng) < x->missing;
     }
+    return BH_OK;
+}
+
+bh_status bh_generate_ws(bh_generate_workspace *w, const bh_generate_options *o,
+                         bh_frame **reps, bh_frame **leads, bh_error *err)
+{
+    *reps = NULL;
+    if (leads)
+        *leads = NULL;
+    int want_leads = leads && w->s->dgp.leads_count;
+    bh_status r = draw(w, o, want_leads, err);
+    if (r != BH_OK)
+        return r;
     r = build_reps(w, reps, err);
     if (r == BH_OK && want_leads) {
         r = build_leads(w, leads, err);
         if (r != BH_OK) {
             bh_frame_free(*reps);
             *reps = NULL;
+        }
+    }
+    return r;
+}
+
+bh_status bh_generate_ws_reuse(bh_generate_workspace *w, const bh_generate_options *o,
+                               bh_frame **reps, bh_frame **leads, bh_error *err)
+{
+    int want_leads = leads && w->s->dgp.leads_count;
+    bh_status r = draw(w, o, want_leads, err);
+    if (r == BH_OK) {
+        if (*reps && reps_shape(w, *reps, w->nreps) && refill_reps(w, *reps)) {
+            /* refilled in place */
+        } else {
+            bh_frame_free(*reps);
+            *reps = NULL;
+            r = build_reps(w, reps, err);
+        }
+    }
+    if (leads) {
+        /* the lead count is drawn, so frames rarely match: built anew */
+        bh_frame_free(*leads);
+        *leads = NULL;
+        if (r == BH_OK && want_leads)
+            r = build_leads(w, leads, err);
+    }
+    if (r != BH_OK) {
+        bh_frame_free(*reps);
+        *reps = NULL;
+        if (leads) {
+            bh_frame_free(*leads);
+            *leads = NULL;
         }
     }
     return r;

@@ -41,7 +41,7 @@ static int use_lm(const bh_model_spec *s, bh_link link)
 }
 
 static bh_status estimate(const bh_model_spec *spec, const bh_design *d, bh_link link,
-                          bh_fit **fit, bh_glmm_re **re, bh_error *err)
+                          bh_glm_workspace *gws, bh_fit **fit, bh_glmm_re **re, bh_error *err)
 {
     if (d->nre > 0) {
         /* (1 | g) terms: the mixed-effects model */
@@ -108,7 +108,7 @@ static bh_status estimate(const bh_model_spec *spec, const bh_design *d, bh_link
                                                  spec->vcov.kind == BH_VCOV_HC3));
     go.trace = spec->trace;
     go.trace_ctx = spec->trace_ctx;
-    return bh_glm_fit(d, &go, NULL, fit, err);
+    return bh_glm_fit(d, &go, gws, fit, err);
 }
 
 /* Wald tests under the model's covariance.  A covariance too small for the
@@ -143,12 +143,18 @@ static bh_status run_tests(const bh_model_spec *spec, bh_fit *fit, bh_error *err
     return BH_OK;
 }
 
-/* With own (== data) the frame is handed to the design, which frees it
- * before anything is estimated. */
-static bh_status fit_model(const bh_frame *data, bh_frame **own, const bh_model_spec *spec,
-                           bh_model **out, bh_error *err)
+/* What a spec says before any data: the link, the covariance and the
+ * parsed formula, checked in the order fit_model has always checked them
+ * (so a simulation reports the same message as a single fit). */
+typedef struct {
+    bh_link link;
+    bh_vcov_spec vspec;
+    bh_formula *f;
+} prelude;
+
+static bh_status spec_prelude(const bh_model_spec *spec, prelude *pr, bh_error *err)
 {
-    *out = NULL;
+    memset(pr, 0, sizeof *pr);
     if (!spec || !spec->formula)
         return bh_error_set(err, BH_EUSAGE, "no model formula");
     bh_link link = spec->link_set ? spec->link : bh_family_default_link(spec->family);
@@ -169,71 +175,194 @@ static bh_status fit_model(const bh_frame *data, bh_frame **own, const bh_model_
     if (spec->boot && vspec.kind != BH_VCOV_CLUSTER)
         return bh_error_set(err, BH_EUSAGE,
                             "the wild bootstrap resamples clusters: give --vcov cluster:VAR");
-
-    bh_model *m = calloc(1, sizeof *m);
-    if (!m)
-        return bh_error_set(err, BH_ENOMEM, "out of memory");
     bh_formula *f = NULL;
-    s = bh_formula_parse(spec->formula, &f, err);
-    if (s != BH_OK)
-        goto fail;
+    if ((s = bh_formula_parse(spec->formula, &f, err)) != BH_OK)
+        return s;
     if (f->nlhs != 1 && spec->family != BH_FAM_DIRICHLET) {
         s = bh_error_set(err, BH_EUSAGE,
                          "formula has %zu responses; the %s family takes one", f->nlhs,
                          bh_family_name(spec->family));
         bh_formula_free(f);
-        goto fail;
+        return s;
     }
-    bh_design_options dopt;
-    bh_design_default_options(&dopt);
-    dopt.weights = spec->weights;
-    dopt.weight_kind = spec->weight_kind;
-    if (vspec.kind == BH_VCOV_CLUSTER)
-        dopt.cluster = vspec.cluster;
-    s = own ? bh_design_build_consume(f, own, &dopt, &m->design, err)
-            : bh_design_build(f, data, &dopt, &m->design, err);
-    bh_formula_free(f);
-    if (s != BH_OK)
-        goto fail;
-    if ((s = estimate(spec, m->design, link, &m->fit, &m->re, err)) != BH_OK)
-        goto fail;
+    pr->link = link;
+    pr->vspec = vspec;
+    pr->f = f;
+    return BH_OK;
+}
+
+static void design_options(const bh_model_spec *spec, const prelude *pr, bh_design_options *dopt)
+{
+    bh_design_default_options(dopt);
+    dopt->weights = spec->weights;
+    dopt->weight_kind = spec->weight_kind;
+    if (pr->vspec.kind == BH_VCOV_CLUSTER)
+        dopt->cluster = pr->vspec.cluster;
+}
+
+/* Everything after the design: estimation, notes, covariance, table,
+ * tests, bootstrap.  m->design is set; m->fit and m->re are filled. */
+static bh_status fit_rest(const bh_model_spec *spec, const prelude *pr, bh_glm_workspace *gws,
+                          bh_model *m, bh_error *err)
+{
+    bh_status s;
+    if ((s = estimate(spec, m->design, pr->link, gws, &m->fit, &m->re, err)) != BH_OK)
+        return s;
     for (size_t k = 0; m->re && k < m->re->ngroupings; k++) {
         const bh_glmm_group *g = &m->re->g[k];
         if (bh_fit_note(m->fit, "random intercept %s: %zu groups, SD %.6g (SE %.3g), ICC %.4g "
-                        "(latent scale)", g->name, g->ngroups, g->sd, g->sd_se, g->icc) != BH_OK) {
-            s = bh_error_set(err, BH_ENOMEM, "out of memory");
-            goto fail;
-        }
+                        "(latent scale)", g->name, g->ngroups, g->sd, g->sd_se, g->icc) != BH_OK)
+            return bh_error_set(err, BH_ENOMEM, "out of memory");
     }
-    if (m->re && vspec.kind != BH_VCOV_CLASSICAL) {
-        s = bh_error_set(err, BH_EUSAGE,
-                         "mixed models report model-based standard errors only; for "
-                         "cluster-robust inference fit the logit without (1 | g) and use "
-                         "--vcov cluster:VAR");
-        goto fail;
-    }
+    if (m->re && pr->vspec.kind != BH_VCOV_CLASSICAL)
+        return bh_error_set(err, BH_EUSAGE,
+                            "mixed models report model-based standard errors only; for "
+                            "cluster-robust inference fit the logit without (1 | g) and use "
+                            "--vcov cluster:VAR");
     if (bh_fit_set_string(&m->fit->name, spec->name ? spec->name : "(1)") != BH_OK ||
-        bh_fit_set_string(&m->fit->formula, spec->formula) != BH_OK) {
-        s = bh_error_set(err, BH_ENOMEM, "out of memory");
-        goto fail;
-    }
-    if ((s = bh_vcov_compute(m->fit, &vspec, err)) != BH_OK)
-        goto fail;
+        bh_fit_set_string(&m->fit->formula, spec->formula) != BH_OK)
+        return bh_error_set(err, BH_ENOMEM, "out of memory");
+    if ((s = bh_vcov_compute(m->fit, &pr->vspec, err)) != BH_OK)
+        return s;
     if ((s = bh_fit_summarize(m->fit, spec->level, err)) != BH_OK)
-        goto fail;
+        return s;
     if (spec->ntests && (s = run_tests(spec, m->fit, err)) != BH_OK)
-        goto fail;
+        return s;
     if (spec->boot) {
         bh_boot_options bo = spec->boot_opt;
         bo.level = spec->level;
         if ((s = bh_boot_fit(m->fit, &bo, &m->fit->boot, err)) != BH_OK)
-            goto fail;
+            return s;
+    }
+    return BH_OK;
+}
+
+/* With own (== data) the frame is handed to the design, which frees it
+ * before anything is estimated. */
+static bh_status fit_model(const bh_frame *data, bh_frame **own, const bh_model_spec *spec,
+                           bh_model **out, bh_error *err)
+{
+    *out = NULL;
+    prelude pr;
+    bh_status s = spec_prelude(spec, &pr, err);
+    if (s != BH_OK)
+        return s;
+    bh_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        bh_formula_free(pr.f);
+        return bh_error_set(err, BH_ENOMEM, "out of memory");
+    }
+    bh_design_options dopt;
+    design_options(spec, &pr, &dopt);
+    s = own ? bh_design_build_consume(pr.f, own, &dopt, &m->design, err)
+            : bh_design_build(pr.f, data, &dopt, &m->design, err);
+    bh_formula_free(pr.f);
+    if (s == BH_OK)
+        s = fit_rest(spec, &pr, NULL, m, err);
+    if (s != BH_OK) {
+        bh_model_free(m);
+        return s;
     }
     *out = m;
     return BH_OK;
-fail:
-    bh_model_free(m);
-    return s;
+}
+
+/* ---- a workspace for repeated fits ---- */
+
+struct bh_model_workspace {
+    bh_model_spec spec;         /* copy; strings borrowed */
+    bh_status pst;              /* the prelude's status and error, kept */
+    bh_error perr;
+    prelude pr;
+    bh_design_options dopt;
+    bh_model m;                 /* design kept (its buffers reused), fit replaced */
+    bh_glm_workspace *gws;
+    size_t gn, gp;              /* the GLM workspace's rows and columns */
+};
+
+bh_model_workspace *bh_model_workspace_alloc(const bh_model_spec *spec)
+{
+    bh_model_workspace *ws = calloc(1, sizeof *ws);
+    if (!ws)
+        return NULL;
+    if (spec)
+        ws->spec = *spec;
+    ws->pst = spec_prelude(spec, &ws->pr, &ws->perr);
+    if (ws->pst == BH_ENOMEM) {
+        free(ws);
+        return NULL;
+    }
+    if (ws->pst == BH_OK)
+        design_options(&ws->spec, &ws->pr, &ws->dopt);
+    return ws;
+}
+
+/* The fit of the previous call, given back. */
+static void ws_clear_fit(bh_model_workspace *ws)
+{
+    bh_fit_free(ws->m.fit);
+    bh_glmm_re_free(ws->m.re);
+    ws->m.fit = NULL;
+    ws->m.re = NULL;
+}
+
+void bh_model_workspace_free(bh_model_workspace *ws)
+{
+    if (!ws)
+        return;
+    ws_clear_fit(ws);
+    bh_design_free(ws->m.design);
+    bh_formula_free(ws->pr.f);
+    bh_glm_workspace_free(ws->gws);
+    free(ws);
+}
+
+/* Whether estimate() takes bh_glm_fit for this spec and design. */
+static int uses_glm(const bh_model_spec *spec, const bh_design *d, bh_link link)
+{
+    return d->nre == 0 && spec->family != BH_FAM_DIRICHLET && spec->nagq <= 1 &&
+           !use_lm(spec, link);
+}
+
+bh_status bh_model_fit_ws(bh_model_workspace *ws, const bh_frame *data, const bh_model **out,
+                          bh_error *err)
+{
+    *out = NULL;
+    ws_clear_fit(ws);
+    if (ws->pst != BH_OK) {
+        if (err)
+            *err = ws->perr;
+        return ws->pst;
+    }
+    bh_status s;
+    if (ws->m.design)
+        s = bh_design_rebuild(ws->pr.f, data, &ws->dopt, ws->m.design, err);
+    else
+        s = bh_design_build(ws->pr.f, data, &ws->dopt, &ws->m.design, err);
+    if (s != BH_OK)
+        return s;
+    const bh_design *d = ws->m.design;
+    bh_glm_workspace *gws = NULL;
+    if (uses_glm(&ws->spec, d, ws->pr.link)) {
+        if (!ws->gws || ws->gn < d->n || ws->gp < d->p) {
+            /* grown to the largest problem seen: the results do not depend
+             * on the workspace's size (bh_glm_fit works in fixed chunks) */
+            size_t n = d->n > ws->gn ? d->n : ws->gn, p = d->p > ws->gp ? d->p : ws->gp;
+            bh_glm_workspace_free(ws->gws);
+            ws->gn = ws->gp = 0;
+            if (!(ws->gws = bh_glm_workspace_alloc(n, p)))
+                return bh_error_set(err, BH_ENOMEM, "glm: out of memory (%zu x %zu)", n, p);
+            ws->gn = n;
+            ws->gp = p;
+        }
+        gws = ws->gws;
+    }
+    if ((s = fit_rest(&ws->spec, &ws->pr, gws, &ws->m, err)) != BH_OK) {
+        ws_clear_fit(ws);
+        return s;
+    }
+    *out = &ws->m;
+    return BH_OK;
 }
 
 bh_status bh_model_fit(const bh_frame *data, const bh_model_spec *spec, bh_model **out,

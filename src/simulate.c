@@ -369,9 +369,15 @@ fail:
 
 /* ---- one replication ------------------------------------------------------------- */
 
+/* A worker's workspace, reused by every replication it runs: the data
+ * generator and the frames it fills, one model workspace per chosen model
+ * (parsed formula, design buffers, GLM workspace), the text buffers. */
 struct bh_simulate_worker {
     const bh_simulate_plan *p;
     bh_generate_workspace *gen;
+    bh_frame *data[2];          /* the last replication's data sets */
+    bh_model_workspace **mws;   /* per plan model */
+    sbuf blk, head;
 };
 
 bh_simulate_worker *bh_simulate_worker_alloc(const bh_simulate_plan *p)
@@ -380,8 +386,13 @@ bh_simulate_worker *bh_simulate_worker_alloc(const bh_simulate_plan *p)
     if (!w)
         return NULL;
     w->p = p;
-    if (!(w->gen = bh_generate_workspace_alloc(p->study))) {
-        free(w);
+    w->gen = bh_generate_workspace_alloc(p->study);
+    w->mws = calloc(p->nmodels, sizeof *w->mws);
+    int ok = w->gen && w->mws;
+    for (size_t m = 0; ok && m < p->nmodels; m++)
+        ok = (w->mws[m] = bh_model_workspace_alloc(&p->models[m].spec)) != NULL;
+    if (!ok) {
+        bh_simulate_worker_free(w);
         return NULL;
     }
     return w;
@@ -392,6 +403,13 @@ void bh_simulate_worker_free(bh_simulate_worker *w)
     if (!w)
         return;
     bh_generate_workspace_free(w->gen);
+    for (size_t m = 0; w->mws && m < w->p->nmodels; m++)
+        bh_model_workspace_free(w->mws[m]);
+    free(w->mws);
+    bh_frame_free(w->data[0]);
+    bh_frame_free(w->data[1]);
+    free(w->blk.s);
+    free(w->head.s);
     free(w);
 }
 
@@ -415,7 +433,9 @@ static bh_status apply_colmap(const bh_study *st, bh_frame *f, bh_error *err)
 }
 
 /* One generated data set, ready for the models: spec names, scale
- * composites scored (replicate does the same to the shipped data). */
+ * composites scored (replicate does the same to the shipped data).
+ * data[] holds NULL or the frames of an earlier call, filled again in
+ * place when they fit (bh_generate_ws_reuse); freed and NULL on error. */
 static bh_status make_data(bh_generate_workspace *gen, const bh_simulate_plan *p, size_t n,
                            double scale, uint64_t index, bh_frame *data[2], bh_error *err)
 {
@@ -426,8 +446,12 @@ static bh_status make_data(bh_generate_workspace *gen, const bh_simulate_plan *p
     go.index = index;
     go.n_reps = n;
     go.effect_scale = scale;
-    data[0] = data[1] = NULL;
-    bh_status s = bh_generate_ws(gen, &go, &data[0], p->need_leads ? &data[1] : NULL, err);
+    if (!p->need_leads) {
+        bh_frame_free(data[1]);
+        data[1] = NULL;
+    }
+    bh_status s = bh_generate_ws_reuse(gen, &go, &data[0], p->need_leads ? &data[1] : NULL,
+                                       err);
     for (int lv = 0; s == BH_OK && lv < 2; lv++)
         if (data[lv])
             s = apply_colmap(p->study, data[lv], err);
@@ -460,39 +484,36 @@ static void put_head(sbuf *b, const sbuf *head)
     sb_mem(b, head->s ? head->s : "", head->len);
 }
 
-bh_status bh_simulate_run_one(bh_simulate_worker *wk, size_t w, char **block, size_t *failed,
-                              bh_error *err)
+/* Run work item w into wk->blk (the block's text, NUL-terminated). */
+static bh_status run_one(bh_simulate_worker *wk, size_t w, size_t *failed, bh_error *err)
 {
     const bh_simulate_plan *p = wk->p;
-    *block = NULL;
     *failed = 0;
     if (w >= bh_simulate_plan_size(p))
         return bh_error_set(err, BH_EINTERNAL, "work item %zu out of range", w);
     size_t d = w / p->opt.reps, i = w % p->opt.reps;
     size_t n = p->n[d / p->nscales];
     double scale = p->scales[d % p->nscales];
-    sbuf b = {0}, head = {0};
+    sbuf *b = &wk->blk, *head = &wk->head;
+    b->len = head->len = 0;
+    b->oom = head->oom = 0;
     size_t lines = 0;
-    line_head(&head, w, n, scale, i);
-    if (head.oom) {
-        free(head.s);
+    line_head(head, w, n, scale, i);
+    if (head->oom)
         return bh_error_set(err, BH_ENOMEM, "out of memory");
-    }
-    bh_frame *data[2];
+    bh_frame **data = wk->data;
     bh_error e2;
     bh_status s = make_data(wk->gen, p, n, scale, (uint64_t)i, data, &e2);
-    if (s == BH_ENOMEM) {
-        free(head.s);
+    if (s == BH_ENOMEM)
         return bh_error_set(err, s, "out of memory");
-    }
     if (s != BH_OK) {
         /* a data error fails every model of this replication */
         for (size_t m = 0; m < p->nmodels; m++) {
-            put_head(&b, &head);
-            sb_text(&b, p->study->models[p->models[m].study_index].name);
-            sb_add(&b, ",,,NA,NA,NA,NA,NA,error,0,0,data: ");
-            sb_text(&b, e2.msg);
-            sb_add(&b, "\n");
+            put_head(b, head);
+            sb_text(b, p->study->models[p->models[m].study_index].name);
+            sb_add(b, ",,,NA,NA,NA,NA,NA,error,0,0,data: ");
+            sb_text(b, e2.msg);
+            sb_add(b, "\n");
             lines++;
         }
         *failed = p->nmodels;
@@ -500,22 +521,17 @@ bh_status bh_simulate_run_one(bh_simulate_worker *wk, size_t w, char **block, si
     for (size_t m = 0; s == BH_OK && m < p->nmodels; m++) {
         const plan_model *pm = &p->models[m];
         const char *name = p->study->models[pm->study_index].name;
-        bh_model *md = NULL;
-        bh_status fs = data[pm->level] ? bh_model_fit(data[pm->level], &pm->spec, &md, &e2)
+        const bh_model *md = NULL;
+        bh_status fs = data[pm->level] ? bh_model_fit_ws(wk->mws[m], data[pm->level], &md, &e2)
                                        : bh_error_set(&e2, BH_EDATA, "no lead-level data");
-        if (fs == BH_ENOMEM) {
-            free(b.s);
-            free(head.s);
-            bh_frame_free(data[0]);
-            bh_frame_free(data[1]);
+        if (fs == BH_ENOMEM)
             return bh_error_set(err, fs, "out of memory");
-        }
         if (fs != BH_OK) {
-            put_head(&b, &head);
-            sb_text(&b, name);
-            sb_add(&b, ",,,NA,NA,NA,NA,NA,error,0,0,");
-            sb_text(&b, e2.msg);
-            sb_add(&b, "\n");
+            put_head(b, head);
+            sb_text(b, name);
+            sb_add(b, ",,,NA,NA,NA,NA,NA,error,0,0,");
+            sb_text(b, e2.msg);
+            sb_add(b, "\n");
             lines++;
             (*failed)++;
             continue;
@@ -524,34 +540,39 @@ bh_status bh_simulate_run_one(bh_simulate_worker *wk, size_t w, char **block, si
         const char *status = f->converged ? "ok" : "nonconverged";
         *failed += !f->converged;
         for (size_t j = 0; j < f->p; j++) {
-            put_head(&b, &head);
-            sb_text(&b, name);
-            sb_mem(&b, ",", 1);
-            sb_text(&b, f->component && f->component[j] ? f->component[j] : "");
-            sb_mem(&b, ",", 1);
-            sb_text(&b, f->term[j]);
+            put_head(b, head);
+            sb_text(b, name);
+            sb_mem(b, ",", 1);
+            sb_text(b, f->component && f->component[j] ? f->component[j] : "");
+            sb_mem(b, ",", 1);
+            sb_text(b, f->term[j]);
             double v[5] = {f->beta[j], f->se[j], f->conf_low[j], f->conf_high[j], f->p_value[j]};
             for (int k = 0; k < 5; k++) {
-                sb_mem(&b, ",", 1);
-                sb_num(&b, f->aliased && f->aliased[j] ? NAN : v[k]);
+                sb_mem(b, ",", 1);
+                sb_num(b, f->aliased && f->aliased[j] ? NAN : v[k]);
             }
-            sb_add(&b, ",%s,%zu,%zu,%s\n", status, f->iterations, f->nwarnings,
+            sb_add(b, ",%s,%zu,%zu,%s\n", status, f->iterations, f->nwarnings,
                    f->converged ? "" : "did not converge");
             lines++;
         }
-        bh_model_free(md);
     }
-    bh_frame_free(data[0]);
-    bh_frame_free(data[1]);
-    put_head(&b, &head);
-    free(head.s);
-    head.s = NULL;
-    sb_add(&b, ",,,,,,,,end,%zu,,\n", lines);
-    if (b.oom) {
-        free(b.s);
+    put_head(b, head);
+    sb_add(b, ",,,,,,,,end,%zu,,\n", lines);
+    if (b->oom)
         return bh_error_set(err, BH_ENOMEM, "out of memory");
-    }
-    *block = b.s;
+    return BH_OK;
+}
+
+bh_status bh_simulate_run_one(bh_simulate_worker *wk, size_t w, char **block, size_t *failed,
+                              bh_error *err)
+{
+    *block = NULL;
+    bh_status s = run_one(wk, w, failed, err);
+    if (s != BH_OK)
+        return s;
+    if (!(*block = malloc(wk->blk.len + 1)))
+        return bh_error_set(err, BH_ENOMEM, "out of memory");
+    memcpy(*block, wk->blk.s, wk->blk.len + 1);
     return BH_OK;
 }
 
@@ -756,7 +777,7 @@ static bh_status truth_pair(const bh_simulate_plan *p, bh_generate_workspace *ge
     const plan_model *pm = &p->models[m];
     const bh_study *st = p->study;
     const char *name = st->models[pm->study_index].name;
-    bh_frame *data[2];
+    bh_frame *data[2] = {NULL, NULL};
     bh_error e2;
     sbuf b = {0};
     *text = NULL;
@@ -838,6 +859,20 @@ static size_t threads_of(const bh_simulate_options *o)
     return t > 256 ? 256 : t;
 }
 
+/* truth.csv from the pairs' rows, in pair order, written atomically. */
+static bh_status truth_commit(const char *path, char *const *text, size_t npair, bh_error *err)
+{
+    bh_afile af;
+    bh_status s = bh_afile_open(&af, path, err);
+    if (s != BH_OK)
+        return s;
+    fputs(TRUTH_HEADER, af.fp);
+    for (size_t k = 0; k < npair; k++)
+        if (text[k])
+            fputs(text[k], af.fp);
+    return bh_afile_commit(&af, err);
+}
+
 /* Pseudo-true values: one large data set per effect scale, every model. */
 static bh_status write_truth(const bh_simulate_plan *p, const char *path, bh_error *err)
 {
@@ -864,14 +899,8 @@ static bh_status write_truth(const bh_simulate_plan *p, const char *path, bh_err
     bh_status s = j.st;
     if (s != BH_OK)
         *err = j.err;
-    bh_afile af;
-    if (s == BH_OK && (s = bh_afile_open(&af, path, err)) == BH_OK) {
-        fputs(TRUTH_HEADER, af.fp);
-        for (size_t k = 0; k < j.npair; k++)
-            if (j.text[k])
-                fputs(j.text[k], af.fp);
-        s = bh_afile_commit(&af, err);
-    }
+    if (s == BH_OK)
+        s = truth_commit(path, j.text, j.npair, err);
     for (size_t k = 0; k < j.npair; k++)
         free(j.text[k]);
     free(j.text);
@@ -974,10 +1003,14 @@ static int block_cmp(const void *a, const void *b)
 
 /* ---- prepare ----------------------------------------------------------------------- */
 
-bh_status bh_simulate_prepare(bh_simulate_plan *p, const char *dir, unsigned char **done,
-                              bh_error *err)
+/* bh_simulate_prepare; with defer_truth the pseudo-true values are not
+ * computed: *need_truth says whether truth.csv is still to be written (the
+ * threaded driver computes them alongside the replications). */
+static bh_status prepare(bh_simulate_plan *p, const char *dir, unsigned char **done,
+                         int defer_truth, int *need_truth, bh_error *err)
 {
     *done = NULL;
+    *need_truth = 0;
     size_t N = bh_simulate_plan_size(p);
     unsigned char *dn = calloc(N ? N : 1, 1);
     char *cfg = cfg_text(p);
@@ -1005,6 +1038,12 @@ bh_status bh_simulate_prepare(bh_simulate_plan *p, const char *dir, unsigned cha
         }
         size_t len = 0;
         char *text = slurp(rep_path, &len);
+        int missing = !text && errno == ENOENT;
+        if (text && len == 0) {
+            free(text);
+            text = NULL;
+            missing = 1;
+        }
         if (text) {
             block *b = NULL;
             size_t nb = 0, valid = 0;
@@ -1020,10 +1059,22 @@ bh_status bh_simulate_prepare(bh_simulate_plan *p, const char *dir, unsigned cha
                                 strerror(errno));
             if (s != BH_OK)
                 goto done;
+        } else if (missing) {
+            /* a run killed before it created the file (or its header): start it */
+            FILE *f = fopen(rep_path, "w");
+            if (!f || fputs(REP_HEADER, f) < 0 || fclose(f) != 0) {
+                s = bh_error_at(err, BH_EOUTPUT, rep_path, 0, 0, "cannot write: %s",
+                                strerror(errno));
+                goto done;
+            }
         }
         struct stat sb;
-        if (stat(truth_path, &sb) != 0 && (s = write_truth(p, truth_path, err)) != BH_OK)
-            goto done;
+        if (stat(truth_path, &sb) != 0) {
+            if (defer_truth)
+                *need_truth = 1;
+            else if ((s = write_truth(p, truth_path, err)) != BH_OK)
+                goto done;
+        }
     } else {
         if (old && !p->opt.resume) {
             /* a fresh run replaces an old one wholesale */
@@ -1041,7 +1092,12 @@ bh_status bh_simulate_prepare(bh_simulate_plan *p, const char *dir, unsigned cha
         fputs(cfg, af.fp);
         if ((s = bh_afile_commit(&af, err)) != BH_OK)
             goto done;
-        if ((s = write_truth(p, truth_path, err)) != BH_OK)
+        if (defer_truth) {
+            /* an older truth.csv must not pass for this run's: a run killed
+             * before the new one is written recomputes it on --resume */
+            remove(truth_path);
+            *need_truth = 1;
+        } else if ((s = write_truth(p, truth_path, err)) != BH_OK)
             goto done;
         FILE *f = fopen(rep_path, "w");
         if (!f || fputs(REP_HEADER, f) < 0 || fclose(f) != 0) {
@@ -1061,6 +1117,13 @@ done:
     }
     *done = dn;
     return BH_OK;
+}
+
+bh_status bh_simulate_prepare(bh_simulate_plan *p, const char *dir, unsigned char **done,
+                              bh_error *err)
+{
+    int need;
+    return prepare(p, dir, done, 0, &need, err);
 }
 
 /* ---- summaries ------------------------------------------------------------------ */
@@ -1562,9 +1625,17 @@ done:
 
 /* ---- the threaded driver ---------------------------------------------------------- */
 
+/* The work of the pool: first the pseudo-truth pairs (when truth.csv is
+ * still to be written), then the pending replications.  The pairs are
+ * the slowest items (truth_n units each), so they start first and the
+ * other workers run replications meanwhile; the worker that finishes the
+ * last pair writes truth.csv. */
 typedef struct {
     const bh_simulate_plan *p;
     size_t *todo, ntodo, next;
+    size_t ntruth, truth_left;  /* truth pairs: items 0..ntruth-1 */
+    char **truth_text;
+    const char *truth_path;
     pthread_mutex_t mu;
     FILE *fp;
     const char *rep_path;
@@ -1573,6 +1644,29 @@ typedef struct {
     bh_status st;
     bh_error err;
 } pool;
+
+/* Truth pair k on worker wk; the last pair to finish writes truth.csv. */
+static void pool_truth(pool *P, bh_simulate_worker *wk, size_t k)
+{
+    char *text = NULL;
+    bh_error e;
+    bh_status s = truth_pair(P->p, wk->gen, k, &text, &e);
+    pthread_mutex_lock(&P->mu);
+    P->truth_text[k] = text;
+    int last = --P->truth_left == 0 && P->st == BH_OK && s == BH_OK;
+    pthread_mutex_unlock(&P->mu);
+    if (last)
+        s = truth_commit(P->truth_path, P->truth_text, P->ntruth, &e);
+    if (s != BH_OK) {
+        pthread_mutex_lock(&P->mu);
+        if (P->st == BH_OK) {
+            P->st = s;
+            P->err = e;
+        }
+        P->stop = 1;
+        pthread_mutex_unlock(&P->mu);
+    }
+}
 
 static void *pool_thread(void *arg)
 {
@@ -1585,15 +1679,19 @@ static void *pool_thread(void *arg)
             P->st = bh_error_set(&P->err, BH_ENOMEM, "out of memory");
             P->stop = 1;
         }
-        int quit = P->stop || P->next >= P->ntodo || (o->stop && *o->stop);
-        size_t w = quit ? 0 : P->todo[P->next++];
+        int quit = P->stop || P->next >= P->ntruth + P->ntodo || (o->stop && *o->stop);
+        size_t item = quit ? 0 : P->next++;
         pthread_mutex_unlock(&P->mu);
         if (quit)
             break;
-        char *blk = NULL;
+        if (item < P->ntruth) {
+            pool_truth(P, wk, item);
+            continue;
+        }
+        size_t w = P->todo[item - P->ntruth];
         size_t failed = 0;
         bh_error e;
-        bh_status s = bh_simulate_run_one(wk, w, &blk, &failed, &e);
+        bh_status s = run_one(wk, w, &failed, &e);
         pthread_mutex_lock(&P->mu);
         if (s != BH_OK) {
             if (P->st == BH_OK) {
@@ -1603,8 +1701,8 @@ static void *pool_thread(void *arg)
             P->stop = 1;
         } else if (!P->stop || P->st == BH_OK) {
             /* one fwrite + fflush per block: a kill leaves at most a partial last block */
-            size_t len = strlen(blk);
-            if (fwrite(blk, 1, len, P->fp) != len || fflush(P->fp) != 0) {
+            size_t len = wk->blk.len;
+            if (fwrite(wk->blk.s, 1, len, P->fp) != len || fflush(P->fp) != 0) {
                 if (P->st == BH_OK)
                     P->st = bh_error_at(&P->err, BH_EOUTPUT, P->rep_path, 0, 0,
                                         "cannot append: %s", strerror(errno));
@@ -1620,7 +1718,6 @@ static void *pool_thread(void *arg)
             }
         }
         pthread_mutex_unlock(&P->mu);
-        free(blk);
     }
     bh_simulate_worker_free(wk);
     return NULL;
@@ -1642,11 +1739,22 @@ bh_status bh_simulate_run(const bh_study *st, const char *study_path,
     unsigned char *dn = NULL;
     pool P;
     memset(&P, 0, sizeof P);
+    char *truth_path = NULL;
     bh_status s = bh_simulate_plan_new(st, study_path, o, &p, err);
     if (s != BH_OK)
         return s;
-    if ((s = bh_simulate_prepare(p, dir, &dn, err)) != BH_OK)
+    int need_truth = 0;
+    if ((s = prepare(p, dir, &dn, 1, &need_truth, err)) != BH_OK)
         goto done;
+    if (need_truth) {
+        P.ntruth = P.truth_left = p->nscales * p->nmodels;
+        P.truth_text = calloc(P.ntruth, sizeof *P.truth_text);
+        P.truth_path = truth_path = join_path(dir, "truth.csv");
+        if (!P.truth_text || !truth_path) {
+            s = bh_error_set(err, BH_ENOMEM, "out of memory");
+            goto done;
+        }
+    }
     size_t N = bh_simulate_plan_size(p), K = o->nshards > 1 ? o->nshards : 1;
     P.p = p;
     P.todo = malloc((N ? N : 1) * sizeof *P.todo);
@@ -1678,8 +1786,8 @@ bh_status bh_simulate_run(const bh_study *st, const char *study_path,
         o->progress(o->progress_ctx, P.done, P.total);
     double t0 = now_seconds();
     size_t nt = threads_of(o);
-    if (nt > P.ntodo)
-        nt = P.ntodo ? P.ntodo : 1;
+    if (nt > P.ntruth + P.ntodo)
+        nt = P.ntruth + P.ntodo ? P.ntruth + P.ntodo : 1;
     pthread_t th[256];
     size_t started = 0;
     for (; started + 1 < nt; started++)
@@ -1710,6 +1818,10 @@ bh_status bh_simulate_run(const bh_study *st, const char *study_path,
     res->seconds = secs;
     *out = res;
 done:
+    for (size_t k = 0; P.truth_text && k < P.ntruth; k++)
+        free(P.truth_text[k]);
+    free(P.truth_text);
+    free(truth_path);
     free(P.todo);
     free(dn);
     bh_simulate_plan_free(p);

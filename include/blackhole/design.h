@@ -65,6 +65,9 @@ typedef struct bh_design {
                                  row: use bh_design_data_row()             */
     size_t nrow_data;         /* rows in the data frame                     */
     size_t ndropped;          /* rows removed by listwise deletion          */
+    size_t cap_x, cap_y, cap_rows; /* allocated lengths of x, y and rows
+                                 (bh_design_rebuild reuses them); 0 in
+                                 hand-built designs                       */
 } bh_design;
 
 /* Build the design.  Errors: unknown variables (BH_EFORMULA, with formula
@@ -86,6 +89,15 @@ void bh_design_free(bh_design *d);
 bh_status bh_design_build_consume(const bh_formula *f, bh_frame **data,
                                   const bh_design_options *opt,
                                   bh_design **out, bh_error *err);
+
+/* Build the design of (f, data) into d, a design from bh_design_build or
+ * bh_design_rebuild, replacing its contents: x, y and rows keep their
+ * memory when it is large enough, so repeated builds (simulations) do not
+ * allocate them again.  The same numbers and errors as bh_design_build; on
+ * error d is left empty (n = p = 0), to be rebuilt or freed. */
+bh_status bh_design_rebuild(const bh_formula *f, const bh_frame *data,
+                            const bh_design_options *opt, bh_design *d,
+                            bh_error *err);
 
 /* 1-based row of the data frame that design row i came from (messages). */
 size_t bh_design_data_row(const bh_design *d, size_t i);

@@ -85,6 +85,10 @@ bh_status bh_frame_adopt(bh_frame *f, bh_column *col, bh_error *err);
  * column by column.  The column's values must not be read afterwards. */
 void bh_frame_release_column(bh_frame *f, size_t j);
 
+/* Free columns ncol.. (values, names, levels): the frame keeps its first
+ * ncol columns.  Nothing happens when it has no more than ncol. */
+void bh_frame_drop_columns(bh_frame *f, size_t ncol);
+
 /* Compare two level strings in frame level order (see top of file). */
 int bh_level_cmp(const char *a, const char *b);
 

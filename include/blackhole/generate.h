@@ -48,6 +48,18 @@ void bh_generate_workspace_free(bh_generate_workspace *w);
 bh_status bh_generate_ws(bh_generate_workspace *w, const bh_generate_options *o,
                          bh_frame **reps, bh_frame **leads, bh_error *err);
 
+/* The same into frames of an earlier call: *reps (and *leads when leads
+ * is not NULL) are NULL or frames that this function or bh_generate_ws
+ * returned for the same study, possibly with columns renamed or appended
+ * since.  A unit-level frame of the same number of units (and the same
+ * groups present) is overwritten in place, without allocating: its
+ * appended columns are dropped, renamed columns keep their new names.
+ * Other frames are freed and built anew (the lead-level frame always:
+ * its row count is drawn).  The data are those bh_generate_ws gives.  On
+ * error both frames are freed and set to NULL. */
+bh_status bh_generate_ws_reuse(bh_generate_workspace *w, const bh_generate_options *o,
+                               bh_frame **reps, bh_frame **leads, bh_error *err);
+
 /* The same with a temporary workspace. */
 bh_status bh_generate(const bh_study *s, const bh_generate_options *o, bh_frame **reps,
                       bh_frame **leads, bh_error *err);

@@ -92,6 +92,24 @@ bh_status bh_model_fit_consume(bh_frame **data, const bh_model_spec *spec, bh_mo
                                bh_error *err);
 void bh_model_free(bh_model *m);
 
+/* Repeated fits of one spec to data sets with the same columns
+ * (simulations): the spec is checked and its formula parsed once, the
+ * design's buffers and the GLM workspace are kept between fits (grown to
+ * the largest problem seen).  The spec's strings are borrowed for the
+ * workspace's life.  NULL when out of memory; a spec error (bad formula,
+ * link, ...) is not detected here but returned by every bh_model_fit_ws.
+ * Not shared between threads. */
+typedef struct bh_model_workspace bh_model_workspace;
+bh_model_workspace *bh_model_workspace_alloc(const bh_model_spec *spec);
+void bh_model_workspace_free(bh_model_workspace *ws);
+
+/* Fit the workspace's spec to data: the same numbers, statuses and
+ * messages as bh_model_fit.  *out belongs to the workspace and stays valid
+ * until the next call or bh_model_workspace_free (its design does not
+ * point into data). */
+bh_status bh_model_fit_ws(bh_model_workspace *ws, const bh_frame *data, const bh_model **out,
+                          bh_error *err);
+
 /* Compare nested models fitted to the same rows: an F test for least
  * squares (as R's anova), a likelihood-ratio chi^2 test otherwise (as
  * lmtest::lrtest).  The result is attached to `larger` as a test labelled

@@ -57,6 +57,16 @@
  * Summaries are computed from replications.csv sorted by w, so a resumed,
  * sharded-and-merged or MPI run gives the same bytes as one run.
  *
+ * Workers.  A worker keeps everything a replication needs between
+ * replications: the generator's buffers and the frames it refills (a
+ * unit-level frame of the same n is overwritten in place), per model the
+ * parsed formula, the design's buffers and the GLM workspace
+ * (bh_model_fit_ws), and the text buffers of the block.  The threaded
+ * driver computes the pseudo-true values as the first work items of its
+ * pool, so the other workers start on the replications meanwhile;
+ * truth.csv is written (atomically) when the last of them is done, and a
+ * run stopped before that computes them on --resume.
+ *
  * Ownership: a plan borrows the study (which must outlive it); results
  * are the caller's (bh_simulate_result_free).  Workers are not shared
  * between threads.  The library never prints: progress goes through a
@@ -123,7 +133,9 @@ typedef struct {
     size_t ran;                 /* run now (not resumed)                     */
     size_t failed_models;       /* failed model fits among `ran`             */
     int complete;               /* done == total                             */
-    double seconds;             /* wall time of the replications run now     */
+    double seconds;             /* wall time of the replications run now
+                                   (with the pseudo-true values when they
+                                   were computed alongside)                */
     bh_simulate_row *rows;      /* summary rows (when complete, not a shard) */
     size_t nrows;
     double alpha;

@@ -5,10 +5,15 @@
  * Runs use the shipped spec analysis/sabnis2013.ini with the fast OLS
  * model (or the fractional logit) and a small pseudo-truth data set. */
 #include <gsl/gsl_errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "blackhole/describe.h"
+#include "blackhole/generate.h"
+#include "blackhole/model.h"
+#include "blackhole/replicate.h"
 #include "blackhole/simulate.h"
 #include "blackhole/study.h"
 #include "testutil.h"
@@ -356,5 +361,302 @@ Test(simulate, bad_options)
     o.shard = 2;
     cr_assert_eq(bh_simulate_plan_new(s, SPEC, &o, &p, &err), BH_EUSAGE);
     cr_assert_null(p);
+    bh_study_free(s);
+}
+
+/* ---- reusable workspaces (issue 8): the hot loop gives the numbers of
+ * the plain calls, bit for bit.  The reference is the library's own
+ * one-shot path (bh_generate, bh_model_fit), whose numbers the tests above
+ * and test_glm.c check against R: these tests check that reuse changes
+ * nothing, not the estimates themselves. */
+
+/* Data as simulate prepares it: spec names, scale composites scored. */
+static void ready(const bh_study *s, bh_frame *f, int level)
+{
+    bh_error err;
+    for (size_t k = 0; k < s->ncolumns; k++) {
+        const bh_study_colmap *m = &s->columns[k];
+        long j = bh_frame_index(f, m->column);
+        if (strcmp(m->spec_name, m->column) != 0 && j >= 0 &&
+            bh_frame_index(f, m->spec_name) < 0) {
+            free(f->cols[j].name);
+            f->cols[j].name = strdup(m->spec_name);
+        }
+    }
+    for (size_t k = 0; k < s->nscales; k++)
+        if ((int)s->scales[k].data == level && bh_frame_index(f, s->scales[k].name) < 0)
+            cr_assert_eq(bh_scale_score(f, s->scales[k].name,
+                                        (const char *const *)s->scales[k].items,
+                                        s->scales[k].nitems, NULL, &err), BH_OK, "%s", err.msg);
+}
+
+static void gen_opts(bh_generate_options *go, size_t n, uint64_t index)
+{
+    bh_generate_default_options(go);
+    go->n_reps = n;
+    go->index = index;
+}
+
+static int same_bits(const double *a, const double *b, size_t n)
+{
+    return n == 0 || memcmp(a, b, n * sizeof *a) == 0;
+}
+
+static void assert_same_frame(const bh_frame *a, const bh_frame *b)
+{
+    cr_assert_eq(a->nrow, b->nrow);
+    cr_assert_eq(a->ncol, b->ncol);
+    for (size_t j = 0; j < a->ncol; j++) {
+        const bh_column *x = &a->cols[j], *y = &b->cols[j];
+        cr_assert_str_eq(x->name, y->name);
+        cr_assert_eq(x->type, y->type, "%s", x->name);
+        cr_assert(memcmp(x->na, y->na, a->nrow) == 0, "%s: missing masks differ", x->name);
+        if (x->type == BH_COL_NUMERIC) {
+            for (size_t i = 0; i < a->nrow; i++)
+                cr_assert(x->na[i] ? isnan(y->num[i]) : memcmp(&x->num[i], &y->num[i],
+                                                               sizeof(double)) == 0,
+                          "%s row %zu: %.17g vs %.17g", x->name, i, x->num[i], y->num[i]);
+        } else {
+            cr_assert_eq(x->nlevels, y->nlevels, "%s", x->name);
+            for (size_t l = 0; l < x->nlevels; l++)
+                cr_assert_str_eq(x->levels[l], y->levels[l]);
+            cr_assert(memcmp(x->code, y->code, a->nrow * sizeof *x->code) == 0, "%s", x->name);
+        }
+    }
+}
+
+/* Frames refilled in place (after the caller renamed and appended columns,
+ * as simulate does) equal fresh ones, across sizes that grow and shrink. */
+Test(simulate, generate_reuse_matches_fresh)
+{
+    bh_study *s = spec();
+    bh_generate_workspace *w = bh_generate_workspace_alloc(s);
+    cr_assert_not_null(w);
+    bh_frame *reps = NULL, *leads = NULL;
+    const size_t ns[] = {461, 461, 60, 60, 1000, 461, 2};
+    bh_error err;
+    for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+        bh_generate_options go;
+        gen_opts(&go, ns[k], 100 + k);
+        go.effect_scale = k % 2 ? 0.5 : 1;
+        cr_assert_eq(bh_generate_ws_reuse(w, &go, &reps, &leads, &err), BH_OK, "%s", err.msg);
+        ready(s, reps, BH_LEVEL_REPS);
+        bh_frame *r2 = NULL, *l2 = NULL;
+        cr_assert_eq(bh_generate(s, &go, &r2, &l2, &err), BH_OK, "%s", err.msg);
+        ready(s, r2, BH_LEVEL_REPS);
+        assert_same_frame(reps, r2);
+        cr_assert_not_null(leads);
+        assert_same_frame(leads, l2);
+        bh_frame_free(r2);
+        bh_frame_free(l2);
+    }
+    bh_frame_free(reps);
+    bh_frame_free(leads);
+    bh_generate_workspace_free(w);
+    bh_study_free(s);
+}
+
+static void assert_same_fit(const bh_fit *a, const bh_fit *b, const char *what)
+{
+    cr_assert_eq(a->p, b->p, "%s", what);
+    cr_assert_eq(a->converged, b->converged, "%s", what);
+    cr_assert_eq(a->iterations, b->iterations, "%s", what);
+    cr_assert_eq(a->nwarnings, b->nwarnings, "%s", what);
+    cr_assert_eq(a->nobs, b->nobs, "%s", what);
+    for (size_t j = 0; j < a->p; j++)
+        cr_assert_str_eq(a->term[j], b->term[j], "%s", what);
+    cr_assert(same_bits(a->beta, b->beta, a->p), "%s: estimates differ", what);
+    cr_assert(same_bits(a->se, b->se, a->p), "%s: SEs differ", what);
+    cr_assert(same_bits(a->p_value, b->p_value, a->p), "%s: p-values differ", what);
+    cr_assert(same_bits(a->conf_low, b->conf_low, a->p), "%s: intervals differ", what);
+    cr_assert(same_bits(a->conf_high, b->conf_high, a->p), "%s: intervals differ", what);
+    cr_assert(same_bits(a->vcov, b->vcov, a->p * a->p), "%s: vcov differs", what);
+}
+
+/* One model workspace per model, reused over data sets of different n
+ * (growing and shrinking the design and GLM buffers): every fit equals a
+ * fresh bh_model_fit bit for bit, for a GLM (fractional logit, HC0), the
+ * Dirichlet model, least squares and a lead-level logit with clusters. */
+Test(simulate, model_workspace_matches_fresh_fits, .timeout = 120)
+{
+    bh_study *s = spec();
+    const char *names[] = {"fractional", "dirichlet_full", "ols", "followup_cluster"};
+    enum { NM = 4 };
+    bh_model_spec sp[NM];
+    char *formula[NM];
+    bh_model_workspace *ws[NM];
+    int level[NM];
+    bh_error err;
+    for (size_t m = 0; m < NM; m++) {
+        long mi = bh_study_model_index(s, names[m]);
+        cr_assert(mi >= 0, "%s", names[m]);
+        cr_assert_eq(bh_study_model_spec(s, (size_t)mi, &sp[m], &formula[m], &err), BH_OK, "%s",
+                     err.msg);
+        sp[m].lean = 1;
+        level[m] = s->models[mi].data;
+        cr_assert_not_null(ws[m] = bh_model_workspace_alloc(&sp[m]));
+    }
+    bh_generate_workspace *w = bh_generate_workspace_alloc(s);
+    const size_t ns[] = {461, 80, 1000, 461, 30};
+    for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+        bh_generate_options go;
+        gen_opts(&go, ns[k], 7 + k);
+        bh_frame *data[2] = {NULL, NULL};
+        cr_assert_eq(bh_generate_ws(w, &go, &data[0], &data[1], &err), BH_OK, "%s", err.msg);
+        ready(s, data[0], BH_LEVEL_REPS);
+        ready(s, data[1], BH_LEVEL_LEADS);
+        for (size_t m = 0; m < NM; m++) {
+            bh_model *fresh = NULL;
+            const bh_model *re = NULL;
+            bh_error e1, e2;
+            bh_status s1 = bh_model_fit(data[level[m]], &sp[m], &fresh, &e1);
+            bh_status s2 = bh_model_fit_ws(ws[m], data[level[m]], &re, &e2);
+            cr_assert_eq(s1, s2, "%s n %zu", names[m], ns[k]);
+            if (s1 != BH_OK) {
+                cr_assert_str_eq(e1.msg, e2.msg);
+                continue;
+            }
+            char what[64];
+            snprintf(what, sizeof what, "%s at n = %zu", names[m], ns[k]);
+            assert_same_fit(fresh->fit, re->fit, what);
+            cr_assert_eq(fresh->design->n, re->design->n);
+            cr_assert(same_bits(fresh->design->x, re->design->x,
+                                fresh->design->n * fresh->design->p), "%s: X differs", what);
+            bh_model_free(fresh);
+        }
+        bh_frame_free(data[0]);
+        bh_frame_free(data[1]);
+    }
+    for (size_t m = 0; m < NM; m++) {
+        bh_model_workspace_free(ws[m]);
+        free(formula[m]);
+    }
+    bh_generate_workspace_free(w);
+    bh_study_free(s);
+}
+
+/* A spec error is reported by every fit, with bh_model_fit's message; a
+ * data error (unknown column) leaves the workspace usable. */
+Test(simulate, model_workspace_errors)
+{
+    bh_model_spec sp;
+    bh_model_spec_default(&sp);
+    sp.formula = "y ~ x +";
+    bh_model_workspace *ws = bh_model_workspace_alloc(&sp);
+    cr_assert_not_null(ws);
+    bh_frame *f = bh_frame_new("t.csv", 4);
+    const double y[] = {1, 2, 4, 3}, x[] = {1, 2, 3, 4.5};
+    bh_error err, e1, e2;
+    cr_assert_eq(bh_frame_add_numeric(f, "y", y, NULL, &err), BH_OK);
+    cr_assert_eq(bh_frame_add_numeric(f, "x", x, NULL, &err), BH_OK);
+    bh_model *m = NULL;
+    const bh_model *mw = NULL;
+    bh_status s1 = bh_model_fit(f, &sp, &m, &e1);
+    cr_assert_neq(s1, BH_OK);
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(bh_model_fit_ws(ws, f, &mw, &e2), s1);
+        cr_assert_null(mw);
+        cr_assert_str_eq(e1.msg, e2.msg);
+    }
+    bh_model_workspace_free(ws);
+
+    sp.formula = "y ~ z";
+    ws = bh_model_workspace_alloc(&sp);
+    s1 = bh_model_fit(f, &sp, &m, &e1);
+    cr_assert_eq(bh_model_fit_ws(ws, f, &mw, &e2), s1);
+    cr_assert_str_eq(e1.msg, e2.msg);
+    bh_model_workspace_free(ws);
+
+    sp.formula = "y ~ x";
+    ws = bh_model_workspace_alloc(&sp);
+    cr_assert_eq(bh_model_fit(f, &sp, &m, &e1), BH_OK);
+    cr_assert_eq(bh_model_fit_ws(ws, f, &mw, &e2), BH_OK, "%s", e2.msg);
+    assert_same_fit(m->fit, mw->fit, "ols");
+    bh_model_free(m);
+    bh_model_workspace_free(ws);
+    bh_frame_free(f);
+}
+
+/* The threaded driver computes the pseudo-true values inside its pool
+ * (alongside the replications); the building blocks compute them first
+ * (bh_simulate_prepare, as the MPI driver does).  Same files. */
+Test(simulate, truth_in_pool_matches_prepare)
+{
+    bh_study *s = spec();
+    char *a = bht_tmpdir(), *b = bht_tmpdir();
+    bh_simulate_options o;
+    small_opts(&o, 4, 2);
+    static const char *MODELS[] = {"fractional", "ols"};
+    static const double SCALES[] = {0.5, 1};
+    o.models = MODELS;
+    o.nmodels = 2;
+    o.scales = SCALES;
+    o.nscales = 2;
+    bh_simulate_result *r1 = run(s, &o, a);
+    cr_assert(r1->complete);
+
+    bh_simulate_plan *p = NULL;
+    unsigned char *done = NULL;
+    bh_error err;
+    cr_assert_eq(bh_simulate_plan_new(s, SPEC, &o, &p, &err), BH_OK, "%s", err.msg);
+    cr_assert_eq(bh_simulate_prepare(p, b, &done, &err), BH_OK, "%s", err.msg);
+    char *rp = path_in(b, "replications.csv");
+    FILE *f = fopen(rp, "a");
+    bh_simulate_worker *wk = bh_simulate_worker_alloc(p);
+    cr_assert_not_null(wk);
+    /* in reverse order: the finish step sorts */
+    for (size_t w = bh_simulate_plan_size(p); w-- > 0;) {
+        char *blk = NULL;
+        size_t failed;
+        cr_assert_eq(bh_simulate_run_one(wk, w, &blk, &failed, &err), BH_OK, "%s", err.msg);
+        fputs(blk, f);
+        free(blk);
+    }
+    fclose(f);
+    bh_simulate_worker_free(wk);
+    bh_simulate_result *r2 = NULL;
+    cr_assert_eq(bh_simulate_finish(b, &r2, &err), BH_OK, "%s", err.msg);
+    cr_assert(r2->complete);
+    assert_same_dirs(a, b);
+    free(rp);
+    free(done);
+    bh_simulate_plan_free(p);
+    bh_simulate_result_free(r1);
+    bh_simulate_result_free(r2);
+    bht_rmtree(a);
+    bht_rmtree(b);
+    free(a);
+    free(b);
+    bh_study_free(s);
+}
+
+/* A run killed before it created replications.csv (while the pseudo-true
+ * values were computed) resumes into the files of an uninterrupted run. */
+Test(simulate, resume_without_replications_file)
+{
+    bh_study *s = spec();
+    char *a = bht_tmpdir(), *b = bht_tmpdir();
+    bh_simulate_options o;
+    small_opts(&o, 3, 2);
+    bh_simulate_result *r1 = run(s, &o, a);
+    bh_simulate_result *r2 = run(s, &o, b);
+    const char *gone[] = {"replications.csv", "truth.csv", "summary.csv", "power.csv",
+                          "sampling.csv"};
+    for (size_t k = 0; k < 5; k++) {
+        char *p = path_in(b, gone[k]);
+        remove(p);
+        free(p);
+    }
+    o.resume = 1;
+    bh_simulate_result *r3 = run(s, &o, b);
+    cr_assert(r3->complete);
+    assert_same_dirs(a, b);
+    bh_simulate_result_free(r1);
+    bh_simulate_result_free(r2);
+    bh_simulate_result_free(r3);
+    bht_rmtree(a);
+    bht_rmtree(b);
+    free(a);
+    free(b);
     bh_study_free(s);
 }
