@@ -82,7 +82,7 @@ test: check sanitize
 # results do not depend on the core count, and no BLAS thread pool is
 # started in every process the CLI tests spawn.
 check: $(TESTS) $(PROG)
-	OPENBLAS_NUM_THREADS=1 $(TEST_ENV) BH_BIN=$(abspath $(PROG)) ./$(TESTS) --jobs 2
+	OPENBLAS_NUM_THREADS=1 $(TEST_ENV) BH_BIN=$(abspath $(PROG)) $(abspath $(TESTS)) --jobs 2
 
 # Rewrite the golden CLI outputs after a deliberate change (review the diff).
 golden: $(PROG)
@@ -180,7 +180,7 @@ VG_FLAGS    ?= --leak-check=full --errors-for-leak-kinds=definite,indirect \
                --suppressions=tests/valgrind.supp --log-file=$(VG_LOGS)/%p.log
 valgrind: $(TESTS) $(PROG)
 	rm -rf $(VG_LOGS) && mkdir -p $(VG_LOGS)
-	OPENBLAS_NUM_THREADS=1 BH_VALGRIND=1 BH_BIN=$(abspath $(PROG)) $(VALGRIND) $(VG_FLAGS) ./$(TESTS) --jobs 1 \
+	OPENBLAS_NUM_THREADS=1 BH_VALGRIND=1 BH_BIN=$(abspath $(PROG)) $(VALGRIND) $(VG_FLAGS) $(abspath $(TESTS)) --jobs 1 \
 	    --filter '$(VG_FILTER)'; st=$$?; \
 	bad=$$(grep -l 'ERROR SUMMARY: [1-9]' $(VG_LOGS)/*.log); \
 	echo "valgrind: $$(ls $(VG_LOGS) | wc -l) processes checked, logs in $(VG_LOGS)/"; \

@@ -104,6 +104,7 @@ static bh_status estimate(const bh_model_spec *spec, const bh_design *d, bh_link
     if (spec->maxiter > 0)
         go.maxiter = spec->maxiter;
     go.firth = spec->firth;
+    go.threads = spec->threads;
     go.lean = spec->lean && !(spec->vcov_set && (spec->vcov.kind == BH_VCOV_HC2 ||
                                                  spec->vcov.kind == BH_VCOV_HC3));
     go.trace = spec->trace;

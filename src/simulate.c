@@ -262,6 +262,9 @@ static bh_status add_model(bh_simulate_plan *p, size_t m, bh_error *err)
     bh_status s = bh_study_model_spec(p->study, m, &pm->spec, &pm->formula, err);
     /* a replication records estimates, SEs, intervals and p-values only */
     pm->spec.lean = 1;
+    /* the pool runs one fit per worker thread (the pseudo-true values
+     * too), so a fit's own passes stay on its thread */
+    pm->spec.threads = 1;
     if (s != BH_OK)
         return s;
     pm->study_index = m;

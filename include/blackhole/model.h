@@ -65,6 +65,11 @@ typedef struct {
                                    (bh_glm_options.lean); ignored when the
                                    covariance is HC2/HC3, which needs the
                                    leverages                                 */
+    size_t threads;             /* GLM passes over the rows of designs longer
+                                   than BH_GLM_BLOCK: 0 = all online CPUs
+                                   (default), 1 = the calling thread (e.g.
+                                   fits that already run one per thread);
+                                   the numbers do not depend on it          */
 } bh_model_spec;
 
 void bh_model_spec_default(bh_model_spec *spec);

@@ -264,6 +264,10 @@ bh_status bh_cli_read_data(const char *path, const bh_cli_args *a, bh_frame **ou
     char **na = bh_cli_all(a, "na", &nna);
     copt.na = (const char *const *)na;
     copt.n_na = nna;
+    /* --threads, where the command has it, also bounds the reader */
+    const char *th = bh_cli_get(a, "threads");
+    if (th)
+        copt.threads = (unsigned)strtoul(th, NULL, 10);
     return bh_csv_read_path(path, &copt, out, err);
 }
 

@@ -23,7 +23,7 @@ static const bh_cli_option fit_options[] = {
     {"reps", 0, 1, "B", "bootstrap replications (default 9999)"},
     {"seed", 0, 1, "S", "bootstrap seed (default 1; always reported)"},
     {"boot-weights", 0, 1, "W", "rademacher (default) or webb"},
-    {"threads", 0, 1, "T", "bootstrap threads (default 1; results do not depend on it)"},
+    {"threads", 0, 1, "T", "threads for reading, large GLM fits and the bootstrap (default: all CPUs, bootstrap 1; results do not depend on it)"},
     {"write-re", 0, 1, "FILE", "mixed models: write the conditional modes per group (CSV)"},
     {"format", 0, 1, "F", "text (default), csv, md, latex, html or json"},
     {"digits", 0, 1, "N", "significant digits in text/md/latex/html (default 5)"},
@@ -142,8 +142,8 @@ bh_status bh_cli_model_spec(const bh_cli_args *a, bh_model_spec *sp, bh_error *e
             return bh_error_set(err, BH_EUSAGE, "--boot supports 'wild', not '%s'", v);
         sp->boot = 1;
     }
-    const char *bopts[] = {"reps", "seed", "boot-weights", "threads"};
-    for (size_t k = 0; k < 4; k++)
+    const char *bopts[] = {"reps", "seed", "boot-weights"};
+    for (size_t k = 0; k < 3; k++)
         if (!sp->boot && bh_cli_get(a, bopts[k]))
             return bh_error_set(err, BH_EUSAGE, "--%s needs --boot wild", bopts[k]);
     if ((v = bh_cli_get(a, "reps"))) {
@@ -165,6 +165,7 @@ bh_status bh_cli_model_spec(const bh_cli_args *a, bh_model_spec *sp, bh_error *e
         if ((s = bh_cli_number("threads", v, 1, 1024, &d, err)) != BH_OK)
             return s;
         sp->boot_opt.threads = (size_t)d;
+        sp->threads = (size_t)d;
     }
     return BH_OK;
 }
