@@ -66,6 +66,10 @@
 /* surely_full_rank's margin over GLM_RANK_TOL: a pivot ratio of 1e-5 or
  * more (squared pivots of 1e-10, whose rounding error is ~1e-15). */
 #define GLM_FULLRANK_MARGIN 1e4
+/* Smallest equilibrated Cholesky pivot ratio (each column's part
+ * orthogonal to the ones before it, relative to its norm) with which a
+ * lean fit takes its bread from the Cholesky factor (lean_cholesky). */
+#define GLM_LEAN_PIVOT 1e-2
 /* Smallest equilibrated Cholesky pivot accepted in the iterations; below
  * it the step is solved by the QR, which decides the rank properly. */
 #define GLM_CHOL_TOL 1e-13
@@ -87,7 +91,7 @@
 #define GLM_2PI 6.2831853071795864769
 
 /* Scratch of one thread in a pass over the rows: GLM_CHUNK x (p + 1)
- * (buf, buf2), GLM_CHUNK (cw, sw), p + 1 (twork). */
+ * (buf), GLM_CHUNK x (p + 2) (buf2), GLM_CHUNK (cw, sw), p + 1 (twork). */
 typedef struct {
     double *buf, *buf2, *cw, *sw, *twork;
 } glm_lane;
@@ -490,7 +494,7 @@ bh_glm_workspace *bh_glm_workspace_alloc(size_t n, size_t p)
     if (ch < 2 * (p1 + 1) + 1)
         ch = 2 * (p1 + 1) + 1;
     ok &= (ws->buf = malloc(ch * (p1 + 1) * sizeof(double))) != NULL;
-    ok &= (ws->buf2 = malloc(ch * (p1 + 1) * sizeof(double))) != NULL;
+    ok &= (ws->buf2 = malloc(ch * (p1 + 2) * sizeof(double))) != NULL;
     ok &= (ws->cw = malloc(ch * sizeof(double))) != NULL;
     ok &= (ws->sw = malloc(ch * sizeof(double))) != NULL;
     ws->maxblk = n <= BH_GLM_BLOCK ? 1 : (n - 1) / BH_GLM_BLOCK + 1;
@@ -633,7 +637,7 @@ static size_t lanes_ready(bh_glm_workspace *ws, size_t want)
     while (ws->nlanes < want) {
         glm_lane *L = &ws->lanes[ws->nlanes];
         L->buf = malloc(GLM_CHUNK * p1 * sizeof(double));
-        L->buf2 = malloc(GLM_CHUNK * p1 * sizeof(double));
+        L->buf2 = malloc(GLM_CHUNK * (p1 + 1) * sizeof(double));
         L->cw = malloc(GLM_CHUNK * sizeof(double));
         L->sw = malloc(GLM_CHUNK * sizeof(double));
         L->twork = malloc(p1 * sizeof(double));
@@ -848,26 +852,14 @@ static void chunk_weights(const bh_glm_workspace *ws, glm_lane *L,
 }
 
 /* buf (c x r, leading dimension c) = diag(sw) x[:, act] for the c rows
- * at x (columns of x ldx apart).  Unrolled by four rows so that the
- * compiler pairs the products into vector instructions (-O2 does not
- * vectorise a loop of unknown length). */
+ * at x (columns of x ldx apart), by vmath's vectorised product (-O2 does
+ * not vectorise a loop of unknown length here). */
 static void scale_rows(const double *restrict sw, const double *x,
                        size_t ldx, const size_t *act, size_t r, size_t c,
                        double *restrict buf)
 {
-    size_t c4 = c & ~(size_t)3;
-    for (size_t k = 0; k < r; k++) {
-        const double *restrict xc = x + act[k] * ldx;
-        double *restrict bc = buf + k * c;
-        for (size_t ii = 0; ii < c4; ii += 4) {
-            bc[ii] = sw[ii] * xc[ii];
-            bc[ii + 1] = sw[ii + 1] * xc[ii + 1];
-            bc[ii + 2] = sw[ii + 2] * xc[ii + 2];
-            bc[ii + 3] = sw[ii + 3] * xc[ii + 3];
-        }
-        for (size_t ii = c4; ii < c; ii++)
-            bc[ii] = sw[ii] * xc[ii];
-    }
+    for (size_t k = 0; k < r; k++)
+        bh_vm_mul(c, sw, x + act[k] * ldx, buf + k * c);
 }
 
 /* Add the chunk's sqrt(W) X (active columns, built in L->buf, weights
@@ -931,16 +923,19 @@ static void cross_products(bh_glm_workspace *ws, int withz)
         ws->have_cp = 1;
 }
 
-/* Row ii of logit_rows for |eta| <= 30 and wi > 0: e = exp(-|eta|) in
- * cw and L = log1p(e) in sw on entry; W into cw and z into sz.
- * Arithmetic instead of branches or fmax (which -O2 calls, spilling
- * every live value around the call: 3 ms per iteration on 1e6 rows). */
-static inline void logit_row(const double *restrict eta, double *restrict cw,
-                             double *restrict sw, const double *restrict y,
-                             double wi, double o, double h, size_t ii,
-                             double *restrict tv, double *restrict sz)
+/* Row ii of logit_rows for |eta| <= 30 and wi > 0 with prior weights or
+ * an offset (bh_vm_logit_rows does the others, with the same arithmetic
+ * for wi = 1, o = 0): e = exp(-|eta|) in ev and L = log1p(e) in sw on
+ * entry; W into cw and z into sz.  Arithmetic instead of branches or
+ * fmax (which -O2 calls, spilling every live value around the call). */
+static inline void logit_row(const double *restrict eta,
+                             const double *restrict ev, double *restrict cw,
+                             const double *restrict sw,
+                             const double *restrict y, double wi, double o,
+                             double h, size_t ii, double *restrict tv,
+                             double *restrict sz)
 {
-    double et = eta[ii], e = cw[ii], d = 1 + e, L = sw[ii];
+    double et = eta[ii], e = ev[ii], d = 1 + e, L = sw[ii];
     /* q = 1 for eta >= 0, else 0: m = 1 / d and cm = e / d, or the
      * reverse, the same numbers as link_inv2 computes (q + (1 - q) e is
      * exactly 1 or e). */
@@ -976,36 +971,31 @@ static double logit_rows(const bh_glm_workspace *ws, glm_lane *L,
     const double *restrict off = ws->off ? ws->off + i0 : NULL;
     const double *restrict hy = ws->hy ? ws->cmu0 + i0 : NULL;
     double *restrict cw = L->cw, *restrict sw = L->sw;
-    /* Per-row deviance terms (buf2 is free while update_eta runs). */
-    double *restrict tv = L->buf2;
+    /* Per-row deviance terms and e (buf2 holds eta at c, free after). */
+    double *restrict tv = L->buf2, *restrict ev = L->buf2 + 2 * c;
     /* exp and log1p over the whole chunk first, by the vectorised kernels
      * of vmath.h (a loop doing everything per row is bound by its long
-     * chain of dependent operations).  cw and sw hold e and L until the
-     * next loop overwrites them (same row). */
-    bh_vm_exp_negabs(c, eta, cw);
-    bh_vm_log1p_unit(c, cw, sw);
+     * chain of dependent operations); sw holds L until sqrt(W)
+     * replaces it. */
+    bh_vm_exp_negabs(c, eta, ev);
+    bh_vm_log1p_unit(c, ev, sw);
     /* Every row as if |eta| <= 30 and w > 0, without branches or calls
-     * (the few other rows are redone below); a loop of its own for the
-     * usual case without prior weights, offset or y log y terms. */
+     * (the few other rows are redone below). */
     int odd = 0;
-    if (!w && !off && !hy)
-        for (size_t ii = 0; ii < c; ii++)
-            logit_row(eta, cw, sw, y, 1.0, 0.0, 0.0, ii, tv, sz);
+    if (!w && !off)
+        bh_vm_logit_rows(c, eta, ev, sw, y, hy, tv, cw, sz);
     else
         for (size_t ii = 0; ii < c; ii++) {
             double wi = w ? w[ii] : 1.0;
-            logit_row(eta, cw, sw, y, wi, off ? off[ii] : 0,
+            logit_row(eta, ev, cw, sw, y, wi, off ? off[ii] : 0,
                       hy ? hy[ii] : 0, ii, tv, sz);
             odd |= !(wi > 0);
         }
-    /* sqrt(W) and sqrt(W) z apart: sqrt may set errno, so -O2 puts a
-     * call behind each one, which would again spill the loop above. */
-    for (size_t ii = 0; ii < c; ii++) {
-        double s = sqrt(cw[ii]);
-        sw[ii] = s;
-        sz[ii] *= s;
+    /* sqrt(W), and sqrt(W) z. */
+    memcpy(sw, cw, c * sizeof *sw);
+    bh_vm_sqrt_scale(c, sw, sz);
+    for (size_t ii = 0; ii < c; ii++)
         odd |= !(fabs(eta[ii]) <= 30);
-    }
     if (odd)
         for (size_t ii = 0; ii < c; ii++) {
             double et = eta[ii], wi = w ? w[ii] : 1.0;
@@ -2513,6 +2503,42 @@ static int likelihood_stats(bh_glm_workspace *ws, bh_fit *fit, double nobs,
     return 0;
 }
 
+/* T^-1 (r x r, column-major, leading dimension r, into ri) of the upper
+ * triangular T (leading dimension ldt; its diagonal in diag, or on T's
+ * diagonal when diag is NULL), in long double. */
+static void tri_inverse(const double *T, size_t ldt, const double *diag,
+                        size_t r, double *ri)
+{
+    for (size_t c = 0; c < r; c++) {
+        for (size_t i = c + 1; i < r; i++)
+            ri[c * r + i] = 0;
+        long double dc = diag ? diag[c] : T[c * ldt + c];
+        ri[c * r + c] = (double)(1 / dc);
+        for (size_t i = c; i-- > 0;) {
+            long double s = 0;
+            for (size_t k = i + 1; k <= c; k++)
+                s += (long double)T[k * ldt + i] * ri[c * r + k];
+            ri[c * r + i] = (double)(-s / (diag ? diag[i] : T[i * ldt + i]));
+        }
+    }
+}
+
+/* May a lean fit take its bread from the Cholesky factor of X'WX at the
+ * estimate?  Only IRLS fits whose last pass formed X'WX there, when the
+ * factor exists and every equilibrated pivot ratio is at least
+ * GLM_LEAN_PIVOT (cond(S A S) then stays below ~1e4 p: the bread is
+ * accurate to ~1e-11 or better).  Otherwise the tall-skinny QR decides
+ * (rank included), as for full fits.  Leaves the factor in ws->chol. */
+static int lean_cholesky(bh_glm_workspace *ws)
+{
+    if (!ws->opt.lean || ws->opt.firth || !ws->have_cp || chol_factor(ws))
+        return 0;
+    for (size_t k = 0; k < ws->r; k++)
+        if (!(ws->chol[k * ws->r + k] >= GLM_LEAN_PIVOT))
+            return 0;
+    return 1;
+}
+
 /* bh_glm_result's second pass over block b's rows: leverages (not lean)
  * from the rows of sqrt(W) X S R^-1 = Q (R^-1 in rinv, r x r); response
  * residuals (into eta, its last use), score multipliers u = w (y - mu)
@@ -2607,36 +2633,40 @@ bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err)
      * tall-skinny R factor of sqrt(W) X (one pass over the rows), then
      * its pivoted QR, which may still find a column numerically zero under
      * these weights. */
-    size_t r0 = ws->r;
-    tsqr_rows(ws, 0, 0);
-    size_t r = qr_factor(ws, ws->qa, r0, ws->act, r0);
-    for (size_t k = r; k < r0; k++)
-        ws->alias[ws->perm[k]] = 1;
+    size_t r0 = ws->r, r = r0;
+    double *ri = ws->rinv, *sc = ws->twork;
+    if (lean_cholesky(ws)) {
+        /* Lean fits of well-conditioned designs: (X'WX)^-1 at the
+         * estimate from the Cholesky factor S A S = U'U that the last
+         * iteration's pass formed (no further pass over X; relative error
+         * ~ cond(S A S) eps, below 1e-11 here); rows_refresh stores the
+         * rows the TSQR pass would have. */
+        rows_refresh(ws);
+        for (size_t k = 0; k < r; k++) {
+            ws->perm[k] = ws->act[k];
+            sc[k] = ws->csc[k];
+        }
+        tri_inverse(ws->chol, r, NULL, r, ri);
+    } else {
+        tsqr_rows(ws, 0, 0);
+        r = qr_factor(ws, ws->qa, r0, ws->act, r0);
+        for (size_t k = r; k < r0; k++)
+            ws->alias[ws->perm[k]] = 1;
+        for (size_t k = 0; k < r; k++)
+            sc[k] = ws->qscale[ws->perm[k]];
+        tri_inverse(ws->qa, r0, ws->rdiag, r, ri);
+    }
     for (size_t j = 0; j < p; j++)
         fit->aliased[j] = ws->alias[j];
-    /* R^-1 (r x r, column-major, leading dimension r) in long double. */
-    double *ri = ws->rinv;
     ws->fit_rank = r;
-    for (size_t c = 0; c < r; c++) {
-        for (size_t i = c + 1; i < r; i++)
-            ri[c * r + i] = 0;
-        long double dc = ws->rdiag[c];
-        ri[c * r + c] = (double)(1 / dc);
-        for (size_t i = c; i-- > 0;) {
-            long double s = 0;
-            for (size_t k = i + 1; k <= c; k++)
-                s += (long double)ws->qa[k * r0 + i] * ri[c * r + k];
-            ri[c * r + i] = (double)(-s / ws->rdiag[i]);
-        }
-    }
-    /* bread = S R^-1 R^-T S in design order. */
+    /* bread = S T^-1 T^-T S in design order (T = R or U). */
     for (size_t a = 0; a < r; a++)
         for (size_t b = a; b < r; b++) {
             long double s = 0;
             for (size_t k = b; k < r; k++)
                 s += (long double)ri[k * r + a] * ri[k * r + b];
             size_t ja = ws->perm[a], jb = ws->perm[b];
-            s *= (long double)ws->qscale[ja] * ws->qscale[jb];
+            s *= (long double)sc[a] * sc[b];
             fit->bread[ja * p + jb] = fit->bread[jb * p + ja] = (double)s;
         }
     for (size_t j = 0; j < p; j++) {

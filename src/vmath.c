@@ -251,6 +251,84 @@ VM_INLINE void log1p_array(size_t n, const double *e, double *L, int fused)
     }
 }
 
+/* ---- IRLS row kernels ------------------------------------------------- */
+
+/* Only +, -, *, / and sqrt, each correctly rounded and never contracted
+ * (-std=c11 leaves fused multiply-adds off): every path, vector or
+ * scalar, gives the bits of the plain C loop.  Blocks of VM_BLOCK with a
+ * fixed trip count vectorise at -O2; the tail runs the same expressions
+ * one by one.  (sqrt vectorises because the Makefile builds this file
+ * with -fno-math-errno: nothing here reads errno.) */
+
+VM_INLINE void mul_array(size_t n, const double *restrict a,
+                         const double *restrict b, double *restrict out)
+{
+    size_t nb = n - n % VM_BLOCK;
+    for (size_t i = 0; i < nb; i += VM_BLOCK)
+        for (int k = 0; k < VM_BLOCK; k++)
+            out[i + k] = a[i + k] * b[i + k];
+    for (size_t i = nb; i < n; i++)
+        out[i] = a[i] * b[i];
+}
+
+VM_INLINE void sqrt_scale_array(size_t n, double *restrict w,
+                                double *restrict z)
+{
+    size_t nb = n - n % VM_BLOCK;
+    for (size_t i = 0; i < nb; i += VM_BLOCK)
+        for (int k = 0; k < VM_BLOCK; k++) {
+            double s = sqrt(w[i + k]);
+            w[i + k] = s;
+            z[i + k] *= s;
+        }
+    for (size_t i = nb; i < n; i++) {
+        double s = sqrt(w[i]);
+        w[i] = s;
+        z[i] *= s;
+    }
+}
+
+/* Row ii of bh_vm_logit_rows, with H its h term (0 when absent; the
+ * inner loops index i + k with an int k, which GCC vectorises where a
+ * size_t k from i to i + VM_BLOCK is not).  q =
+ * [eta >= 0] without a compare (which SSE2 cannot turn into a vector of
+ * doubles): -0 gives q = 0, but at eta = +-0 both values of q give the
+ * same numbers (e = 1); NaN rows are the caller's to redo. */
+#define VM_LOGIT_ROW(ii, H)                                              \
+    do {                                                                 \
+        double et_ = eta[ii], ee_ = e[ii], d_ = 1 + ee_;                 \
+        double q_ = 0.5 + copysign(0.5, et_);                            \
+        double m_ = (q_ + (1 - q_) * ee_) / d_;                          \
+        double cm_ = ((1 - q_) + q_ * ee_) / d_;                         \
+        double me_ = m_ * cm_, y_ = y[ii];                               \
+        double pos_ = q_ * et_, neg_ = (q_ - 1) * et_;                   \
+        dev[ii] = 2 * (L[ii] + y_ * neg_ + (1 - y_) * pos_ + (H));       \
+        w[ii] = me_ * me_ / me_;                                         \
+        z[ii] = et_ + (y_ - m_) / me_;                                   \
+    } while (0)
+
+VM_INLINE void logit_array(size_t n, const double *restrict eta,
+                           const double *restrict e, const double *restrict L,
+                           const double *restrict y, const double *restrict h,
+                           double *restrict dev, double *restrict w,
+                           double *restrict z)
+{
+    size_t nb = n - n % VM_BLOCK;
+    if (h) {
+        for (size_t i = 0; i < nb; i += VM_BLOCK)
+            for (int k = 0; k < VM_BLOCK; k++)
+                VM_LOGIT_ROW(i + k, h[i + k]);
+        for (size_t k = nb; k < n; k++)
+            VM_LOGIT_ROW(k, h[k]);
+    } else {
+        for (size_t i = 0; i < nb; i += VM_BLOCK)
+            for (int k = 0; k < VM_BLOCK; k++)
+                VM_LOGIT_ROW(i + k, 0.0);
+        for (size_t k = nb; k < n; k++)
+            VM_LOGIT_ROW(k, 0.0);
+    }
+}
+
 /* ---- paths and dispatch ----------------------------------------------- */
 
 static void exp_generic(size_t n, const double *x, double *e)
@@ -263,7 +341,64 @@ static void log1p_generic(size_t n, const double *e, double *L)
     log1p_array(n, e, L, 0);
 }
 
+static void mul_generic(size_t n, const double *a, const double *b,
+                        double *out)
+{
+    mul_array(n, a, b, out);
+}
+
+static void sqrt_scale_generic(size_t n, double *w, double *z)
+{
+    sqrt_scale_array(n, w, z);
+}
+
+static void logit_generic(size_t n, const double *eta, const double *e,
+                          const double *L, const double *y, const double *h,
+                          double *dev, double *w, double *z)
+{
+    logit_array(n, eta, e, L, y, h, dev, w, z);
+}
+
 #if VM_X86
+__attribute__((target("avx2"))) static void
+mul_avx2(size_t n, const double *a, const double *b, double *out)
+{
+    mul_array(n, a, b, out);
+}
+
+__attribute__((target("avx2"))) static void
+sqrt_scale_avx2(size_t n, double *w, double *z)
+{
+    sqrt_scale_array(n, w, z);
+}
+
+__attribute__((target("avx2"))) static void
+logit_avx2(size_t n, const double *eta, const double *e, const double *L,
+           const double *y, const double *h, double *dev, double *w, double *z)
+{
+    logit_array(n, eta, e, L, y, h, dev, w, z);
+}
+
+__attribute__((target("avx512f"))) static void
+mul_avx512(size_t n, const double *a, const double *b, double *out)
+{
+    mul_array(n, a, b, out);
+}
+
+__attribute__((target("avx512f"))) static void
+sqrt_scale_avx512(size_t n, double *w, double *z)
+{
+    sqrt_scale_array(n, w, z);
+}
+
+__attribute__((target("avx512f"))) static void
+logit_avx512(size_t n, const double *eta, const double *e, const double *L,
+             const double *y, const double *h, double *dev, double *w,
+             double *z)
+{
+    logit_array(n, eta, e, L, y, h, dev, w, z);
+}
+
 __attribute__((target("avx2,fma"))) static void
 exp_avx2(size_t n, const double *x, double *e)
 {
@@ -372,4 +507,75 @@ void bh_vm_exp_negabs(size_t n, const double *x, double *e)
 void bh_vm_log1p_unit(size_t n, const double *e, double *L)
 {
     bh_vm_log1p_unit_on(BH_VM_AUTO, n, e, L);
+}
+
+void bh_vm_mul_on(bh_vm_path path, size_t n, const double *a, const double *b,
+                  double *out)
+{
+    switch (vm_resolve(path)) {
+#if VM_X86
+    case BH_VM_AVX512:
+        mul_avx512(n, a, b, out);
+        return;
+    case BH_VM_AVX2:
+        mul_avx2(n, a, b, out);
+        return;
+#endif
+    default:
+        mul_generic(n, a, b, out);
+        return;
+    }
+}
+
+void bh_vm_sqrt_scale_on(bh_vm_path path, size_t n, double *w, double *z)
+{
+    switch (vm_resolve(path)) {
+#if VM_X86
+    case BH_VM_AVX512:
+        sqrt_scale_avx512(n, w, z);
+        return;
+    case BH_VM_AVX2:
+        sqrt_scale_avx2(n, w, z);
+        return;
+#endif
+    default:
+        sqrt_scale_generic(n, w, z);
+        return;
+    }
+}
+
+void bh_vm_logit_rows_on(bh_vm_path path, size_t n, const double *eta,
+                         const double *e, const double *L, const double *y,
+                         const double *h, double *dev, double *w, double *z)
+{
+    switch (vm_resolve(path)) {
+#if VM_X86
+    case BH_VM_AVX512:
+        logit_avx512(n, eta, e, L, y, h, dev, w, z);
+        return;
+    case BH_VM_AVX2:
+        logit_avx2(n, eta, e, L, y, h, dev, w, z);
+        return;
+#endif
+    default:
+        logit_generic(n, eta, e, L, y, h, dev, w, z);
+        return;
+    }
+}
+
+void bh_vm_mul(size_t n, const double *a, const double *b, double *out)
+{
+    bh_vm_mul_on(BH_VM_AUTO, n, a, b, out);
+}
+
+void bh_vm_sqrt_scale(size_t n, double *w, double *z)
+{
+    bh_vm_sqrt_scale_on(BH_VM_AUTO, n, w, z);
+}
+
+void bh_vm_logit_rows(size_t n, const double *eta, const double *e,
+                      const double *L, const double *y, const double *h,
+                      double *dev, double *w, double *z)
+{
+    bh_vm_logit_rows_on(BH_VM_AUTO, n, eta, e, L, y, h, dev, w, z);
 }

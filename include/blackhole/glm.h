@@ -113,7 +113,12 @@ typedef struct {
                                  model, log-likelihood statistics (loglik,
                                  AIC, BIC, McFadden, Tjur, AUC, Hosmer-
                                  Lemeshow stay NAN) or leverages (hat
-                                 NULL, so no HC2/HC3).  Default 0.       */
+                                 NULL, so no HC2/HC3).  Its bread comes
+                                 from the Cholesky factor of X'WX at the
+                                 estimate (formed by the last iteration)
+                                 when the equilibrated pivots show a well-
+                                 conditioned design, else from the QR as
+                                 for full fits.  Default 0.              */
     size_t threads;           /* threads for the passes over the rows of
                                  designs with more than one block of
                                  BH_GLM_BLOCK rows: 0 = the online CPUs

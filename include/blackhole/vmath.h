@@ -32,7 +32,27 @@ void bh_vm_exp_negabs(size_t n, const double *x, double *e);
  * NaN) values, never undefined behaviour. */
 void bh_vm_log1p_unit(size_t n, const double *e, double *L);
 
-/* The kernels behind those two, for tests and benchmarks.  The functions
+/* The IRLS row arithmetic of the logit link (glm.c), vectorised.  These
+ * use only correctly rounded operations, so every path gives the bits of
+ * the plain C loop.  No argument may overlap another unless stated.
+ *
+ * out[i] = a[i] * b[i]. */
+void bh_vm_mul(size_t n, const double *a, const double *b, double *out);
+/* w[i] = sqrt(w[i]), then z[i] *= w[i] (w[i] >= 0). */
+void bh_vm_sqrt_scale(size_t n, double *w, double *z);
+/* Per row, from eta, e = exp(-|eta|) and L = log1p(e) (the two functions
+ * above), the response y and h (y log y + (1 - y) log(1 - y) per row, or
+ * NULL for none): with q = [eta >= 0], mu = (q + (1 - q) e) / (1 + e) and
+ * 1 - mu = ((1 - q) + q e) / (1 + e), mu' = mu (1 - mu):
+ *   dev = 2 (L + y (q - 1) eta + (1 - y) q eta + h)   (unit deviance),
+ *   w = mu'^2 / mu'   (the working weight; = mu' up to rounding),
+ *   z = eta + (y - mu) / mu'   (the working response).
+ * Rows with |eta| > 30 get values the caller replaces (R's clamp). */
+void bh_vm_logit_rows(size_t n, const double *eta, const double *e,
+                      const double *L, const double *y, const double *h,
+                      double *dev, double *w, double *z);
+
+/* The kernels behind those, for tests and benchmarks.  The functions
  * above use the best path this CPU runs (bh_vm_best_path(), checked per
  * call: no global state); the _on forms run the one asked for, or the
  * best one the CPU runs if it cannot run that (never a fault).  Each path
@@ -51,5 +71,11 @@ void bh_vm_exp_negabs_on(bh_vm_path path, size_t n, const double *x,
                          double *e);
 void bh_vm_log1p_unit_on(bh_vm_path path, size_t n, const double *e,
                          double *L);
+void bh_vm_mul_on(bh_vm_path path, size_t n, const double *a, const double *b,
+                  double *out);
+void bh_vm_sqrt_scale_on(bh_vm_path path, size_t n, double *w, double *z);
+void bh_vm_logit_rows_on(bh_vm_path path, size_t n, const double *eta,
+                         const double *e, const double *L, const double *y,
+                         const double *h, double *dev, double *w, double *z);
 
 #endif

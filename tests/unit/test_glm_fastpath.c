@@ -491,8 +491,8 @@ Test(glm_fastpath, auc_ties_against_pair_count)
 
 /* Lean fits (simulations): the same coefficients, covariance, scores and
  * dispersion as the full fit up to rounding (its cross products come
- * from dgemm instead of dsyrk), no leverages and no likelihood
- * statistics. */
+ * from dgemm instead of dsyrk, its bread from the Cholesky factor of
+ * X'WX instead of the QR), no leverages and no likelihood statistics. */
 Test(glm_fastpath, lean_matches_full)
 {
     size_t n = 461, q = 8;

@@ -310,3 +310,54 @@ Test(vmath, in_place_equals_out_of_place)
             x[i] = (lcg_unit(&s) - 0.5) * 80;
     }
 }
+
+/* The IRLS row kernels use only correctly rounded operations: on every
+ * path and at every length (full blocks and tails) they must give the
+ * bits of the plain scalar expressions written here (the arithmetic of
+ * the documentation in vmath.h, with q = [eta >= 0]). */
+Test(vmath, irls_kernels_equal_scalar_arithmetic)
+{
+    enum { N = 203 };
+    double eta[N], e[N], L[N], y[N], h[N], x[N];
+    uint64_t s = 77;
+    for (int i = 0; i < N; i++) {
+        eta[i] = (lcg_unit(&s) - 0.5) * 60;
+        if (i == 5)
+            eta[i] = 0.0;
+        if (i == 6)
+            eta[i] = -0.0;
+        e[i] = exp(-fabs(eta[i]));
+        L[i] = log1p(e[i]);
+        y[i] = i % 3 ? lcg_unit(&s) : (double)(i % 2);
+        h[i] = y[i] > 0 && y[i] < 1 ? y[i] * log(y[i]) + (1 - y[i]) * log1p(-y[i]) : 0;
+        x[i] = (lcg_unit(&s) - 0.5) * 1e3;
+    }
+    for (int pk = BH_VM_GENERIC; pk <= n_paths(); pk++) {
+        bh_vm_path pa = (bh_vm_path)pk;
+        for (int withh = 0; withh < 2; withh++)
+            for (size_t n = 0; n <= N; n += n < 20 ? 1 : 61) {
+                double dev[N], w[N], z[N], o[N], sw[N], sz[N];
+                bh_vm_logit_rows_on(pa, n, eta, e, L, y, withh ? h : NULL, dev, w, z);
+                for (size_t i = 0; i < n; i++) {
+                    double et = eta[i], ee = e[i], d = 1 + ee, q = (double)(et >= 0);
+                    double m = (q + (1 - q) * ee) / d, cm = ((1 - q) + q * ee) / d;
+                    double me = m * cm, yi = y[i];
+                    double wdev = 2 * (L[i] + yi * ((q - 1) * et) + (1 - yi) * (q * et) +
+                                       (withh ? h[i] : 0));
+                    cr_expect(dev[i] == wdev && same_bits(w[i], me * me / me) &&
+                                  same_bits(z[i], et + (yi - m) / me),
+                              "%s, n %zu, row %zu: logit rows", bh_vm_path_name(pa), n, i);
+                }
+                memcpy(sw, w, sizeof w);
+                memcpy(sz, z, sizeof z);
+                bh_vm_sqrt_scale_on(pa, n, sw, sz);
+                bh_vm_mul_on(pa, n, x, e, o);
+                for (size_t i = 0; i < n; i++) {
+                    double r = sqrt(w[i]);
+                    cr_expect(same_bits(sw[i], r) && same_bits(sz[i], z[i] * r) &&
+                                  same_bits(o[i], x[i] * e[i]),
+                              "%s, n %zu, row %zu: sqrt_scale / mul", bh_vm_path_name(pa), n, i);
+                }
+            }
+    }
+}
