@@ -1365,8 +1365,13 @@ static void init_block(bh_glm_workspace *ws, glm_lane *L, size_t b,
             }
             ws->eta[i] = bh_link_fun(ws->opt.link, m);
             link_inv2(ws->opt.link, ws->eta[i], &ws->mu[i], &ws->cmu[i]);
-            /* R evaluates the first deviance at mustart itself. */
-            double dr = wi > 0 ? dev_resid(fam, yi, m, 1 - m, wi) : 0;
+            /* R evaluates the first deviance at mustart itself.  Only
+             * the first iteration's relative change reads it (the
+             * iteration neither halves nor tests convergence against
+             * it), which only the trace and a one-iteration limit
+             * report; otherwise it is skipped (two logs per row). */
+            double dr = wi > 0 && (ws->opt.trace || ws->opt.maxiter == 1)
+                            ? dev_resid(fam, yi, m, 1 - m, wi) : 0;
             if (wi > 0)
                 dev += dr;
             if (memo) {
