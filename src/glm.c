@@ -1849,19 +1849,23 @@ int bh_glm_test(const bh_glm_workspace *ws)
 /* Log-likelihood at (mu, cmu) as R's logLik.glm (family aic), with dev the
  * deviance there (gaussian); row i at mu[i * stride] (stride 0: one
  * constant).  Fractional: the Bernoulli quasi-likelihood. */
-static double loglik_at(const bh_glm_workspace *ws, const double *mu,
-                        const double *cmu, size_t stride, double dev)
+typedef struct {
+    const double *mu, *cmu;
+    size_t stride;
+} ll_ctx;
+
+/* loglik_at's sum over block b's rows (ppl; pflag: -Inf). */
+static void ll_block(bh_glm_workspace *ws, glm_lane *L, size_t b, size_t i0,
+                     size_t i1, void *ctx)
 {
-    long double ll = 0;
+    (void)L;
+    const ll_ctx *c = ctx;
+    const double *mu = c->mu, *cmu = c->cmu;
+    size_t stride = c->stride;
     bh_family fam = ws->opt.family;
-    if (fam == BH_FAM_GAUSSIAN) {
-        double N = (double)ws->nok, slw = 0;
-        for (size_t i = 0; i < ws->n; i++)
-            if (wi_of(ws, i) > 0)
-                slw += log(wi_of(ws, i));
-        return -0.5 * N * (log(GLM_2PI * dev / N) + 1) + 0.5 * slw;
-    }
-    for (size_t i = 0; i < ws->n; i++) {
+    long double ll = 0;
+    ws->pflag[b] = 0;
+    for (size_t i = i0; i < i1; i++) {
         double wi = wi_of(ws, i), y = ws->y[i];
         if (!(wi > 0))
             continue;
@@ -1883,13 +1887,52 @@ static double loglik_at(const bh_glm_workspace *ws, const double *mu,
                 ll += wi * (1 - y) * log(cmu[i * stride]);
         } else {
             /* R's dpois is -Inf (with a warning) for non-integer counts. */
-            if (y != floor(y))
-                return -INFINITY;
+            if (y != floor(y)) {
+                ws->pflag[b] = 1;
+                break;
+            }
             ll += wi * ((y > 0 ? y * log(mu[i * stride]) : 0) -
                         mu[i * stride] - gsl_sf_lngamma(y + 1));
         }
     }
+    ws->ppl[b] = ll;
+}
+
+static double loglik_at(bh_glm_workspace *ws, const double *mu,
+                        const double *cmu, size_t stride, double dev)
+{
+    if (ws->opt.family == BH_FAM_GAUSSIAN) {
+        double N = (double)ws->nok, slw = 0;
+        for (size_t i = 0; i < ws->n; i++)
+            if (wi_of(ws, i) > 0)
+                slw += log(wi_of(ws, i));
+        return -0.5 * N * (log(GLM_2PI * dev / N) + 1) + 0.5 * slw;
+    }
+    ll_ctx c = {mu, cmu, stride};
+    par_blocks(ws, ll_block, &c);
+    long double ll = 0;
+    for (size_t b = 0; b < nblocks(ws); b++) {
+        if (ws->pflag[b])
+            return -INFINITY;
+        ll += ws->ppl[b];
+    }
     return (double)ll;
+}
+
+/* The deviance at (mu, cmu) (an ll_ctx) over block b's rows (pd). */
+static void dev_block(bh_glm_workspace *ws, glm_lane *L, size_t b, size_t i0,
+                      size_t i1, void *ctx)
+{
+    (void)L;
+    const ll_ctx *c = ctx;
+    double dev = 0;
+    for (size_t i = i0; i < i1; i++) {
+        double wi = wi_of(ws, i);
+        if (wi > 0)
+            dev += dev_resid(ws->opt.family, ws->y[i], c->mu[i * c->stride],
+                             c->cmu[i * c->stride], wi);
+    }
+    ws->pd[b] = dev;
 }
 
 /* The null model of R's glm: intercept only (weighted mean) or, with an
@@ -1962,16 +2005,11 @@ static double null_model(bh_glm_workspace *ws, int *conv)
             }
         }
     }
-    const double *m0 = ws->null_const ? &ws->null_mu : ws->mu0;
-    const double *c0 = ws->null_const ? &ws->null_cmu : ws->cmu0;
-    size_t st = ws->null_const ? 0 : 1;
-    double dev = 0;
-    for (size_t i = 0; i < n; i++) {
-        double wi = wi_of(ws, i);
-        if (wi > 0)
-            dev += dev_resid(fam, ws->y[i], m0[i * st], c0[i * st], wi);
-    }
-    return dev;
+    ll_ctx c = {ws->null_const ? &ws->null_mu : ws->mu0,
+                ws->null_const ? &ws->null_cmu : ws->cmu0,
+                ws->null_const ? 0 : 1};
+    par_blocks(ws, dev_block, &c);
+    return reduce_dev(ws, nblocks(ws));
 }
 
 typedef struct {
@@ -2066,6 +2104,35 @@ static void sort_dbl(double *v, size_t m, double *tmp)
         qsort(v, m, sizeof *v, cmp_dbl);
 }
 
+typedef struct {
+    double *v, *tmp;
+    size_t m;
+} sort_job;
+
+static void *sort_thread(void *arg)
+{
+    sort_job *j = arg;
+    sort_dbl(j->v, j->m, j->tmp);
+    return NULL;
+}
+
+/* Sort a[0..ma) and b[0..mb) (scratch: tmp, ma + mb doubles), the first on
+ * a thread of its own when the design has several blocks and may use
+ * threads (each sort's result is unique, so this changes no number). */
+static void sort_both(const bh_glm_workspace *ws, double *a, size_t ma,
+                      double *b, size_t mb, double *tmp)
+{
+    sort_job j = {a, tmp, ma};
+    pthread_t th;
+    int par = nblocks(ws) > 1 && ws->opt.threads != 1 &&
+              pthread_create(&th, NULL, sort_thread, &j) == 0;
+    if (!par)
+        sort_dbl(a, ma, tmp);
+    sort_dbl(b, mb, tmp + ma);
+    if (par)
+        pthread_join(th, NULL);
+}
+
 /* AUC (weighted Mann-Whitney, ties 1/2) from (fitted, y, weight) records
  * of m rows with positive weight, sorted here; w1, w0: the weight sums of
  * y = 1 and y = 0 (both positive). */
@@ -2155,8 +2222,7 @@ static int binary_stats(bh_glm_workspace *ws, bh_fit_stats *S)
         else
             f0[a0++] = ws->mu[i];
     }
-    sort_dbl(f1, m1, v);
-    sort_dbl(f0, m0, v);
+    sort_both(ws, f1, m1, f0, m0, v);
     /* Merge into v, with the AUC over groups of equal fitted values. */
     long double num = 0, cum0 = 0;
     size_t i = 0, j = 0, k = 0;

@@ -655,6 +655,19 @@ Test(glm_fastpath, blocks_same_bits_for_any_thread_count, .timeout = 60)
         bh_fit_free(f1);
     }
     bht_design_free(t);
+    /* Unweighted binary: the AUC's two sorts run on two threads, and
+     * Hosmer-Lemeshow reads their merge. */
+    t = logit_design(n, q, 73);
+    bh_fit *u1 = fit_threads(t, BH_FAM_BINOMIAL, BH_LINK_LOGIT, 0, 1);
+    bh_fit *u2 = fit_threads(t, BH_FAM_BINOMIAL, BH_LINK_LOGIT, 0, 2);
+    expect_same_fit(u2, u1, n);
+    cr_expect(isfinite(u1->stats.auc) && isfinite(u1->stats.hl_stat) &&
+                  memcmp(&u1->stats.hl_stat, &u2->stats.hl_stat, sizeof(double)) == 0,
+              "AUC %g, Hosmer-Lemeshow %g vs %g", u1->stats.auc, u1->stats.hl_stat,
+              u2->stats.hl_stat);
+    bh_fit_free(u1);
+    bh_fit_free(u2);
+    bht_design_free(t);
 }
 
 /* Block sums and the stacked block R factors against long double on the
