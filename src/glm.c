@@ -1795,10 +1795,12 @@ bh_status bh_glm_iterate(bh_glm_workspace *ws, bh_error *err)
          * link converges linearly), so convergence also needs the
          * coefficients to have stopped moving; a deviance that no longer
          * changes at all ends the iteration either way. */
-        double bmax = 0, brel = 0;
+        /* From R's mustart there are no previous coefficients: the first
+         * change counts as infinite. */
+        double bmax = 0, brel = ws->have_old ? 0 : INFINITY;
         for (size_t k = 0; k < ws->r; k++)
             bmax = fmax(bmax, fabs(ws->step[ws->act[k]]));
-        for (size_t k = 0; k < ws->r; k++) {
+        for (size_t k = 0; ws->have_old && k < ws->r; k++) {
             size_t j = ws->act[k];
             double sc = fabs(ws->step[j]) + GLM_BETA_FLOOR * bmax + 1e-300;
             brel = fmax(brel, fabs(ws->step[j] - ws->beta_old[j]) / sc);
