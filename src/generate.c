@@ -11,6 +11,7 @@
 #include "blackhole/generate.h"
 
 #include <errno.h>
+#include <fenv.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,14 @@ typedef struct {
     double **sub;         /* scale items / Dirichlet components */
     unsigned char **na;   /* missing masks: 1 (var) or nitems (scale) */
     size_t nsub, nna;
+    double mean;          /* of val, updated row by row as val is drawn */
 } nodebuf;
+
+/* The parameters of a var node's distribution at one linear predictor
+ * (var_params), as its sampler takes them (var_sample). */
+typedef struct {
+    double a, b;
+} var_par;
 
 struct bh_generate_workspace {
     const bh_study *s;
@@ -44,7 +52,11 @@ struct bh_generate_workspace {
     double *alpha, *theta;
     long long *units;
     double *eta;          /* per row linear predictor (max of levels) */
+    double *u;            /* uniforms drawn ahead (masks, Bernoulli), cap_eta */
     size_t cap_eta;
+    unsigned char *used;  /* per node: a predictor of some node (needs z) */
+    var_par *gpar;        /* per group: the parameters of a group-only var */
+    int near;             /* the rounding mode is to nearest (round_fast) */
     char *idtext;
     const char **idptr;
     size_t cap_id, cap_idtext;
@@ -97,8 +109,10 @@ bh_generate_workspace *bh_generate_workspace_alloc(const bh_study *s)
         w->groups = gsl_ran_discrete_preproc(d->nlevels, d->probs);
     w->glev = calloc(d->nlevels ? d->nlevels : 1, sizeof *w->glev);
     w->grank = calloc(d->nlevels ? d->nlevels : 1, sizeof *w->grank);
+    w->gpar = calloc(d->nlevels ? d->nlevels : 1, sizeof *w->gpar);
+    w->used = calloc(d->nnodes ? d->nnodes : 1, 1);
     if (!w->rng || !w->nb || !w->alpha || !w->theta || !w->units || !w->glev || !w->grank ||
-        (d->present && !w->groups)) {
+        !w->gpar || !w->used || (d->present && !w->groups)) {
         bh_generate_workspace_free(w);
         return NULL;
     }
@@ -113,6 +127,12 @@ bh_generate_workspace *bh_generate_workspace_alloc(const bh_study *s)
             bh_generate_workspace_free(w);
             return NULL;
         }
+        /* nodes no linear predictor reads are not standardised */
+        size_t neff = x->kind == BH_DGP_DIRICHLET ? x->ncomp : (x->effects ? 1 : 0);
+        for (size_t f = 0; x->effects && f < neff; f++)
+            for (size_t t = 0; t < x->effects[f].nterms; t++)
+                for (size_t j = 0; j < x->effects[f].terms[t].nnode; j++)
+                    w->used[x->effects[f].terms[t].node[j]] = 1;
     }
     return w;
 }
@@ -145,6 +165,9 @@ void bh_generate_workspace_free(bh_generate_workspace *w)
     free(w->theta);
     free(w->units);
     free(w->eta);
+    free(w->u);
+    free(w->used);
+    free(w->gpar);
     free(w->idtext);
     free(w->idptr);
     free(w->glev);
@@ -170,7 +193,51 @@ static int node_reserve(nodebuf *b, size_t n)
     return 1;
 }
 
-static double round_to(double x, int digits)
+/* Room for n rows in the per-row scratch (linear predictor, uniforms). */
+static int reserve_eta(bh_generate_workspace *w, size_t n)
+{
+    if (n <= w->cap_eta)
+        return 1;
+    if (!grow_d(&w->eta, n) || !grow_d(&w->u, n))
+        return 0;
+    w->cap_eta = n;
+    return 1;
+}
+
+/* round(x) when the rounding mode is to nearest (near != 0), without the
+ * library call; round(x) otherwise.  From 2^52 on every double is an
+ * integer (NaN and the infinities are returned as they are, as by round).
+ * Below, a = |x| plus 2^52 lands where doubles are the integers, so the
+ * sum rounds a to the nearest integer r, ties to even, and subtracting
+ * 2^52 again is exact; a - r is exact (r = 0, or r and a within a factor
+ * 2: Sterbenz) and is +1/2 exactly when a tie went down, which round()
+ * takes up.  copysign gives the sign, also of a zero (round(-0.3) is
+ * -0.0).  No branch on the value: halves are a coin toss for a branch
+ * predictor, and conversions to integers are slower here than adds. */
+static double round_fast(double x, int near)
+{
+    double a = fabs(x);
+    if (!(a < 0x1.0p52))
+        return x;
+    if (!near)
+        return round(x);
+    double r = (a + 0x1.0p52) - 0x1.0p52;
+    r += a - r >= 0.5 ? 1.0 : 0.0;  /* a - r <= 1/2: ">=" is "==", branch-free */
+    return copysign(r, x);
+}
+
+double bh_generate_round(double x)
+{
+    return round_fast(x, fegetround() == FE_TONEAREST);
+}
+
+/* llround(v), without the library call where the result fits. */
+static long long round_ll(double v, int near)
+{
+    return fabs(v) < 0x1.0p62 ? (long long)round_fast(v, near) : llround(v);
+}
+
+static double round_to(double x, int digits, int near)
 {
     /* 10^k for k <= 22 is exact in double: the same values pow gives,
      * without a pow call per drawn value */
@@ -180,7 +247,7 @@ static double round_to(double x, int digits)
     if (digits < 0)
         return x;
     double f = digits <= 22 ? p10[digits] : pow(10.0, digits);
-    return round(x * f) / f;
+    return round_fast(x * f, near) / f;
 }
 
 static double clamp(double x, double lo, double hi)
@@ -192,74 +259,206 @@ static double clamp(double x, double lo, double hi)
     return x;
 }
 
-/* Sample mean and SD (n - 1) of x; z = (x - mean) / sd, or 0 when sd = 0. */
-static void standardise(const double *x, double *z, size_t n)
+/* The running mean of x[0..i] from that of x[0..i-1]: callers update it
+ * as each value is drawn, where its chain of divisions runs in the shadow
+ * of the sampling instead of as a loop of its own. */
+static double mean_step(double m, double xi, size_t i)
 {
-    double m = 0;
-    for (size_t i = 0; i < n; i++)
-        m += (x[i] - m) / (double)(i + 1);
+    return m + (xi - m) / (double)(i + 1);
+}
+
+/* z = (x - m) / sd with m the mean of x (mean_step over all n) and sd the
+ * sample SD (n - 1); z = 0 when sd = 0. */
+static void standardise(const double *x, double *z, size_t n, double m)
+{
     double ss = 0;
     for (size_t i = 0; i < n; i++)
         ss += (x[i] - m) * (x[i] - m);
     double sd = n > 1 ? sqrt(ss / (double)(n - 1)) : 0;
-    for (size_t i = 0; i < n; i++)
-        z[i] = sd > 0 ? (x[i] - m) / sd : 0;
+    if (sd > 0)
+        for (size_t i = 0; i < n; i++)
+            z[i] = (x[i] - m) / sd;
+    else
+        for (size_t i = 0; i < n; i++)
+            z[i] = 0;
 }
 
-/* Linear predictor of effects e for rows of level lv (n rows). */
+/* The intercept plus group shift of effects e for group g: the start of
+ * every row's linear predictor. */
+static double eta_base(const bh_dgp_effects *e, int g)
+{
+    if (!e || !e->present)
+        return 0;
+    double v = e->intercept;
+    if (e->group)
+        v += e->group[g];
+    return v;
+}
+
+/* Linear predictor of effects e for rows of level lv (n rows): the
+ * intercept, plus the group shift, plus each term (coef * scale times its
+ * predictors' z in order) in term order.  Built term by term over all rows,
+ * so each row sees the same operations in the same order as when summed
+ * row by row. */
 static void linear_predictor(const bh_generate_workspace *w, const bh_dgp_effects *e,
                              bh_study_level lv, size_t n, double scale, double *eta)
 {
     const bh_dgp *d = &w->s->dgp;
-    for (size_t i = 0; i < n; i++) {
-        size_t unit = lv == BH_LEVEL_LEADS ? w->parent[i] : i;
-        double v = 0;
-        if (e && e->present) {
-            v = e->intercept;
-            if (e->group)
-                v += e->group[w->group[unit]];
-            for (size_t t = 0; t < e->nterms; t++) {
-                double p = e->terms[t].coef * scale;
-                for (size_t j = 0; j < e->terms[t].nnode; j++) {
-                    size_t nd = e->terms[t].node[j];
-                    size_t row = d->nodes[nd].data == BH_LEVEL_LEADS ? i : unit;
-                    p *= w->nb[nd].z[row];
+    const size_t *par = lv == BH_LEVEL_LEADS ? w->parent : NULL;
+    const int *grp = w->group;
+    if (!e || !e->present) {
+        for (size_t i = 0; i < n; i++)
+            eta[i] = 0;
+        return;
+    }
+    if (e->group && par)
+        for (size_t i = 0; i < n; i++)
+            eta[i] = e->intercept + e->group[grp[par[i]]];
+    else if (e->group)
+        for (size_t i = 0; i < n; i++)
+            eta[i] = e->intercept + e->group[grp[i]];
+    else
+        for (size_t i = 0; i < n; i++)
+            eta[i] = e->intercept;
+    for (size_t t = 0; t < e->nterms; t++) {
+        const bh_dgp_term *tm = &e->terms[t];
+        double c = tm->coef * scale;
+        /* each predictor's row: i (rows of its level: ix NULL) or the unit */
+        const double *z0 = tm->nnode > 0 ? w->nb[tm->node[0]].z : NULL;
+        const double *z1 = tm->nnode > 1 ? w->nb[tm->node[1]].z : NULL;
+        const size_t *ix0 = par && tm->nnode > 0 && d->nodes[tm->node[0]].data != BH_LEVEL_LEADS
+                                ? par : NULL;
+        const size_t *ix1 = par && tm->nnode > 1 && d->nodes[tm->node[1]].data != BH_LEVEL_LEADS
+                                ? par : NULL;
+        if (tm->nnode == 1 && !ix0) {
+            for (size_t i = 0; i < n; i++)
+                eta[i] += c * z0[i];
+        } else if (tm->nnode == 1) {
+            for (size_t i = 0; i < n; i++)
+                eta[i] += c * z0[ix0[i]];
+        } else if (tm->nnode == 2 && !ix0 && !ix1) {
+            for (size_t i = 0; i < n; i++)
+                eta[i] += c * z0[i] * z1[i];
+        } else if (tm->nnode == 2) {
+            for (size_t i = 0; i < n; i++)
+                eta[i] += c * z0[ix0 ? ix0[i] : i] * z1[ix1 ? ix1[i] : i];
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                size_t unit = par ? par[i] : i;
+                double p = c;
+                for (size_t j = 0; j < tm->nnode; j++) {
+                    size_t nd = tm->node[j];
+                    p *= w->nb[nd].z[d->nodes[nd].data == BH_LEVEL_LEADS ? i : unit];
                 }
-                v += p;
+                eta[i] += p;
             }
         }
-        eta[i] = v;
     }
 }
 
-static double draw_var(gsl_rng *r, const bh_dgp_node *x, double eta)
+/* A var node's distribution parameters at linear predictor eta. */
+static var_par var_params(const bh_dgp_node *x, double eta)
 {
+    var_par p = {0, 0};
     double m;
     switch (x->dist) {
     case BH_DGP_NORMAL:
-        return x->mean + eta + gsl_ran_gaussian(r, x->sd);
+        p.a = x->mean + eta;
+        p.b = x->sd;
+        break;
     case BH_DGP_LOGNORMAL: {
         double s2 = log1p((x->sd / x->mean) * (x->sd / x->mean));
         m = x->mean * exp(eta);
-        return gsl_ran_lognormal(r, log(m) - s2 / 2, sqrt(s2));
+        p.a = log(m) - s2 / 2;
+        p.b = sqrt(s2);
+        break;
     }
     case BH_DGP_GAMMA: {
         double shape = (x->mean / x->sd) * (x->mean / x->sd);
         m = x->mean * exp(eta);
-        return gsl_ran_gamma(r, shape, m / shape);
+        p.a = shape;
+        p.b = m / shape;
+        break;
     }
     case BH_DGP_POISSON:
-        return (double)gsl_ran_poisson(r, x->mean * exp(eta));
+        p.a = x->mean * exp(eta);
+        break;
     case BH_DGP_NEGBIN:
         m = x->mean * exp(eta);
-        return (double)gsl_ran_negative_binomial(r, x->size / (x->size + m), x->size);
-    case BH_DGP_BERNOULLI: {
+        p.a = x->size / (x->size + m);
+        p.b = x->size;
+        break;
+    case BH_DGP_BERNOULLI:
         /* two-branch logistic: no overflow for large |eta| */
-        double p = eta >= 0 ? 1 / (1 + exp(-eta)) : exp(eta) / (1 + exp(eta));
-        return gsl_rng_uniform(r) < p ? 1.0 : 0.0;
+        p.a = eta >= 0 ? 1 / (1 + exp(-eta)) : exp(eta) / (1 + exp(eta));
+        break;
     }
+    return p;
+}
+
+/* One draw of a var node with parameters p (gen_var draws Bernoulli
+ * outcomes from uniforms drawn ahead instead: the same draws). */
+static double var_sample(gsl_rng *r, const bh_dgp_node *x, var_par p)
+{
+    switch (x->dist) {
+    case BH_DGP_NORMAL:
+        return p.a + gsl_ran_gaussian(r, p.b);
+    case BH_DGP_LOGNORMAL:
+        return gsl_ran_lognormal(r, p.a, p.b);
+    case BH_DGP_GAMMA:
+        return gsl_ran_gamma(r, p.a, p.b);
+    case BH_DGP_POISSON:
+        return (double)gsl_ran_poisson(r, p.a);
+    case BH_DGP_NEGBIN:
+        return (double)gsl_ran_negative_binomial(r, p.a, p.b);
+    case BH_DGP_BERNOULLI:
+        return gsl_rng_uniform(r) < p.a ? 1.0 : 0.0;
     }
     return NAN;
+}
+
+static void gen_var(bh_generate_workspace *w, const bh_dgp_node *x, nodebuf *b, size_t n,
+                    double scale)
+{
+    const bh_dgp_effects *e = x->effects;
+    const size_t *par = x->data == BH_LEVEL_LEADS ? w->parent : NULL;
+    gsl_rng *r = w->rng;
+    int bern = x->dist == BH_DGP_BERNOULLI;
+    if (!(x->random_sd > 0) && (!e || !e->present || e->nterms == 0)) {
+        /* The linear predictor is the group's shift: parameters (and their
+         * exp and log) once per group instead of once per row. */
+        for (size_t g = 0; g < w->s->dgp.nlevels; g++)
+            w->gpar[g] = var_params(x, eta_base(e, (int)g));
+        if (bern)  /* one uniform per row and nothing else: drawn ahead */
+            bh_rng_uniform_fill(r, w->u, n);
+        double m = 0;
+        for (size_t i = 0; i < n; i++) {
+            var_par p = w->gpar[w->group[par ? par[i] : i]];
+            double v = bern ? (w->u[i] < p.a ? 1.0 : 0.0) : var_sample(r, x, p);
+            b->val[i] = clamp(round_to(v, x->digits, w->near), x->min, x->max);
+            m = mean_step(m, b->val[i], i);
+        }
+        b->mean = m;
+        return;
+    }
+    double *eta = w->eta;
+    linear_predictor(w, e, x->data, n, scale, eta);
+    if (x->random_sd > 0) {
+        for (size_t u = 0; u < w->nreps; u++)
+            w->re[u] = gsl_ran_gaussian(r, x->random_sd);
+        for (size_t i = 0; i < n; i++)
+            eta[i] += w->re[w->parent[i]];
+    }
+    if (bern)
+        bh_rng_uniform_fill(r, w->u, n);
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        var_par p = var_params(x, eta[i]);
+        double v = bern ? (w->u[i] < p.a ? 1.0 : 0.0) : var_sample(r, x, p);
+        b->val[i] = clamp(round_to(v, x->digits, w->near), x->min, x->max);
+        m = mean_step(m, b->val[i], i);
+    }
+    b->mean = m;
 }
 
 static bh_status gen_node(bh_generate_workspace *w, size_t k, double scale, bh_error *err)
@@ -274,30 +473,37 @@ static bh_status gen_node(bh_generate_workspace *w, size_t k, double scale, bh_e
     double *eta = w->eta;
     switch (x->kind) {
     case BH_DGP_VAR:
-        linear_predictor(w, x->effects, x->data, n, scale, eta);
-        if (x->random_sd > 0) {
-            for (size_t u = 0; u < w->nreps; u++)
-                w->re[u] = gsl_ran_gaussian(r, x->random_sd);
-            for (size_t i = 0; i < n; i++)
-                eta[i] += w->re[w->parent[i]];
-        }
-        for (size_t i = 0; i < n; i++)
-            b->val[i] = clamp(round_to(draw_var(r, x, eta[i]), x->digits), x->min, x->max);
+        gen_var(w, x, b, n, scale);
         break;
-    case BH_DGP_SCALE:
+    case BH_DGP_SCALE: {
         linear_predictor(w, x->effects, x->data, n, scale, eta);
+        /* the node's constants in locals: the sampler calls could, for all
+         * the compiler knows, change them */
+        const double hi = (double)x->points, mu = x->item_mean, ld = x->loading;
+        const double nsd = x->noise_sd, k = (double)x->nitems;
+        const size_t ni = x->nitems;
+        double **sub = b->sub, *val = b->val;
+        const int near = w->near;
+        double m = 0;
         for (size_t i = 0; i < n; i++) {
             double lat = eta[i] + gsl_ran_gaussian(r, 1.0);
+            double base = mu + ld * lat;  /* (mu + ld lat) + noise, as before */
             double sum = 0;
-            for (size_t j = 0; j < x->nitems; j++) {
-                double v = x->item_mean + x->loading * lat + gsl_ran_gaussian(r, x->noise_sd);
-                v = clamp(round(v), 1, (double)x->points);
-                b->sub[j][i] = v;
+            for (size_t j = 0; j < ni; j++) {
+                double v = clamp(round_fast(base + gsl_ran_gaussian(r, nsd), near), 1, hi);
+                sub[j][i] = v;
                 sum += v;
             }
-            b->val[i] = sum / (double)x->nitems;
+            val[i] = sum / k;
+            /* the mean one row behind: its inputs are ready by then */
+            if (i > 0)
+                m = mean_step(m, val[i - 1], i - 1);
         }
+        if (n > 0)
+            m = mean_step(m, val[n - 1], n - 1);
+        b->mean = m;
         break;
+    }
     case BH_DGP_DIRICHLET: {
         /* eta per component, then mu by softmax (max subtracted) */
         for (size_t j = 0; j < x->ncomp; j++) {
@@ -330,7 +536,7 @@ static bh_status gen_node(bh_generate_workspace *w, size_t k, double scale, bh_e
             long long tot = 0;
             size_t big = 0;
             for (size_t j = 0; j < x->ncomp; j++) {
-                long long u = llround(w->theta[j] * (double)U);
+                long long u = round_ll(w->theta[j] * (double)U, w->near);
                 if (u < 1)
                     u = 1;
                 w->units[j] = u;
@@ -349,7 +555,8 @@ static bh_status gen_node(bh_generate_workspace *w, size_t k, double scale, bh_e
         return BH_OK;  /* components are not predictors: no z */
     }
     }
-    standardise(b->val, b->z, n);
+    if (w->used[k])
+        standardise(b->val, b->z, n, b->mean);
     return BH_OK;
 }
 
@@ -377,11 +584,8 @@ static bh_status setup_leads(bh_generate_workspace *w, bh_error *err)
         for (size_t c = 0; c < (size_t)cnt[u]; c++)
             w->parent[i++] = u;
     w->nleads = tot;
-    if (tot > w->cap_eta) {
-        if (!grow_d(&w->eta, tot))
-            return bh_error_set(err, BH_ENOMEM, "out of memory");
-        w->cap_eta = tot;
-    }
+    if (!reserve_eta(w, tot))
+        return bh_error_set(err, BH_ENOMEM, "out of memory");
     return BH_OK;
 }
 
@@ -461,6 +665,37 @@ static bh_status add_ids(bh_frame *f, const char *name, const char *prefix, size
         }
         format_id(c.levels[i], prefix, width, i + 1);
         c.code[i] = (int)i;
+    }
+    return adopt_or_drop(f, &c, ok, err);
+}
+
+/* Column `name` of each lead's unit id (make_ids text), built directly: the
+ * column bh_frame_add_categorical makes from those strings, without
+ * sorting n of them.  The levels are the ids of the units with leads, in
+ * unit order, which is their frame order (one prefix, one width: see
+ * add_ids); leads come unit by unit, so a lead's code is the number of
+ * units with leads before its own. */
+static bh_status add_unit_ids(bh_generate_workspace *w, bh_frame *f, const char *name,
+                              size_t n, bh_error *err)
+{
+    bh_column c = {0};
+    c.type = BH_COL_CATEGORICAL;
+    c.n = n;
+    c.name = strdup(name);
+    c.na = calloc(n ? n : 1, 1);
+    c.code = malloc((n ? n : 1) * sizeof *c.code);
+    c.levels = calloc(w->nreps ? w->nreps : 1, sizeof *c.levels);
+    int ok = c.name && c.na && c.code && c.levels;
+    for (size_t i = 0; ok && i < n; i++) {
+        size_t u = w->parent[i];
+        if (i == 0 || u != w->parent[i - 1]) {
+            if (!(c.levels[c.nlevels] = strdup(w->idptr[u]))) {
+                ok = 0;
+                break;
+            }
+            c.nlevels++;
+        }
+        c.code[i] = (int)c.nlevels - 1;
     }
     return adopt_or_drop(f, &c, ok, err);
 }
@@ -712,17 +947,8 @@ static bh_status build_leads(bh_generate_workspace *w, bh_frame **out, bh_error 
         r = add_ids(f, bh_study_column(s, d->lead_id), d->lead_id_prefix, n, err);
     if (r == BH_OK)
         r = make_ids(w, d->id_prefix, w->nreps, err);
-    if (r == BH_OK) {
-        /* unit ids per lead: pointers into the unit id text */
-        const char **p = malloc((n ? n : 1) * sizeof *p);
-        if (!p)
-            r = bh_error_set(err, BH_ENOMEM, "out of memory");
-        for (size_t i = 0; r == BH_OK && i < n; i++)
-            p[i] = w->idptr[w->parent[i]];
-        if (r == BH_OK)
-            r = bh_frame_add_categorical(f, bh_study_column(s, d->id), p, err);
-        free(p);
-    }
+    if (r == BH_OK)
+        r = add_unit_ids(w, f, bh_study_column(s, d->id), n, err);
     if (r == BH_OK)
         r = add_group(w, f, bh_study_column(s, d->group), n, 1, err);
     for (size_t k = 0; r == BH_OK && k < d->nlead_copy; k++) {
@@ -782,13 +1008,11 @@ static bh_status draw(bh_generate_workspace *w, const bh_generate_options *o, in
             return bh_error_set(err, BH_ENOMEM, "out of memory");
         w->cap_reps = nc;
     }
-    if (n > w->cap_eta) {
-        if (!grow_d(&w->eta, n))
-            return bh_error_set(err, BH_ENOMEM, "out of memory");
-        w->cap_eta = n;
-    }
+    if (!reserve_eta(w, n))
+        return bh_error_set(err, BH_ENOMEM, "out of memory");
     w->nreps = n;
     w->nleads = 0;
+    w->near = fegetround() == FE_TONEAREST;
     for (size_t i = 0; i < n; i++)
         w->group[i] = (int)gsl_ran_discrete(w->rng, w->groups);
     for (size_t q = 0; q < d->nnodes; q++) {
@@ -817,9 +1041,12 @@ static bh_status draw(bh_generate_workspace *w, const bh_generate_options *o, in
         }
         if ((r = bh_rng_substream_set(w->rng, seed, o->index, 1 + nn + k, err)) != BH_OK)
             return r;
-        for (size_t j = 0; j < b->nna; j++)
+        for (size_t j = 0; j < b->nna; j++) {
+            /* one uniform per row: drawn ahead, without GSL's indirect calls */
+            bh_rng_uniform_fill(w->rng, w->u, nr);
             for (size_t i = 0; i < nr; i++)
-                b->na[j][i] = gsl_rng_uniform(w->rng) < x->missing;
+                b->na[j][i] = w->u[i] < x->missing;
+        }
     }
     return BH_OK;
 }

@@ -97,6 +97,27 @@ static const gsl_rng_type rng_type = {
     type_set, type_get, type_get_double
 };
 
+double bh_rng_uniform(gsl_rng *r)
+{
+    if (r->type != &rng_type)
+        return gsl_rng_uniform(r);
+    return type_get_double(r->state);
+}
+
+void bh_rng_uniform_fill(gsl_rng *r, double *u, size_t n)
+{
+    if (r->type != &rng_type) {
+        for (size_t i = 0; i < n; i++)
+            u[i] = gsl_rng_uniform(r);
+        return;
+    }
+    /* the state in a local copy, so it stays in registers over the loop */
+    rng_state st = *(rng_state *)r->state;
+    for (size_t i = 0; i < n; i++)
+        u[i] = type_get_double(&st);
+    *(rng_state *)r->state = st;
+}
+
 const gsl_rng_type *bh_rng_type(void)
 {
     return &rng_type;

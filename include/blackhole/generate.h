@@ -78,6 +78,12 @@ bh_status bh_generate_codebook(const bh_study *s, bh_frame **out, bh_error *err)
 bh_status bh_generate_write(const bh_study *s, const bh_generate_options *o,
                             const char *outdir, bh_error *err);
 
+/* round(x) of C (halfway cases away from zero, -0.0, NaN and infinities
+ * as round gives them, in any rounding mode): the rounding drawn values go
+ * through, computed without the library call under the default rounding
+ * mode (to nearest). */
+double bh_generate_round(double x);
+
 /* Cronbach's alpha expected from a [dgp scale] node's assumptions for
  * continuous items (no rounding or clamping) with latent variance
  * latent_var (1 plus the variance of the latent mean across units):

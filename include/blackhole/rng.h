@@ -58,6 +58,18 @@ uint64_t bh_rng_substream_key(uint64_t seed, uint64_t index, uint64_t sub);
 bh_status bh_rng_substream_set(gsl_rng *r, uint64_t seed, uint64_t index,
                                uint64_t sub, bh_error *err);
 
+/* The next uniform double in [0, 1) of r: the value gsl_rng_uniform(r)
+ * returns, with the same change of state.  On a generator of
+ * bh_rng_type() it steps the state directly instead of through GSL's
+ * function pointers (other types: gsl_rng_uniform). */
+double bh_rng_uniform(gsl_rng *r);
+
+/* n such draws into u[0], ..., u[n-1], in order: u[i] is what the
+ * (i+1)-th of n consecutive gsl_rng_uniform(r) calls would return, and r
+ * ends in the state they would leave.  For loops whose every iteration
+ * draws exactly one uniform (masks, Bernoulli outcomes). */
+void bh_rng_uniform_fill(gsl_rng *r, double *u, size_t n);
+
 /* Upper bound on worker threads (more are silently reduced to this). */
 #define BH_RNG_MAX_THREADS 256
 

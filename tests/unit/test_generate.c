@@ -9,7 +9,10 @@
  * assumptions), not from the generator's output, so this is not testing
  * the code against itself.  Structural checks (sizes, shares summing to
  * one at the written precision, reproducibility) need no reference. */
+#include <fenv.h>
+#include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -483,4 +486,66 @@ Test(generate, spec_without_dgp)
     cr_assert_eq(bh_generate(s, &o, &r, &l, &err), BH_EUSAGE);
     cr_assert(strstr(err.msg, "no [dgp]") != NULL, "%s", err.msg);
     bh_study_free(s);
+}
+
+/* bh_generate_round is C's round() (C11 7.12.9.6: halfway cases away from
+ * zero, whatever the rounding mode), bit for bit, -0.0 included: checked
+ * against libm's round on every half k + 1/2 with |k| < 2^21 and both its
+ * neighbours (the values where a rounding shortcut goes wrong), on every
+ * multiple of 1/64 below 2^12 in magnitude (the range of drawn scale
+ * items, values x 10 and shares x 10^4), on 2^22 doubles of random bit
+ * patterns (all exponents), on edge values, and under the other rounding
+ * modes. */
+static int same_bits(double a, double b)
+{
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+static void check_round(double x)
+{
+    double want = round(x), got = bh_generate_round(x);
+    if (isnan(want))
+        cr_assert(isnan(got), "round(%a)", x);
+    else
+        cr_assert(same_bits(got, want), "round(%a): got %a want %a", x, got, want);
+}
+
+Test(generate, round_is_c_round)
+{
+    for (int32_t k = -(1 << 21); k < (1 << 21); k++) {
+        double h = (double)k + 0.5;
+        check_round(h);
+        check_round(nextafter(h, HUGE_VAL));
+        check_round(nextafter(h, -HUGE_VAL));
+    }
+    for (int32_t k = -(1 << 18); k <= (1 << 18); k++)
+        check_round((double)k / 64);
+    uint64_t st = 0x243f6a8885a308d3ULL;  /* any fixed start */
+    for (int k = 0; k < (1 << 22); k++) {
+        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint64_t bits = st ^ (st >> 29);
+        double x;
+        memcpy(&x, &bits, sizeof x);
+        check_round(x);
+    }
+    const double edge[] = {0.0, -0.0, 0.5, -0.5, 0.49999999999999994, -0.49999999999999994,
+                           1.5, 2.5, -2.5, 0x1.0p52, 0x1.0p52 - 0.5, -(0x1.0p52 - 0.5),
+                           0x1.0p52 + 1, 0x1.0p53, 0x1.0p51 + 0.5, DBL_MIN, -DBL_MIN,
+                           DBL_TRUE_MIN, DBL_MAX, -DBL_MAX, HUGE_VAL, -HUGE_VAL, NAN};
+    for (size_t k = 0; k < sizeof edge / sizeof edge[0]; k++)
+        check_round(edge[k]);
+    const int modes[] = {FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO};
+    for (int m = 0; m < 3; m++) {
+        cr_assert_eq(fesetround(modes[m]), 0);
+        for (int32_t k = -1000; k < 1000; k++) {
+            double h = (double)k + 0.5;
+            check_round(h);
+            check_round(nextafter(h, HUGE_VAL));
+            check_round(nextafter(h, -HUGE_VAL));
+            check_round((double)k / 7);
+        }
+        for (size_t k = 0; k < sizeof edge / sizeof edge[0]; k++)
+            check_round(edge[k]);
+        fesetround(FE_TONEAREST);
+    }
 }

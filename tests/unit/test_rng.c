@@ -177,3 +177,56 @@ Test(rng, wrong_generator_type)
     gsl_rng_free(r);
     cr_assert_eq(bh_rng_parallel_for(0, 4, 1, draw_task, NULL, &err), BH_OK);
 }
+
+/* The uniform of draw k is the reference's 64-bit output k with its top 53
+ * bits as a fraction (rng.c's get_double), and bh_rng_uniform /
+ * bh_rng_uniform_fill give exactly gsl_rng_uniform's sequence, leaving the
+ * same state, mixed with other draws in any order. */
+Test(rng, fast_uniform_matches_reference_and_gsl)
+{
+    bht_fixture *fx = bht_fixture_read("tests/fixtures/boot/rng_ref.csv");
+    for (size_t row = 0; row < fx->nrow; row += 6) {
+        uint64_t seed = strtoull(bht_fixture_str(fx, row, "seed"), NULL, 10);
+        uint64_t index = strtoull(bht_fixture_str(fx, row, "index"), NULL, 10);
+        gsl_rng *a = bh_rng_stream_alloc(seed, index), *b = bh_rng_stream_alloc(seed, index);
+        double u[1000];
+        /* fill in uneven pieces (0, 1, 2, ... draws), single draws between */
+        size_t k = 0, piece = 0;
+        while (k < 1000) {
+            size_t m = piece < 1000 - k ? piece : 1000 - k;
+            bh_rng_uniform_fill(a, u + k, m);
+            k += m;
+            if (k < 1000)
+                u[k++] = bh_rng_uniform(a);
+            piece++;
+        }
+        for (k = 0; k < 1000; k++)
+            cr_assert(u[k] == gsl_rng_uniform(b), "draw %zu", k + 1);
+        for (size_t q = row; q < row + 6; q++) {
+            size_t draw = (size_t)atoi(bht_fixture_str(fx, q, "draw"));
+            uint64_t want = strtoull(bht_fixture_str(fx, q, "value"), NULL, 10);
+            cr_assert(u[draw - 1] == (double)(want >> 11) * 0x1.0p-53, "draw %zu", draw);
+        }
+        /* same state afterwards */
+        for (k = 0; k < 10; k++)
+            cr_assert_eq(gsl_rng_get(a), gsl_rng_get(b));
+        gsl_rng_free(a);
+        gsl_rng_free(b);
+    }
+    bht_fixture_free(fx);
+}
+
+Test(rng, fast_uniform_other_generator_type)
+{
+    /* not ours: the same numbers through gsl_rng_uniform */
+    gsl_rng *a = gsl_rng_alloc(gsl_rng_mt19937), *b = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(a, 5);
+    gsl_rng_set(b, 5);
+    double u[37];
+    bh_rng_uniform_fill(a, u, 37);
+    for (int k = 0; k < 37; k++)
+        cr_assert(u[k] == gsl_rng_uniform(b));
+    cr_assert(bh_rng_uniform(a) == gsl_rng_uniform(b));
+    gsl_rng_free(a);
+    gsl_rng_free(b);
+}
