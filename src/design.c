@@ -330,6 +330,18 @@ static bh_status check_finite(const double *x, size_t n, size_t p,
                               const char *what, const char *source,
                               bh_error *err)
 {
+    /* One branch-free pass over the exponent bits first (a double is not
+     * finite when they are all ones); the search for the first bad value
+     * only when there is one. */
+    const uint64_t expo = 0x7ff0000000000000ULL, one = 0x0010000000000000ULL;
+    uint64_t bad = 0;
+    for (size_t k = 0; k < n * p; k++) {
+        uint64_t b;
+        memcpy(&b, x + k, sizeof b);
+        bad |= (b & expo) + one;   /* carries into bit 63 only from 0x7ff */
+    }
+    if (!(bad >> 63))
+        return BH_OK;
     for (size_t j = 0; j < p; j++)
         for (size_t i = 0; i < n; i++)
             if (!isfinite(x[j * n + i]))
@@ -568,9 +580,12 @@ static bh_status build(const bh_formula *f, const bh_frame *data, bh_frame *own,
     size_t *cols = NULL, nvar = 0, *map = NULL;
     bh_status st;
     bh_design *d = reuse;
-    if (d)
+    bh_terms *old_terms = NULL;   /* retrained in place when it fits */
+    if (d) {
+        old_terms = d->terms;
+        d->terms = NULL;
         design_clear(d, 1);
-    else if (!(d = calloc(1, sizeof *d)))
+    } else if (!(d = calloc(1, sizeof *d)))
         return nomem(err);
     d->weight_kind = opt->weight_kind;
     if (data->source && !(d->source = xstrdup(data->source))) {
@@ -604,16 +619,23 @@ static bh_status build(const bh_formula *f, const bh_frame *data, bh_frame *own,
         st = nomem(err);
         goto fail;
     }
-    for (size_t r = 0; r < N; r++) {
-        int ok = 1;
-        for (size_t k = 0; k < nvar && ok; k++)
-            ok = !data->cols[cols[k]].na[r];
-        if (ok && wcol >= 0)
-            ok = !data->cols[wcol].na[r];
-        if (ok && ccol >= 0)
-            ok = !data->cols[ccol].na[r];
-        if (ok)
-            d->rows[d->n++] = r;
+    /* One column at a time (sequential, branch-free): rows keeps, in
+     * order, the frame rows complete in every column filtered so far. */
+    for (size_t r = 0; r < N; r++)
+        d->rows[r] = r;
+    d->n = N;
+    for (size_t k = 0; k < nvar + 2; k++) {
+        long c = k < nvar ? (long)cols[k] : k == nvar ? wcol : ccol;
+        if (c < 0)
+            continue;
+        const unsigned char *na = data->cols[c].na;
+        size_t m = 0;
+        for (size_t i = 0; i < d->n; i++) {
+            size_t r = d->rows[i];
+            d->rows[m] = r;
+            m += !na[r];
+        }
+        d->n = m;
     }
     d->ndropped = N - d->n;
     if (d->n == 0) {
@@ -639,7 +661,9 @@ static bh_status build(const bh_formula *f, const bh_frame *data, bh_frame *own,
         goto fail;
     }
 
-    if ((st = bh_terms_train(f, data, d->rows, d->n, &d->terms, err)))
+    d->terms = old_terms;
+    old_terms = NULL;
+    if ((st = bh_terms_retrain(f, data, d->rows, d->n, &d->terms, err)))
         goto fail;
     map = malloc((d->terms->nraw + 1) * sizeof *map);
     if (!map) {
@@ -686,6 +710,7 @@ fail:
     free(names);
     free(cols);
     free(map);
+    bh_terms_free(old_terms);
     if (reuse)
         design_clear(d, 1);
     else

@@ -225,6 +225,66 @@ void bh_fit_score(const bh_fit *fit, size_t i, double *s)
             s[j] = 0.0;
 }
 
+void bh_fit_score_rows(const bh_fit *fit, size_t i0, size_t rows, const size_t *idx,
+                       size_t r, double *g)
+{
+    size_t n = fit->nrows, p = fit->p;
+    /* Common case (one block per coefficient, few coefficients): row by
+     * row, so that g is written in order while the r columns are read as
+     * r sequential streams. */
+    enum { FEW = 64 };
+    const double *xs[FEW], *us[FEW];
+    int one_block = !fit->scores && r <= FEW;
+    for (size_t k = 0; k < r && one_block; k++) {
+        size_t j = idx[k], hits = 0;
+        for (size_t b = 0; b < fit->nblocks; b++) {
+            const bh_score_block *bl = &fit->blocks[b];
+            if (j < bl->coef0 || j - bl->coef0 >= bl->ncol || j >= p)
+                continue;
+            xs[k] = bl->x + (j - bl->coef0) * n + i0;
+            us[k] = fit->u + b * n + i0;
+            hits++;
+        }
+        one_block = hits == 1;
+    }
+    if (one_block) {
+        for (size_t i = 0; i < rows; i++)
+            for (size_t k = 0; k < r; k++)
+                g[i * r + k] = 0.0 + xs[k][i] * us[k][i];
+        return;
+    }
+    for (size_t k = 0; k < r; k++) {
+        size_t j = idx[k];
+        double *gk = g + k;
+        if (fit->scores) {
+            const double *sc = fit->scores + j * n + i0;
+            for (size_t i = 0; i < rows; i++)
+                gk[i * r] = sc[i];
+            continue;
+        }
+        /* 0.0 + the first product, as bh_fit_score adds to a zeroed row:
+         * a -0 product becomes +0 there too. */
+        int first = 1;
+        for (size_t b = 0; b < fit->nblocks; b++) {
+            const bh_score_block *bl = &fit->blocks[b];
+            if (j < bl->coef0 || j - bl->coef0 >= bl->ncol || j >= p)
+                continue;
+            const double *x = bl->x + (j - bl->coef0) * n + i0;
+            const double *u = fit->u + b * n + i0;
+            if (first)
+                for (size_t i = 0; i < rows; i++)
+                    gk[i * r] = 0.0 + x[i] * u[i];
+            else
+                for (size_t i = 0; i < rows; i++)
+                    gk[i * r] += x[i] * u[i];
+            first = 0;
+        }
+        if (first)
+            for (size_t i = 0; i < rows; i++)
+                gk[i * r] = 0.0;
+    }
+}
+
 bh_status bh_fit_summarize(bh_fit *fit, double level, bh_error *err)
 {
     if (!(level > 0 && level < 1))

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,27 +100,207 @@ static void sb_mem(sbuf *b, const char *s, size_t len)
     b->s[b->len] = '\0';
 }
 
+/* ---- "%.17g" without printf ---------------------------------------------------------
+ *
+ * replications.csv holds 75 numbers per replication at n = 461, and glibc's
+ * printf formats each through its multi-precision path.  The 17 significant
+ * digits are computed here exactly in integers instead: a = m 2^e (m < 2^53)
+ * times 10^s = 5^s 2^s is P 2^(e+s) with P = m 5^s, so the digits are P
+ * shifted right, rounded half to even on the exact remainder, as glibc
+ * rounds in the default rounding mode.  P fits 128 bits up to s = 27
+ * (a >= 1e-11), a few 64-bit limbs below that.  Values from 1e17 up (the
+ * digits would need a division) and non-finite ones go to snprintf.  The
+ * unit test compares the bytes with snprintf on millions of doubles. */
+
+#define G17_LIMBS 16  /* m 5^s for s <= 340 (subnormals): < 2^850 */
+
+static const uint64_t g17_pow5[28] = {
+    1ULL, 5ULL, 25ULL, 125ULL, 625ULL, 3125ULL, 15625ULL, 78125ULL, 390625ULL,
+    1953125ULL, 9765625ULL, 48828125ULL, 244140625ULL, 1220703125ULL, 6103515625ULL,
+    30517578125ULL, 152587890625ULL, 762939453125ULL, 3814697265625ULL,
+    19073486328125ULL, 95367431640625ULL, 476837158203125ULL, 2384185791015625ULL,
+    11920928955078125ULL, 59604644775390625ULL, 298023223876953125ULL,
+    1490116119384765625ULL, 7450580596923828125ULL};
+
+/* floor and round-half-even of P / 2^k for P = m 5^s: digits D (< 2^64)
+ * and whether the floor was already >= 10^17 or < 10^16 (then E is off). */
+static uint64_t g17_digits(uint64_t m, int s, int k, uint64_t *floor_out)
+{
+    /* k = -(e + s) > 0 here: the number has a fractional part. */
+    if (s <= 27) {
+        unsigned __int128 P = (unsigned __int128)m * g17_pow5[s];
+        uint64_t q;
+        int up;
+        if (k >= 128) {
+            q = 0;
+            up = 0;
+        } else {
+            unsigned __int128 qq = P >> k;
+            unsigned __int128 rem = P - (qq << k);
+            unsigned __int128 half = (unsigned __int128)1 << (k - 1);
+            q = (uint64_t)qq;
+            up = rem > half || (rem == half && (q & 1));
+        }
+        *floor_out = q;
+        return q + (uint64_t)up;
+    }
+    uint64_t L[G17_LIMBS] = {m};
+    size_t nl = 1;
+    while (s > 0) {
+        int t = s < 27 ? s : 27;
+        uint64_t f = g17_pow5[t];
+        unsigned __int128 carry = 0;
+        for (size_t i = 0; i < nl; i++) {
+            unsigned __int128 x = (unsigned __int128)L[i] * f + carry;
+            L[i] = (uint64_t)x;
+            carry = x >> 64;
+        }
+        if (carry)
+            L[nl++] = (uint64_t)carry;
+        s -= t;
+    }
+    /* q = P >> k (< 2^64 as D < 10^18), rem compared with 2^(k-1) */
+    size_t w = (size_t)k / 64;
+    int b = k % 64;
+    uint64_t lo = w < nl ? L[w] : 0, hi = w + 1 < nl ? L[w + 1] : 0;
+    uint64_t q = b ? (lo >> b) | (hi << (64 - b)) : lo;
+    int hb = (k - 1) % 64;
+    size_t hw = (size_t)(k - 1) / 64;
+    int halfbit = hw < nl ? (int)((L[hw] >> hb) & 1) : 0;
+    int below = hb ? (L[hw] & ((UINT64_C(1) << hb) - 1)) != 0 : 0;
+    for (size_t i = 0; i < hw && !below; i++)
+        below = L[i] != 0;
+    *floor_out = q;
+    return q + (uint64_t)(halfbit && (below || (q & 1)));
+}
+
+/* "%.17g" of v into buf (at least 32 bytes), returning the length; the
+ * same bytes as snprintf(buf, 32, "%.17g", v). */
+static size_t fmt_g17(double v, char *buf)
+{
+    double a = fabs(v);
+    if (!isfinite(v) || a >= 1e17 || a == 0)
+        return (size_t)snprintf(buf, 32, "%.17g", v);
+    int ex;
+    double fr = frexp(a, &ex);                   /* a = fr 2^ex, fr in [0.5, 1) */
+    uint64_t m = (uint64_t)ldexp(fr, 53);         /* exact: fr has <= 53 bits */
+    int e = ex - 53;
+    int E = (int)floor(log10(a));                 /* may be off by one */
+    if (E > 16)
+        E = 16;                                  /* a < 1e17 */
+    uint64_t D = 0, fl = 0;
+    for (int tries = 0; tries < 3; tries++) {
+        int s = 16 - E;
+        if (e + s >= 0) {
+            /* an integer, m 5^s 2^(e+s) < 10^18 (a < 1e17, s small) */
+            D = fl = (m * g17_pow5[s]) << (e + s);
+        } else {
+            D = g17_digits(m, s, -(e + s), &fl);
+        }
+        if (fl < UINT64_C(10000000000000000))
+            E--;
+        else if (fl >= UINT64_C(100000000000000000) && E < 16)
+            E++;
+        else
+            break;
+    }
+    int X = E;
+    if (D == UINT64_C(100000000000000000)) {
+        D = UINT64_C(10000000000000000);
+        X = E + 1;
+    }
+    char dig[17];
+    for (int i = 16; i >= 0; i--) {
+        dig[i] = (char)('0' + D % 10);
+        D /= 10;
+    }
+    int nd = 17;                                 /* significant digits kept */
+    while (nd > 1 && dig[nd - 1] == '0')
+        nd--;
+    size_t L = 0;
+    if (v < 0)
+        buf[L++] = '-';
+    if (X < -4 || X >= 17) {
+        buf[L++] = dig[0];
+        if (nd > 1) {
+            buf[L++] = '.';
+            memcpy(buf + L, dig + 1, (size_t)nd - 1);
+            L += (size_t)nd - 1;
+        }
+        buf[L++] = 'e';
+        buf[L++] = X < 0 ? '-' : '+';
+        int ax = X < 0 ? -X : X;
+        if (ax >= 100)
+            buf[L++] = (char)('0' + ax / 100);
+        buf[L++] = (char)('0' + ax / 10 % 10);
+        buf[L++] = (char)('0' + ax % 10);
+    } else if (X >= 0) {
+        memcpy(buf + L, dig, (size_t)X + 1);
+        L += (size_t)X + 1;
+        if (nd > X + 1) {
+            buf[L++] = '.';
+            memcpy(buf + L, dig + X + 1, (size_t)(nd - X - 1));
+            L += (size_t)(nd - X - 1);
+        }
+    } else {
+        buf[L++] = '0';
+        buf[L++] = '.';
+        for (int i = 0; i < -X - 1; i++)
+            buf[L++] = '0';
+        memcpy(buf + L, dig, (size_t)nd);
+        L += (size_t)nd;
+    }
+    buf[L] = '\0';
+    return L;
+}
+
+size_t bh_simulate_fmt_g17(double v, char *buf)
+{
+    return fmt_g17(v, buf);
+}
+
+/* A count in decimal (as %zu). */
+static void sb_uint(sbuf *b, size_t v)
+{
+    char t[24];
+    size_t k = sizeof t;
+    do {
+        t[--k] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    sb_mem(b, t + k, sizeof t - k);
+}
+
 /* A number for replications.csv: round-trip exact (%.17g), NA when NAN. */
 static void sb_num(sbuf *b, double v)
 {
-    if (isnan(v))
-        sb_add(b, "NA");
-    else if (isinf(v))
-        sb_add(b, v > 0 ? "Inf" : "-Inf");
-    else
-        sb_add(b, "%.17g", v);
+    if (isnan(v)) {
+        sb_mem(b, "NA", 2);
+    } else if (isinf(v)) {
+        sb_mem(b, v > 0 ? "Inf" : "-Inf", v > 0 ? 3 : 4);
+    } else {
+        char t[32];
+        sb_mem(b, t, fmt_g17(v, t));
+    }
 }
 
-/* The shortest %g text that reads back as exactly v (design values). */
-static void sb_exact(sbuf *b, double v)
+/* The shortest %g text that reads back as exactly v (design values), into
+ * buf (40 bytes); its length. */
+static size_t exact_text(double v, char *buf)
 {
-    char buf[40];
+    int k = 0;
     for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        k = snprintf(buf, 40, "%.*g", prec, v);
         if (strtod(buf, NULL) == v)
             break;
     }
-    sb_add(b, "%s", buf);
+    return k > 0 ? (size_t)k : 0;
+}
+
+static void sb_exact(sbuf *b, double v)
+{
+    char buf[40];
+    sb_mem(b, buf, exact_text(v, buf));
 }
 
 /* A number for the summaries (12 significant digits are plenty). */
@@ -381,6 +562,9 @@ struct bh_simulate_worker {
     bh_frame *data[2];          /* the last replication's data sets */
     bh_model_workspace **mws;   /* per plan model */
     sbuf blk, head;
+    double scale_v;             /* the effect scale whose text is scale_txt */
+    char scale_txt[40];
+    size_t scale_len;           /* 0: none yet */
 };
 
 bh_simulate_worker *bh_simulate_worker_alloc(const bh_simulate_plan *p)
@@ -474,12 +658,23 @@ static bh_status make_data(bh_generate_workspace *gen, const bh_simulate_plan *p
     return s;
 }
 
-/* "w,n,scale,i," of every line of a replication, formatted once. */
-static void line_head(sbuf *b, size_t w, size_t n, double scale, size_t i)
+/* "w,n,scale,i," of every line of a replication, formatted once; the
+ * scale's text is kept in the worker (the same for a design point's reps). */
+static void line_head(bh_simulate_worker *wk, sbuf *b, size_t w, size_t n, double scale,
+                      size_t i)
 {
-    sb_add(b, "%zu,%zu,", w, n);
-    sb_exact(b, scale);
-    sb_add(b, ",%zu,", i);
+    if (!wk->scale_len || memcmp(&wk->scale_v, &scale, sizeof scale) != 0) {
+        wk->scale_len = exact_text(scale, wk->scale_txt);
+        wk->scale_v = scale;
+    }
+    sb_uint(b, w);
+    sb_mem(b, ",", 1);
+    sb_uint(b, n);
+    sb_mem(b, ",", 1);
+    sb_mem(b, wk->scale_txt, wk->scale_len);
+    sb_mem(b, ",", 1);
+    sb_uint(b, i);
+    sb_mem(b, ",", 1);
 }
 
 static void put_head(sbuf *b, const sbuf *head)
@@ -501,7 +696,7 @@ static bh_status run_one(bh_simulate_worker *wk, size_t w, size_t *failed, bh_er
     b->len = head->len = 0;
     b->oom = head->oom = 0;
     size_t lines = 0;
-    line_head(head, w, n, scale, i);
+    line_head(wk, head, w, n, scale, i);
     if (head->oom)
         return bh_error_set(err, BH_ENOMEM, "out of memory");
     bh_frame **data = wk->data;
@@ -554,13 +749,24 @@ static bh_status run_one(bh_simulate_worker *wk, size_t w, size_t *failed, bh_er
                 sb_mem(b, ",", 1);
                 sb_num(b, f->aliased && f->aliased[j] ? NAN : v[k]);
             }
-            sb_add(b, ",%s,%zu,%zu,%s\n", status, f->iterations, f->nwarnings,
-                   f->converged ? "" : "did not converge");
+            /* ",status,iterations,warnings,message\n" without printf */
+            sb_mem(b, ",", 1);
+            sb_mem(b, status, strlen(status));
+            sb_mem(b, ",", 1);
+            sb_uint(b, f->iterations);
+            sb_mem(b, ",", 1);
+            sb_uint(b, f->nwarnings);
+            sb_mem(b, ",", 1);
+            if (!f->converged)
+                sb_mem(b, "did not converge", 16);
+            sb_mem(b, "\n", 1);
             lines++;
         }
     }
     put_head(b, head);
-    sb_add(b, ",,,,,,,,end,%zu,,\n", lines);
+    sb_mem(b, ",,,,,,,,end,", 12);
+    sb_uint(b, lines);
+    sb_mem(b, ",,\n", 3);
     if (b->oom)
         return bh_error_set(err, BH_ENOMEM, "out of memory");
     return BH_OK;
@@ -1494,6 +1700,29 @@ static bh_status summarize(const char *dir, const design *g, const block *b, siz
             }
         } else {
             fputs(BH_PLOT_SIM_SAMPLING_COLUMNS "\n", sf);
+            /* The text that repeats in every row (true values, scale suffixes) is
+             * formatted once: a row per replication and key term is then
+             * only copies. */
+            char (*ttxt)[48] = malloc((ng ? ng : 1) * sizeof *ttxt);
+            char (*stxt)[48] = malloc((g->nscales ? g->nscales : 1) * sizeof *stxt);
+            if (!ttxt || !stxt) {
+                free(ttxt);
+                free(stxt);
+                bh_afile_abort(&af);
+                s = bh_error_set(err, BH_ENOMEM, "out of memory");
+                goto done;
+            }
+            for (size_t q = 0; q < ng; q++) {
+                double t = gr[q].tr ? gr[q].tr->truth : NAN;
+                if (isnan(t))
+                    snprintf(ttxt[q], sizeof ttxt[q], "NA");
+                else if (isinf(t))
+                    snprintf(ttxt[q], sizeof ttxt[q], "%s", t > 0 ? "Inf" : "-Inf");
+                else
+                    snprintf(ttxt[q], sizeof ttxt[q], "%.12g", t);
+            }
+            for (size_t is = 0; is < g->nscales; is++)
+                snprintf(stxt[is], sizeof stxt[is], " @ scale %.15g\n", g->scales[is]);
             /* second pass over the blocks: one row per replication and key term */
             for (size_t k = 0; k < nb && s == BH_OK; k++) {
                 size_t d = b[k].w / g->reps;
@@ -1512,18 +1741,33 @@ static bh_status summarize(const char *dir, const design *g, const block *b, siz
                         if (!keyflag[q] || strcmp(gr[q].model, f[4]) != 0 ||
                             strcmp(gr[q].component, f[5]) != 0 || strcmp(gr[q].term, f[6]) != 0)
                             continue;
-                        fprintf(sf, "%s,%s,", f[3], f[1]);
-                        plot_term(sf, f[5], f[6]);
-                        fprintf(sf, ",%s,", f[7]);
-                        put_num(sf, gr[q].tr ? gr[q].tr->truth : NAN);
+                        /* "%s,%s,", plot_term, ",%s,", put_num(truth),
+                         * ",%s" and the scale suffix or a newline */
+                        fputs(f[3], sf);
+                        putc(',', sf);
+                        fputs(f[1], sf);
+                        putc(',', sf);
+                        if (*f[5]) {
+                            fputs(f[5], sf);
+                            putc('/', sf);
+                        }
+                        fputs(f[6], sf);
+                        putc(',', sf);
+                        fputs(f[7], sf);
+                        putc(',', sf);
+                        fputs(ttxt[q], sf);
+                        putc(',', sf);
+                        fputs(f[4], sf);
                         if (g->nscales > 1)
-                            fprintf(sf, ",%s @ scale %.15g\n", f[4], g->scales[d % g->nscales]);
+                            fputs(stxt[d % g->nscales], sf);
                         else
-                            fprintf(sf, ",%s\n", f[4]);
+                            putc('\n', sf);
                         break;
                     }
                 }
             }
+            free(ttxt);
+            free(stxt);
         }
         s = bh_afile_commit(&af, err);
         sf = NULL;

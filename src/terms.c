@@ -427,12 +427,16 @@ static bh_status ev(const evctx *c, const bh_expr *e, double *v, double *d)
             if (col->type != BH_COL_NUMERIC)
                 return bh_error_at(c->err, BH_EINTERNAL, "formula", 1, e->pos,
                                    "variable '%s' is not numeric", e->name);
+            /* gather first, look for the missing value only if any */
+            unsigned char anyna = 0;
             for (size_t i = 0; i < nb; i++) {
                 size_t r = c->rows[i];
-                if (col->na[r])
-                    return missing_at(c, e->name, r);
+                anyna |= col->na[r];
                 v[i] = col->num[r];
             }
+            for (size_t i = 0; anyna && i < nb; i++)
+                if (col->na[c->rows[i]])
+                    return missing_at(c, e->name, c->rows[i]);
         }
         if (d) {
             double one = e->raw == c->draw ? 1.0 : 0.0;
@@ -686,6 +690,73 @@ static int ws_alloc(block_ws *w, size_t nvars, size_t nb)
                ? 0 : -1;
 }
 
+/* Values only (no derivative) of the term columns, written straight into
+ * the column-major block out[i + j*cs].  The same operations in the same
+ * order as the general loop of eval_block (a product started at 1.0 is the
+ * first factor itself, bit for bit), so the numbers are identical. */
+static void eval_values(const bh_terms *t, const block_ws *w, size_t stride, size_t nb,
+                        size_t j, double *out, size_t cs)
+{
+    size_t idx[64], cnt[64];
+    for (size_t q = 0; q < t->nterms; q++) {
+        const bh_tterm *tm = &t->terms[q];
+        for (size_t a = 0; a < tm->nvars; a++) {
+            const bh_tvar *v = &t->vars[tm->vars[a]];
+            cnt[a] = v->kind == BH_TV_FACTOR ? v->nlevels - tm->contrast[a] : 1;
+            idx[a] = 0;
+        }
+        for (size_t col = 0; col < tm->ncols; col++) {
+            double *o = out + (j + col) * cs;
+            for (size_t a = 0; a < tm->nvars; a++) {
+                size_t k = tm->vars[a];
+                const bh_tvar *v = &t->vars[k];
+                if (v->kind == BH_TV_FACTOR) {
+                    long want = (long)(idx[a] + tm->contrast[a]);
+                    const long *lv = w->lev + k * stride;
+                    /* branch-free: the levels of a block come in random
+                     * order; +0.0 is all zero bits */
+                    if (a == 0) {
+                        for (size_t i = 0; i < nb; i++)
+                            o[i] = (double)(lv[i] == want);
+                    } else {
+                        for (size_t i = 0; i < nb; i++) {
+                            uint64_t bits;
+                            memcpy(&bits, &o[i], sizeof bits);
+                            bits &= -(uint64_t)(lv[i] == want);
+                            memcpy(&o[i], &bits, sizeof bits);
+                        }
+                    }
+                } else {
+                    const double *x = w->val + k * stride;
+                    if (a == 0)
+                        memcpy(o, x, nb * sizeof *o);
+                    else
+                        for (size_t i = 0; i < nb; i++)
+                            o[i] *= x[i];
+                }
+            }
+            if (tm->nvars == 0)
+                for (size_t i = 0; i < nb; i++)
+                    o[i] = 1.0;
+            for (size_t a = 0; a < tm->nvars; a++) {
+                if (++idx[a] < cnt[a])
+                    break;
+                idx[a] = 0;
+            }
+        }
+        j += tm->ncols;
+    }
+}
+
+/* Whether every term has at most 64 variables (eval_values' index arrays). */
+static int small_terms(const bh_terms *t)
+{
+    for (size_t q = 0; q < t->nterms; q++)
+        if (t->terms[q].nvars > 64)
+            return 0;
+    return 1;
+}
+
 /* Fill the design block for the context's rows: out[i*rs + j*cs]. */
 static bh_status eval_block(evctx *c, block_ws *w, size_t stride, double *out,
                             size_t rs, size_t cs)
@@ -709,6 +780,10 @@ static bh_status eval_block(evctx *c, block_ws *w, size_t stride, double *out,
         for (size_t i = 0; i < nb; i++)
             out[i * rs] = deriv ? 0.0 : 1.0;
         j = 1;
+    }
+    if (!deriv && rs == 1 && small_terms(t)) {
+        eval_values(t, w, stride, nb, j, out, cs);
+        return BH_OK;
     }
     for (size_t q = 0; q < t->nterms; q++) {
         const bh_tterm *tm = &t->terms[q];
@@ -907,42 +982,46 @@ static bh_status train_expr(trainctx *tc, bh_expr *e)
                .draw = SIZE_MAX, .err = tc->err};
     if ((st = ev_rows(&c, e->arg[0], tc->rows, tc->nrows, tc->buf, NULL)))
         return st;
-    char *lab = bh_expr_deparse(e);
+    const char *what = NULL;
+    double m = NAN, sd = NAN;
     if (tc->nrows < 2) {
-        st = bh_error_at(tc->err, BH_EDATA, "formula", 1, e->pos,
-                         "%s needs at least 2 rows to be estimated", lab ? lab : e->name);
+        what = "rows";
+    } else {
+        /* two-pass mean and variance */
+        m = 0;
+        for (size_t i = 0; i < tc->nrows; i++)
+            m += tc->buf[i];
+        m /= (double)tc->nrows;
+        double ss = 0, corr = 0;
+        for (size_t i = 0; i < tc->nrows; i++) {
+            double dv = tc->buf[i] - m;
+            ss += dv * dv;
+            corr += dv;
+        }
+        double var = (ss - corr * corr / (double)tc->nrows) / (double)(tc->nrows - 1);
+        sd = sqrt(var > 0 ? var : 0);
+        if (!isfinite(m))
+            what = "mean";
+        else if (!strcmp(e->name, "scale") && !(sd > 0 && isfinite(sd)))
+            what = "sd";
+    }
+    if (what) {
+        /* the label only for the message (training runs once per fit) */
+        char *lab = bh_expr_deparse(e);
+        const char *l = lab ? lab : e->name;
+        if (!strcmp(what, "rows"))
+            st = bh_error_at(tc->err, BH_EDATA, "formula", 1, e->pos,
+                             "%s needs at least 2 rows to be estimated", l);
+        else if (!strcmp(what, "mean"))
+            st = bh_error_at(tc->err, BH_EDATA, "formula", 1, e->pos,
+                             "%s: the mean over the estimation rows is not finite", l);
+        else
+            st = bh_error_at(tc->err, BH_EDATA, "formula", 1, e->pos,
+                             "%s: the standard deviation over the estimation rows "
+                             "is %g; cannot scale a constant", l, sd);
         free(lab);
         return st;
     }
-    /* two-pass mean and variance */
-    double m = 0;
-    for (size_t i = 0; i < tc->nrows; i++)
-        m += tc->buf[i];
-    m /= (double)tc->nrows;
-    double ss = 0, corr = 0;
-    for (size_t i = 0; i < tc->nrows; i++) {
-        double dv = tc->buf[i] - m;
-        ss += dv * dv;
-        corr += dv;
-    }
-    double var = (ss - corr * corr / (double)tc->nrows) / (double)(tc->nrows - 1);
-    double sd = sqrt(var > 0 ? var : 0);
-    if (!isfinite(m)) {
-        st = bh_error_at(tc->err, BH_EDATA, "formula", 1, e->pos,
-                         "%s: the mean over the estimation rows is not finite",
-                         lab ? lab : e->name);
-        free(lab);
-        return st;
-    }
-    if (!strcmp(e->name, "scale") && !(sd > 0 && isfinite(sd))) {
-        st = bh_error_at(tc->err, BH_EDATA, "formula", 1, e->pos,
-                         "%s: the standard deviation over the estimation rows "
-                         "is %g; cannot scale a constant", lab ? lab : e->name,
-                         sd);
-        free(lab);
-        return st;
-    }
-    free(lab);
     e->state[0] = m;
     e->state[1] = sd;
     e->trained = 1;
@@ -1033,6 +1112,60 @@ static bh_status train_levels(trainctx *tc, bh_tvar *v)
                            v->nlevels ? v->levels[0] : "",
                            v->nlevels ? "')" : "");
     return BH_OK;
+}
+
+/* Whether factor variable v has, in the estimation rows, exactly the levels
+ * it was trained with (train_levels would give the same list).  0 also for
+ * anything train_levels would fail on. */
+static int same_levels(trainctx *tc, const bh_tvar *v)
+{
+    const bh_expr *e = v->expr;
+    const bh_expr *col = e->kind == BH_EX_VAR ? e : factor_column_arg(e);
+    const bh_column *cc = col ? &tc->data->cols[tc->map[col->raw]] : NULL;
+    if (cc && cc->type == BH_COL_CATEGORICAL) {
+        if (v->levnum)
+            return 0;
+        unsigned char *seen = calloc(cc->nlevels + 1, 1);
+        if (!seen)
+            return 0;
+        int ok = 1;
+        for (size_t i = 0; i < tc->nrows && ok; i++) {
+            size_t r = tc->rows[i];
+            if (cc->na[r])
+                ok = 0;
+            else
+                seen[cc->code[r]] = 1;
+        }
+        size_t nl = 0;
+        for (size_t l = 0; l < cc->nlevels && ok; l++)
+            if (seen[l])
+                ok = nl < v->nlevels && !strcmp(v->levels[nl++], cc->levels[l]);
+        free(seen);
+        return ok && nl == v->nlevels;
+    }
+    if (!v->levnum)
+        return 0;
+    evctx c = {.t = tc->t, .data = tc->data, .map = tc->map,
+               .draw = SIZE_MAX, .err = tc->err};
+    if (ev_rows(&c, e->arg[0], tc->rows, tc->nrows, tc->buf, NULL))
+        return 0;
+    char buf[40];
+    for (size_t i = 0; i < tc->nrows; i++) {
+        if (!isfinite(tc->buf[i]))
+            return 0;
+        tc->buf[i] = level_value(tc->buf[i], buf, sizeof buf);
+    }
+    qsort(tc->buf, tc->nrows, sizeof *tc->buf, cmp_double);
+    size_t nl = 0;
+    for (size_t i = 0; i < tc->nrows; i++)
+        if (nl == 0 || tc->buf[i] != tc->buf[nl - 1])
+            tc->buf[nl++] = tc->buf[i];
+    if (nl != v->nlevels)
+        return 0;
+    for (size_t l = 0; l < nl; l++)
+        if (tc->buf[l] != v->levnum[l])
+            return 0;
+    return 1;
 }
 
 static int term_has(const bh_fterm *t, size_t var)
@@ -1264,4 +1397,67 @@ fail:
     free(buf);
     bh_terms_free(t);
     return st;
+}
+
+/* Whether t was trained from a formula that parses the same as f: the same
+ * text (the parse is a function of it) and, for formulas built by hand,
+ * the same shape and variable labels. */
+static int same_formula(const bh_formula *g, const bh_formula *f)
+{
+    if (!g->text || !f->text || strcmp(g->text, f->text) || g->nlhs != f->nlhs ||
+        g->nvars != f->nvars || g->nterms != f->nterms || g->noffsets != f->noffsets ||
+        g->nre != f->nre || g->intercept != f->intercept || g->phi || f->phi)
+        return 0;
+    for (size_t i = 0; i < f->nvars; i++)
+        if (strcmp(g->vars[i].label, f->vars[i].label))
+            return 0;
+    return 1;
+}
+
+/* Train t again in place on new rows: 0 when that gives what
+ * bh_terms_train would (same variable kinds and factor levels, so the same
+ * coding and column names; center()/scale() state updated), -1 otherwise
+ * (t then holds partly updated state and must be discarded). */
+static int retrain_in_place(bh_terms *t, const bh_frame *data, const size_t *rows,
+                            size_t nrows)
+{
+    bh_formula *g = t->formula;
+    bh_error scratch;
+    size_t *map = malloc((t->nraw + 1) * sizeof *map);
+    double *buf = malloc((nrows + 1) * sizeof *buf);
+    int ok = map && buf && bh_terms_map(t, data, map, &scratch) == BH_OK;
+    for (size_t i = 0; ok && i < g->nvars; i++) {
+        const bh_expr *e = t->vars[i].expr;
+        bh_tvkind kind = is_factor_call(e) || (e->kind == BH_EX_VAR &&
+                                               data->cols[map[e->raw]].type ==
+                                                   BH_COL_CATEGORICAL)
+                             ? BH_TV_FACTOR : BH_TV_NUMERIC;
+        ok = kind == t->vars[i].kind;
+    }
+    trainctx tc = {.t = t, .data = data, .map = map, .rows = rows,
+                   .nrows = nrows, .buf = buf, .err = &scratch};
+    for (size_t i = 0; ok && i < g->nlhs; i++)
+        ok = train_expr(&tc, g->lhs[i]) == BH_OK;
+    for (size_t i = 0; ok && i < g->nvars; i++)
+        ok = train_expr(&tc, g->vars[i].expr) == BH_OK;
+    for (size_t i = 0; ok && i < g->noffsets; i++)
+        ok = train_expr(&tc, g->offsets[i]) == BH_OK;
+    for (size_t i = 0; ok && i < t->nvars; i++)
+        if (t->vars[i].kind == BH_TV_FACTOR)
+            ok = same_levels(&tc, &t->vars[i]);
+    free(map);
+    free(buf);
+    return ok ? 0 : -1;
+}
+
+bh_status bh_terms_retrain(const bh_formula *f, const bh_frame *data,
+                           const size_t *rows, size_t nrows, bh_terms **t,
+                           bh_error *err)
+{
+    if (*t && same_formula((*t)->formula, f) &&
+        retrain_in_place(*t, data, rows, nrows) == 0)
+        return BH_OK;
+    bh_terms_free(*t);
+    *t = NULL;
+    return bh_terms_train(f, data, rows, nrows, t, err);
 }

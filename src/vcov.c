@@ -66,28 +66,25 @@ bh_status bh_vcov_parse(const char *text, bh_vcov_spec *spec, bh_error *err)
                         bh_quote(q, sizeof q, text, 60));
 }
 
-/* Score of observation i restricted to the estimable coefficients idx. */
-static void score_row(const bh_fit *fit, size_t i, const size_t *idx,
-                      size_t r, double *full, double *s)
-{
-    bh_fit_score(fit, i, full);
-    for (size_t k = 0; k < r; k++)
-        s[k] = full[idx[k]];
-}
-
-/* V = B M B (r x r, row-major) in long double. */
+/* V = B M B (r x r, row-major) in long double: T = M B once (r^3), then
+ * V = B T on the upper triangle.  Each element is summed in the same order
+ * as a direct triple loop would, so the bits do not depend on the
+ * factoring. */
 static void sandwich(const double *B, const double *M, size_t r, double f,
-                     double *V)
+                     long double *T, double *V)
 {
+    for (size_t k = 0; k < r; k++)
+        for (size_t b = 0; b < r; b++) {
+            long double t = 0;
+            for (size_t l = 0; l < r; l++)
+                t += (long double)M[k * r + l] * B[l * r + b];
+            T[k * r + b] = t;
+        }
     for (size_t a = 0; a < r; a++)
         for (size_t b = a; b < r; b++) {
             long double s = 0;
-            for (size_t k = 0; k < r; k++) {
-                long double t = 0;
-                for (size_t l = 0; l < r; l++)
-                    t += (long double)M[k * r + l] * B[l * r + b];
-                s += (long double)B[a * r + k] * t;
-            }
+            for (size_t k = 0; k < r; k++)
+                s += (long double)B[a * r + k] * T[k * r + b];
             V[a * r + b] = V[b * r + a] = (double)(s * f);
         }
 }
@@ -98,7 +95,8 @@ bh_status bh_vcov_compute(bh_fit *fit, const bh_vcov_spec *spec,
     size_t p = fit->p, n = fit->nrows;
     char q[96];
     size_t *idx = malloc((p ? p : 1) * sizeof *idx);
-    double *B = NULL, *M = NULL, *V = NULL, *full = NULL, *G = NULL;
+    double *B = NULL, *M = NULL, *V = NULL, *G = NULL;
+    long double *T = NULL;
     bh_status st = BH_OK;
     if (!idx)
         return bh_error_set(err, BH_ENOMEM, "vcov: out of memory");
@@ -110,8 +108,8 @@ bh_status bh_vcov_compute(bh_fit *fit, const bh_vcov_spec *spec,
     B = malloc(r1 * r1 * sizeof *B);
     M = calloc(r1 * r1, sizeof *M);
     V = malloc(r1 * r1 * sizeof *V);
-    full = malloc((p ? p : 1) * sizeof *full);
-    if (!B || !M || !V || !full) {
+    T = malloc(r1 * r1 * sizeof *T);
+    if (!B || !M || !V || !T) {
         st = bh_error_set(err, BH_ENOMEM, "vcov: out of memory");
         goto done;
     }
@@ -154,27 +152,35 @@ bh_status bh_vcov_compute(bh_fit *fit, const bh_vcov_spec *spec,
             goto done;
         size_t ng = g->ngroups;
         G = calloc(ng * r1, sizeof *G);
-        if (!G) {
+        double *S = malloc(VCOV_CHUNK * r1 * sizeof *S);
+        if (!G || !S) {
+            free(S);
             st = bh_error_set(err, BH_ENOMEM, "vcov: out of memory (%zu clusters)", ng);
             goto done;
         }
-        double *s = V; /* r scratch before V is needed */
-        for (size_t i = 0; i < n; i++) {
-            size_t c = g->code[i];
-            if (c >= ng) {
-                st = bh_error_set(err, BH_EINTERNAL,
-                                  "vcov: cluster code %zu of row %zu out of "
-                                  "range (%zu clusters)", c, i + 1, ng);
-                goto done;
+        for (size_t i0 = 0; i0 < n; i0 += VCOV_CHUNK) {
+            size_t rows = n - i0 < VCOV_CHUNK ? n - i0 : VCOV_CHUNK;
+            bh_fit_score_rows(fit, i0, rows, idx, r, S);
+            for (size_t i = i0; i < i0 + rows; i++) {
+                size_t c = g->code[i];
+                if (c >= ng) {
+                    free(S);
+                    st = bh_error_set(err, BH_EINTERNAL,
+                                      "vcov: cluster code %zu of row %zu out of "
+                                      "range (%zu clusters)", c, i + 1, ng);
+                    goto done;
+                }
+                /* Frequency weights: u_i = sqrt(w_i) e_i makes s_i s_i'
+                 * right for the expanded data; a cluster sum needs
+                 * w_i e_i x_i. */
+                double f = freq ? sqrt(d->w[i]) : 1.0;
+                const double *s = S + (i - i0) * r;
+                double *Sg = G + c * r;
+                for (size_t k = 0; k < r; k++)
+                    Sg[k] += f * s[k];
             }
-            score_row(fit, i, idx, r, full, s);
-            /* Frequency weights: u_i = sqrt(w_i) e_i makes s_i s_i' right
-             * for the expanded data; a cluster sum needs w_i e_i x_i. */
-            double f = freq ? sqrt(d->w[i]) : 1.0;
-            double *Sg = G + c * r;
-            for (size_t k = 0; k < r; k++)
-                Sg[k] += f * s[k];
         }
+        free(S);
         if (r)
             cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)r,
                         (int)ng, 1.0, G, (int)r, 0.0, M, (int)r);
@@ -184,7 +190,7 @@ bh_status bh_vcov_compute(bh_fit *fit, const bh_vcov_spec *spec,
         double adj = (double)ng / (double)(ng - 1);
         if (fit->linear)
             adj *= (N - 1) / (N - K);
-        sandwich(B, M, r, adj, V);
+        sandwich(B, M, r, adj, T, V);
         ncl = ng;
         df = (double)ng - 1;
         snprintf(type, sizeof type, "cluster(%.80s)",
@@ -208,10 +214,10 @@ bh_status bh_vcov_compute(bh_fit *fit, const bh_vcov_spec *spec,
             st = bh_error_set(err, BH_ENOMEM, "vcov: out of memory");
             goto done;
         }
-        size_t rows = 0;
-        for (size_t i = 0; i < n; i++) {
-            double om = 1.0;
-            if (hc >= 2) {
+        for (size_t i0 = 0; i0 < n; i0 += VCOV_CHUNK) {
+            size_t rows = n - i0 < VCOV_CHUNK ? n - i0 : VCOV_CHUNK;
+            bh_fit_score_rows(fit, i0, rows, idx, r, G);
+            for (size_t i = i0; hc >= 2 && i < i0 + rows; i++) {
                 /* Leverage of one replicate under frequency weights. */
                 double h = fit->hat[i];
                 if (freq && d->w[i] > 0)
@@ -219,21 +225,17 @@ bh_status bh_vcov_compute(bh_fit *fit, const bh_vcov_spec *spec,
                 double oneh = 1.0 - h;
                 /* h = 1 has a zero residual: it contributes nothing
                  * (R would give 0/0 here). */
-                om = oneh > 0 ? (hc == 2 ? 1.0 / oneh : 1.0 / (oneh * oneh))
-                              : 0.0;
+                double om = oneh > 0 ? (hc == 2 ? 1.0 / oneh : 1.0 / (oneh * oneh))
+                                     : 0.0;
+                double sq = sqrt(om);
+                double *s = G + (i - i0) * r;
+                for (size_t k = 0; k < r; k++)
+                    s[k] *= sq;
             }
-            double *s = G + rows * r;
-            score_row(fit, i, idx, r, full, s);
-            double sq = sqrt(om);
-            for (size_t k = 0; k < r; k++)
-                s[k] *= sq;
-            if (++rows == VCOV_CHUNK || i + 1 == n) {
-                if (r)
-                    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans,
-                                (int)r, (int)rows, 1.0, G, (int)r, 1.0, M,
-                                (int)r);
-                rows = 0;
-            }
+            if (r)
+                cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans,
+                            (int)r, (int)rows, 1.0, G, (int)r, 1.0, M,
+                            (int)r);
         }
         for (size_t a = 0; a < r; a++)
             for (size_t b = 0; b < a; b++)
@@ -248,7 +250,7 @@ bh_status bh_vcov_compute(bh_fit *fit, const bh_vcov_spec *spec,
             }
             adj = N / (N - K);
         }
-        sandwich(B, M, r, adj, V);
+        sandwich(B, M, r, adj, T, V);
         snprintf(type, sizeof type, "HC%d", hc);
     }
 
@@ -293,7 +295,7 @@ done:
     free(B);
     free(M);
     free(V);
-    free(full);
+    free(T);
     free(G);
     return st;
 }

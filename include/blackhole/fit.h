@@ -143,6 +143,13 @@ bh_status bh_fit_add_test(bh_fit *fit, const char *kind, const char *label,
  * explicit scores when set, else the sum over blocks of xb[i, .] * u[i, b]. */
 void bh_fit_score(const bh_fit *fit, size_t i, double *s);
 
+/* Score rows i0 .. i0+rows-1 restricted to the coefficients idx[0..r-1]
+ * (none aliased), into the row-major block g[(i - i0) * r + k]: the same
+ * numbers as bh_fit_score gives in those places, bit for bit, gathered
+ * column by column (the covariance meats build their BLAS blocks so). */
+void bh_fit_score_rows(const bh_fit *fit, size_t i0, size_t rows, const size_t *idx,
+                       size_t r, double *g);
+
 /* Fill se, statistic, p_value and conf_low/high from vcov, df_inference and
  * the confidence level (0 < level < 1): t tests with df_inference degrees of
  * freedom when it is finite and positive, z tests when it is INFINITY;

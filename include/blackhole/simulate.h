@@ -180,6 +180,11 @@ bh_status bh_simulate_prepare(bh_simulate_plan *p, const char *dir,
  * return the rows in *out (may be NULL).  Used after a run and by merge. */
 bh_status bh_simulate_finish(const char *dir, bh_simulate_result **out, bh_error *err);
 
+/* v as printf's "%.17g" writes it, NUL-ended, into buf (32 bytes);
+ * returns the length.  replications.csv's number format, exposed for its
+ * test against printf. */
+size_t bh_simulate_fmt_g17(double v, char *buf);
+
 /* ---- drivers ---- */
 
 /* The threaded batch: prepare, run the pending items of this shard on

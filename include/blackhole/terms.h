@@ -100,6 +100,16 @@ bh_status bh_terms_train(const bh_formula *f, const bh_frame *data,
                          bh_error *err);
 void bh_terms_free(bh_terms *t);
 
+/* bh_terms_free(*t) then bh_terms_train(f, ...) into *t, with the same
+ * result and errors, but cheaper for repeated fits (simulations): when *t
+ * was trained from a formula with the same text and the new rows give the
+ * same variable kinds and factor levels, *t is kept and only its
+ * center()/scale() state is trained again.  *t may be NULL; it is NULL
+ * after an error. */
+bh_status bh_terms_retrain(const bh_formula *f, const bh_frame *data,
+                           const size_t *rows, size_t nrows, bh_terms **t,
+                           bh_error *err);
+
 /* Raw-variable names the formula reads (RHS, LHS, offsets, random effects
  * and phi part), each once, before any training; for listwise deletion.
  * *names is a malloc'ed array of pointers into f (free only the array). */

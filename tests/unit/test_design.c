@@ -27,24 +27,26 @@
                   "got %.17g want %.17g: " fmt, g_, w_, __VA_ARGS__);          \
     } while (0)
 
-/* The fixture data as a frame: y x z a race numeric, f g categorical. */
-static bh_frame *load_data(void)
+/* The fixture data as a frame (its first `limit` rows): y x z a race
+ * numeric, f g categorical. */
+static bh_frame *load_data_rows(size_t limit)
 {
     bht_fixture *fx = bht_fixture_read(FIX "data.csv");
-    bh_frame *fr = bh_frame_new("data.csv", fx->nrow);
+    size_t nrow = fx->nrow < limit ? fx->nrow : limit;
+    bh_frame *fr = bh_frame_new("data.csv", nrow);
     cr_assert_not_null(fr);
     bh_error err = {0};
     for (size_t j = 0; j < fx->ncol; j++) {
         const char *name = fx->header[j];
         if (!strcmp(name, "f") || !strcmp(name, "g")) {
-            const char **v = calloc(fx->nrow, sizeof *v);
-            for (size_t i = 0; i < fx->nrow; i++)
+            const char **v = calloc(nrow, sizeof *v);
+            for (size_t i = 0; i < nrow; i++)
                 v[i] = strcmp(fx->cell[i][j], "NA") ? fx->cell[i][j] : NULL;
             cr_assert_eq(bh_frame_add_categorical(fr, name, v, &err), BH_OK, "%s", err.msg);
             free(v);
         } else {
-            double *v = malloc(fx->nrow * sizeof *v);
-            for (size_t i = 0; i < fx->nrow; i++)
+            double *v = malloc(nrow * sizeof *v);
+            for (size_t i = 0; i < nrow; i++)
                 v[i] = strcmp(fx->cell[i][j], "NA") ? strtod(fx->cell[i][j], NULL) : NAN;
             cr_assert_eq(bh_frame_add_numeric(fr, name, v, NULL, &err), BH_OK, "%s", err.msg);
             free(v);
@@ -52,6 +54,11 @@ static bh_frame *load_data(void)
     }
     bht_fixture_free(fx);
     return fr;
+}
+
+static bh_frame *load_data(void)
+{
+    return load_data_rows(SIZE_MAX);
 }
 
 static bh_design *build(const bh_frame *fr, const char *text,
@@ -79,10 +86,9 @@ static bh_status build_err(const bh_frame *fr, const char *text,
     return st;
 }
 
-static void compare_fixture(const bh_frame *fr, const char *text,
-                            const char *path)
+static void compare_design(const bh_design *d, const bh_frame *fr, const char *text,
+                           const char *path)
 {
-    bh_design *d = build(fr, text, NULL);
     bht_fixture *fx = bht_fixture_read(path);
     cr_assert_eq(d->p, fx->ncol - 1, "%s: p = %zu, R has %zu", text, d->p,
                  fx->ncol - 1);
@@ -104,6 +110,13 @@ static void compare_fixture(const bh_frame *fr, const char *text,
     cr_assert_eq(d->m, 1);
     cr_assert_str_eq(d->ynames[0], "y");
     bht_fixture_free(fx);
+}
+
+static void compare_fixture(const bh_frame *fr, const char *text,
+                            const char *path)
+{
+    bh_design *d = build(fr, text, NULL);
+    compare_design(d, fr, text, path);
     bh_design_free(d);
 }
 
@@ -119,6 +132,74 @@ Test(design, model_matrix_matches_R)
     }
     bht_fixture_free(fl);
     bh_frame_free(fr);
+}
+
+/* bh_design_rebuild keeps the trained terms when the new data have the
+ * same factor levels (only center()/scale() are trained again) and trains
+ * anew otherwise: either way the design must be R's.  The first build is
+ * on the first rows only (fewer levels of f, g and race, other means), the
+ * rebuilds on all rows (new levels), then again on all rows (same levels:
+ * the terms are kept). */
+Test(design, rebuild_matches_R)
+{
+    bh_frame *all = load_data();
+    bh_frame *few = load_data_rows(5);
+    bht_fixture *fl = bht_fixture_read(FIX "formulas.csv");
+    bh_error err = {0};
+    for (size_t k = 0; k <= fl->nrow; k++) {
+        char path[256];
+        const char *text = k < fl->nrow ? fl->cell[k][1] : "y ~ center(x) + scale(z) + center(x):g";
+        if (k < fl->nrow)
+            snprintf(path, sizeof path, FIX "mm_%s.csv", fl->cell[k][0]);
+        else
+            snprintf(path, sizeof path, FIX "mm_center.csv");
+        bh_formula *f;
+        cr_assert_eq(bh_formula_parse(text, &f, &err), BH_OK, "%s", err.msg);
+        bh_design *d = NULL;
+        /* five rows may not support the formula (one level only): then the
+         * first design comes from all rows */
+        if (bh_design_build(f, few, NULL, &d, &err) != BH_OK)
+            cr_assert_eq(bh_design_build(f, all, NULL, &d, &err), BH_OK, "%s", err.msg);
+        for (int rep = 0; rep < 2; rep++) {
+            const bh_terms *before = d->terms;
+            cr_assert_eq(bh_design_rebuild(f, all, NULL, d, &err), BH_OK, "%s: %s", text,
+                         err.msg);
+            if (rep == 1)
+                cr_assert_eq(d->terms, before, "%s: the terms were not kept", text);
+            compare_design(d, all, text, path);
+        }
+        bh_design_free(d);
+        bh_formula_free(f);
+    }
+    bht_fixture_free(fl);
+    bh_frame_free(few);
+    bh_frame_free(all);
+}
+
+/* A rebuild whose data fail gives the errors of a fresh build, and the
+ * design can be rebuilt afterwards. */
+Test(design, rebuild_errors_then_recovers)
+{
+    bh_frame *all = load_data();
+    bh_frame *one = load_data_rows(1);   /* f has one level: an error */
+    bh_formula *f;
+    bh_error err = {0}, e2 = {0};
+    cr_assert_eq(bh_formula_parse("y ~ x * f", &f, &err), BH_OK);
+    bh_design *d = NULL;
+    cr_assert_eq(bh_design_build(f, all, NULL, &d, &err), BH_OK, "%s", err.msg);
+    bh_design *fresh = NULL;
+    bh_status want = bh_design_build(f, one, NULL, &fresh, &e2);
+    cr_assert_neq(want, BH_OK);
+    cr_assert_eq(bh_design_rebuild(f, one, NULL, d, &err), want);
+    cr_assert_str_eq(err.msg, e2.msg);
+    cr_assert_eq(d->n, 0);
+    cr_assert_null(d->terms);
+    cr_assert_eq(bh_design_rebuild(f, all, NULL, d, &err), BH_OK, "%s", err.msg);
+    compare_design(d, all, "y ~ x * f", FIX "mm_2.csv");
+    bh_design_free(d);
+    bh_formula_free(f);
+    bh_frame_free(one);
+    bh_frame_free(all);
 }
 
 Test(design, center_scale_trained_on_estimation_rows)

@@ -5,7 +5,9 @@
  * Runs use the shipped spec analysis/sabnis2013.ini with the fast OLS
  * model (or the fractional logit) and a small pseudo-truth data set. */
 #include <gsl/gsl_errno.h>
+#include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -659,4 +661,77 @@ Test(simulate, resume_without_replications_file)
     free(a);
     free(b);
     bh_study_free(s);
+}
+
+/* ---- replications.csv numbers: the integer "%.17g" against glibc's ---- */
+
+static void check_g17(double v)
+{
+    char want[64], got[64];
+    int k = snprintf(want, sizeof want, "%.17g", v);
+    size_t L = bh_simulate_fmt_g17(v, got);
+    cr_assert(L == (size_t)k && strcmp(got, want) == 0,
+              "%%.17g of %a: got '%s' (%zu), glibc '%s'", v, got, L, want);
+}
+
+/* splitmix64: a reproducible stream of bit patterns */
+static uint64_t sm64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+Test(simulate, g17_matches_printf_special_cases)
+{
+    const double fixed[] = {0.0, -0.0, 1.0, -1.0, 0.1, 0.5, 1.5, 2.5, 1e-5, 1e-4, 9.9999e-5,
+                            1e16, 1e17, 9.999999999999999e16, 99999999999999984.0, 1e22,
+                            DBL_MAX, -DBL_MAX, DBL_MIN, 4.9406564584124654e-324,
+                            2.2250738585072009e-308, 0.30000000000000004, 1.0 / 3.0,
+                            123456789012345678.0, 0.000123456789, 5e-324, 1e-300, 1e-11,
+                            1.0000000000000002, 0.99999999999999989, 9007199254740993.0,
+                            INFINITY, -INFINITY, NAN};
+    for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++)
+        check_g17(fixed[k]);
+    /* powers of ten and their neighbours: where the exponent estimate and
+     * the rounding to a new power (9.99...e-5 -> 0.0001) are decided */
+    for (int e = -324; e <= 308; e++) {
+        double p = pow(10.0, e);
+        double v = p;
+        for (int j = 0; j < 4; j++)
+            v = nextafter(v, 0);
+        for (int j = 0; j < 9; j++, v = nextafter(v, INFINITY)) {
+            check_g17(v);
+            check_g17(-v);
+        }
+    }
+    /* exact ties at the 17th digit: integers 10^16 .. 10^17 with a final
+     * 5 below the 17 digits are doubles only above 2^53; halves of odd
+     * integers near 2^53 are ties for the rounding of short numbers */
+    for (uint64_t m = 1; m < 4000; m++) {
+        check_g17((double)m + 0.5);
+        check_g17(((double)(UINT64_C(1) << 53) - (double)m) / 2);
+        check_g17(ldexp((double)m, -60));
+        check_g17((double)(UINT64_C(10000000000000000) + 10 * m + 5));
+    }
+}
+
+Test(simulate, g17_matches_printf_random, .timeout = 120)
+{
+    uint64_t st = 20130101;
+    /* every bit pattern class: 2 million raw patterns (subnormals, huge,
+     * tiny), 2 million log-uniform values in the range of estimates, SEs
+     * and p-values (1e-30 .. 1e6) */
+    for (long k = 0; k < 2000000; k++) {
+        uint64_t b = sm64(&st);
+        double v;
+        memcpy(&v, &b, sizeof v);
+        check_g17(v);
+    }
+    for (long k = 0; k < 2000000; k++) {
+        double u = (double)(sm64(&st) >> 11) / 9007199254740992.0;
+        double v = pow(10.0, -30 + 36 * u);
+        check_g17(k % 2 ? v : -v);
+    }
 }

@@ -351,3 +351,71 @@ Test(terms, rawvars_in_order_of_appearance)
     free(names);
     bh_formula_free(f);
 }
+
+/* bh_terms_retrain: center()/scale() state and factor levels of the new
+ * rows, by hand.  x = 1..8, f = a a b b a b c c.
+ *   rows 0-3: x 1,2,3,4: mean 2.5, sd sqrt(5/3); f levels a b
+ *   rows 2-5: x 3,4,5,6: mean 4.5, sd sqrt(5/3); f levels a b (kept)
+ *   rows 4-7: x 5,6,7,8: mean 6.5;               f levels a b c (new)
+ *   rows 6-7: f has the one level c: the error of bh_terms_train */
+Test(terms, retrain_by_hand)
+{
+    bh_error err = {0}, e2 = {0};
+    bh_frame *fr = bh_frame_new("hand", 8);
+    const double x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, y[8] = {0};
+    const char *f[8] = {"a", "a", "b", "b", "a", "b", "c", "c"};
+    cr_assert_eq(bh_frame_add_numeric(fr, "x", x, NULL, &err), BH_OK, "%s", err.msg);
+    cr_assert_eq(bh_frame_add_numeric(fr, "y", y, NULL, &err), BH_OK, "%s", err.msg);
+    cr_assert_eq(bh_frame_add_categorical(fr, "f", f, &err), BH_OK, "%s", err.msg);
+    bh_formula *fo;
+    cr_assert_eq(bh_formula_parse("y ~ center(x) + scale(x) + f", &fo, &err), BH_OK);
+    const size_t r0[4] = {0, 1, 2, 3}, r1[4] = {2, 3, 4, 5}, r2[4] = {4, 5, 6, 7}, r3[2] = {6, 7};
+    bh_terms *t = NULL;
+    cr_assert_eq(bh_terms_retrain(fo, fr, r0, 4, &t, &err), BH_OK, "%s", err.msg);
+    cr_assert_eq(t->p, 4);
+    bht_assert_rel(t->vars[0].expr->state[0], 2.5, 1e-15);
+    bht_assert_rel(t->vars[1].expr->state[1], sqrt(5.0 / 3.0), 1e-15);
+
+    const bh_terms *before = t;
+    cr_assert_eq(bh_terms_retrain(fo, fr, r1, 4, &t, &err), BH_OK, "%s", err.msg);
+    cr_assert_eq(t, before, "same levels: the terms are kept");
+    bht_assert_rel(t->vars[0].expr->state[0], 4.5, 1e-15);
+    bht_assert_rel(t->vars[1].expr->state[0], 4.5, 1e-15);
+    bht_assert_rel(t->vars[1].expr->state[1], sqrt(5.0 / 3.0), 1e-15);
+    cr_assert_eq(t->p, 4);
+    cr_assert_str_eq(t->colnames[3], "fb");
+    size_t map[3];
+    double row[4];
+    cr_assert_eq(bh_terms_map(t, fr, map, &err), BH_OK, "%s", err.msg);
+    cr_assert_eq(bh_terms_row(t, fr, map, 5, NULL, 0, row, &err), BH_OK, "%s", err.msg);
+    /* x = 6: center 1.5, scale 1.5 / sqrt(5/3), f = b */
+    bht_assert_rel(row[1], 1.5, 1e-15);
+    bht_assert_rel(row[2], 1.5 / sqrt(5.0 / 3.0), 1e-15);
+    cr_assert_eq(row[3], 1.0);
+
+    cr_assert_eq(bh_terms_retrain(fo, fr, r2, 4, &t, &err), BH_OK, "%s", err.msg);
+    cr_assert_eq(t->p, 5);
+    cr_assert_str_eq(t->colnames[4], "fc");
+    bht_assert_rel(t->vars[0].expr->state[0], 6.5, 1e-15);
+
+    bh_terms *fresh = NULL;
+    bh_status want = bh_terms_train(fo, fr, r3, 2, &fresh, &e2);
+    cr_assert_eq(want, BH_EDATA);
+    cr_assert_null(fresh);
+    cr_assert_eq(bh_terms_retrain(fo, fr, r3, 2, &t, &err), want);
+    cr_assert_null(t);
+    cr_assert_str_eq(err.msg, e2.msg);
+
+    /* another formula text: trained anew, not kept */
+    bh_formula *fo2;
+    cr_assert_eq(bh_formula_parse("y ~ center(x) + f", &fo2, &err), BH_OK);
+    cr_assert_eq(bh_terms_retrain(fo, fr, r0, 4, &t, &err), BH_OK, "%s", err.msg);
+    cr_assert_eq(bh_terms_retrain(fo2, fr, r1, 4, &t, &err), BH_OK, "%s", err.msg);
+    cr_assert_eq(t->p, 3);
+    cr_assert_str_eq(t->formula->text, "y ~ center(x) + f");
+    bht_assert_rel(t->vars[0].expr->state[0], 4.5, 1e-15);
+    bh_terms_free(t);
+    bh_formula_free(fo2);
+    bh_formula_free(fo);
+    bh_frame_free(fr);
+}

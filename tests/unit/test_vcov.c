@@ -167,3 +167,62 @@ Test(vcov_errors, cluster_missing_and_hat)
     bh_fit_free(fit);
     lmt_free(t);
 }
+
+/* Score rows for the meats: x[i, c] * u[i, b] summed over the blocks that
+ * hold a coefficient, by hand with small integers (exact in double), for
+ * overlapping blocks, an aliased coefficient left out, a chunk starting
+ * inside the data, and explicit scores. */
+Test(vcov_scores, score_rows_by_hand)
+{
+    enum { N = 5, P = 4 };
+    bh_fit *fit = bh_fit_alloc(P, N, 1, 2);
+    cr_assert_not_null(fit);
+    /* block 0: coefficients 0..2 from x0 (3 columns); block 1: 2..3 from
+     * x1 (2 columns), so coefficient 2 gets x0[.,2] u0 + x1[.,0] u1 */
+    static const double x0[3 * N] = {1, 2, 3, 4, 5, -1, 0, 1, 2, 3, 2, 2, 2, 2, -2};
+    static const double x1[2 * N] = {1, 1, 1, 1, 1, 0.5, -0.5, 1.5, 2, -3};
+    fit->blocks[0] = (bh_score_block){.x = x0, .ncol = 3, .coef0 = 0};
+    fit->blocks[1] = (bh_score_block){.x = x1, .ncol = 2, .coef0 = 2};
+    const double u0[N] = {1, -2, 0.5, 3, -1}, u1[N] = {2, 2, -1, 0.25, 4};
+    memcpy(fit->u, u0, sizeof u0);
+    memcpy(fit->u + N, u1, sizeof u1);
+    fit->aliased[1] = 1;
+    const size_t idx[3] = {0, 2, 3};
+    /* rows 1..4 (i0 = 1), by hand:
+     * coef 0: x0[i,0] u0[i]             =  -4, 1.5, 12, -5
+     * coef 2: x0[i,2] u0 + x1[i,0] u1   =  -4+2, 1-1, 6+0.25, 2+4 = -2, 0, 6.25, 6
+     * coef 3: x1[i,1] u1                =  -1, -1.5, 0.5, -12 */
+    const double want[4][3] = {{-4, -2, -1}, {1.5, 0, -1.5}, {12, 6.25, 0.5}, {-5, 6, -12}};
+    double g[4 * 3], full[P];
+    bh_fit_score_rows(fit, 1, 4, idx, 3, g);
+    for (size_t i = 0; i < 4; i++) {
+        bh_fit_score(fit, i + 1, full);
+        for (size_t k = 0; k < 3; k++) {
+            cr_assert_eq(g[i * 3 + k], want[i][k], "row %zu coef %zu: %g", i + 1, idx[k],
+                         g[i * 3 + k]);
+            cr_assert_eq(memcmp(&g[i * 3 + k], &full[idx[k]], sizeof full[0]), 0,
+                         "row %zu coef %zu differs from bh_fit_score", i + 1, idx[k]);
+        }
+    }
+    /* coefficients 0 and 3, each in one block only (the row-wise path) */
+    const size_t idx2[2] = {0, 3};
+    bh_fit_score_rows(fit, 1, 4, idx2, 2, g);
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_eq(g[i * 2], want[i][0], "row %zu coef 0", i + 1);
+        cr_assert_eq(g[i * 2 + 1], want[i][2], "row %zu coef 3", i + 1);
+    }
+    /* a -0 product comes out +0, as in bh_fit_score's zeroed row */
+    fit->u[0] = -0.0;
+    bh_fit_score_rows(fit, 0, 1, idx, 1, g);
+    cr_assert(g[0] == 0 && !signbit(g[0]));
+    /* explicit scores (n x p, column-major) take precedence */
+    fit->scores = malloc(N * P * sizeof *fit->scores);
+    for (size_t k = 0; k < N * P; k++)
+        fit->scores[k] = (double)k + 0.5;
+    bh_fit_score_rows(fit, 2, 2, idx, 3, g);
+    const double ws[2][3] = {{2.5, 12.5, 17.5}, {3.5, 13.5, 18.5}};
+    for (size_t i = 0; i < 2; i++)
+        for (size_t k = 0; k < 3; k++)
+            cr_assert_eq(g[i * 3 + k], ws[i][k]);
+    bh_fit_free(fit);
+}
