@@ -641,6 +641,21 @@ static bh_status adopt_or_drop(bh_frame *f, bh_column *c, int ok, bh_error *err)
     return bh_error_set(err, BH_ENOMEM, "out of memory");
 }
 
+/* An empty categorical column of n rows with room for maxlev levels
+ * (codes and levels to fill); 0 when out of memory (adopt_or_drop frees
+ * what was allocated). */
+static int cat_column(bh_column *c, const char *name, size_t n, size_t maxlev)
+{
+    memset(c, 0, sizeof *c);
+    c->type = BH_COL_CATEGORICAL;
+    c->n = n;
+    c->name = strdup(name);
+    c->na = calloc(n ? n : 1, 1);
+    c->code = malloc((n ? n : 1) * sizeof *c->code);
+    c->levels = calloc(maxlev ? maxlev : 1, sizeof *c->levels);
+    return c->name && c->na && c->code && c->levels;
+}
+
 /* Column `name` of ids PREFIX + zero-padded 1..n, built directly: the ids
  * are distinct and, sharing a prefix and a width, already in the frame's
  * level order (see frame.h), so level k is row k and nothing is sorted. */
@@ -649,15 +664,9 @@ static bh_status add_ids(bh_frame *f, const char *name, const char *prefix, size
 {
     int width = snprintf(NULL, 0, "%zu", n);
     size_t each = strlen(prefix) + (size_t)width + 1;
-    bh_column c = {0};
-    c.type = BH_COL_CATEGORICAL;
-    c.n = n;
-    c.nlevels = n;
-    c.name = strdup(name);
-    c.na = calloc(n ? n : 1, 1);
-    c.code = malloc((n ? n : 1) * sizeof *c.code);
-    c.levels = calloc(n ? n : 1, sizeof *c.levels);
-    int ok = c.name && c.na && c.code && c.levels;
+    bh_column c;
+    int ok = cat_column(&c, name, n, n);
+    c.nlevels = n; /* levels not yet made are NULL, which frees */
     for (size_t i = 0; ok && i < n; i++) {
         if (!(c.levels[i] = malloc(each))) {
             ok = 0;
@@ -678,14 +687,8 @@ static bh_status add_ids(bh_frame *f, const char *name, const char *prefix, size
 static bh_status add_unit_ids(bh_generate_workspace *w, bh_frame *f, const char *name,
                               size_t n, bh_error *err)
 {
-    bh_column c = {0};
-    c.type = BH_COL_CATEGORICAL;
-    c.n = n;
-    c.name = strdup(name);
-    c.na = calloc(n ? n : 1, 1);
-    c.code = malloc((n ? n : 1) * sizeof *c.code);
-    c.levels = calloc(w->nreps ? w->nreps : 1, sizeof *c.levels);
-    int ok = c.name && c.na && c.code && c.levels;
+    bh_column c;
+    int ok = cat_column(&c, name, n, w->nreps);
     for (size_t i = 0; ok && i < n; i++) {
         size_t u = w->parent[i];
         if (i == 0 || u != w->parent[i - 1]) {
@@ -709,15 +712,10 @@ static bh_status add_group(bh_generate_workspace *w, bh_frame *f, const char *na
      * sorting n strings. */
     const bh_dgp *d = &w->s->dgp;
     size_t G = d->nlevels;
-    bh_column c = {0};
-    c.type = BH_COL_CATEGORICAL;
-    c.n = n;
-    c.name = strdup(name);
-    c.na = calloc(n ? n : 1, 1);
-    c.code = malloc((n ? n : 1) * sizeof *c.code);
-    c.levels = calloc(G ? G : 1, sizeof *c.levels);
+    bh_column c;
+    int ok = cat_column(&c, name, n, G);
     int *rank = calloc(G ? G : 1, sizeof *rank);
-    int ok = c.name && c.na && c.code && c.levels && rank;
+    ok = ok && rank;
     for (size_t i = 0; ok && i < n; i++)
         rank[w->group[leads ? w->parent[i] : i]] = 1;
     /* present levels in sorted order: insertion sort of at most G names */

@@ -1034,6 +1034,18 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Sort v[0..n) and keep each value once at its front; returns how many
+ * (a numeric factor's levels). */
+static size_t sort_unique(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    size_t nl = 0;
+    for (size_t i = 0; i < n; i++)
+        if (nl == 0 || v[i] != v[nl - 1])
+            v[nl++] = v[i];
+    return nl;
+}
+
 /* Levels of a factor variable present in the estimation rows (R's lm drops
  * unused levels). */
 static bh_status train_levels(trainctx *tc, bh_tvar *v)
@@ -1086,11 +1098,7 @@ static bh_status train_levels(trainctx *tc, bh_tvar *v)
                                    tc->rows[i] + 1);
             tc->buf[i] = level_value(tc->buf[i], buf, sizeof buf);
         }
-        qsort(tc->buf, tc->nrows, sizeof *tc->buf, cmp_double);
-        size_t nl = 0;
-        for (size_t i = 0; i < tc->nrows; i++)
-            if (nl == 0 || tc->buf[i] != tc->buf[nl - 1])
-                tc->buf[nl++] = tc->buf[i];
+        size_t nl = sort_unique(tc->buf, tc->nrows);
         v->levnum = malloc((nl + 1) * sizeof *v->levnum);
         v->levels = calloc(nl + 1, sizeof *v->levels);
         if (!v->levnum || !v->levels)
@@ -1155,11 +1163,7 @@ static int same_levels(trainctx *tc, const bh_tvar *v)
             return 0;
         tc->buf[i] = level_value(tc->buf[i], buf, sizeof buf);
     }
-    qsort(tc->buf, tc->nrows, sizeof *tc->buf, cmp_double);
-    size_t nl = 0;
-    for (size_t i = 0; i < tc->nrows; i++)
-        if (nl == 0 || tc->buf[i] != tc->buf[nl - 1])
-            tc->buf[nl++] = tc->buf[i];
+    size_t nl = sort_unique(tc->buf, tc->nrows);
     if (nl != v->nlevels)
         return 0;
     for (size_t l = 0; l < nl; l++)
