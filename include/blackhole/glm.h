@@ -8,8 +8,12 @@
  * The solver follows GSL's iterative-solver pattern: a workspace allocated
  * once from sizes, then init / iterate / test, and a driver (bh_glm_fit)
  * that loops.  Each iteration solves a weighted least-squares problem; step
- * halving backs off when the deviance rises; convergence is on the relative
- * change in deviance, |dev - dev_old| / (|dev| + 0.1) < tol (R's glm rule).
+ * halving backs off when the deviance rises; convergence needs the relative
+ * change in deviance, |dev - dev_old| / (|dev| + 0.1) < tol (R's glm rule),
+ * and the coefficients to have stopped moving (relative change, or the
+ * error bound estimated from the ratio of successive changes, below 1e-10).
+ * Designs longer than BH_GLM_BLOCK rows are processed block by block on
+ * opt.threads threads, with the same numbers for any thread count.
  *
  * The result is a bh_fit with bread = (X'WX)^-1 at the solution (W the
  * working weights of the last iteration, as R's glm.fit keeps them; from a
