@@ -334,7 +334,7 @@ Test(glm_fastpath, rank_decision_collinear)
  * pivot of X'WX (~1e-16) is below its 1e-13 floor, so the steps are solved
  * by the tall-skinny QR of [sqrt(W) X, sqrt(W) z].  Checked against the
  * score equations X'(y - mu) = 0 evaluated in long double from the
- * estimates (each within 1e-9 of sum_i |x_ij|). */
+ * estimates (each within 5e-8 of sum_i |x_ij|, see below). */
 Test(glm_fastpath, qr_step_fallback_scores)
 {
     size_t n = 5000, q = 4;
@@ -361,7 +361,11 @@ Test(glm_fastpath, qr_step_fallback_scores)
             sc += u->d.x[j * n + i] * (u->d.y[i] - mu);
             sa += fabs(u->d.x[j * n + i]);
         }
-        cr_expect(fabsl(sc) <= 1e-9L * sa, "score %zu = %Lg (scale %Lg)", j,
+        /* x3 and x4 differ by 1e-8: cond(X) ~ 1e8, so the scores are
+         * attainable to about eps cond ~ 2e-8 of their scale (the
+         * iterations end in rounding noise: 1e-9 held with glibc's and
+         * the AVX paths' exp/log1p, 1.5e-8 with the portable path). */
+        cr_expect(fabsl(sc) <= 5e-8L * sa, "score %zu = %Lg (scale %Lg)", j,
                   sc, sa);
     }
     bh_fit_free(fit);
