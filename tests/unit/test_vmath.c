@@ -44,6 +44,14 @@ static double lcg_unit(uint64_t *s)
     return (double)(*s >> 11) * 0x1p-53;
 }
 
+/* Under `make valgrind` (BH_VALGRIND set) long double is computed in
+ * double precision (valgrind has no 80-bit x87 arithmetic): the long
+ * double references cannot measure ulps there. */
+static int no_long_double(void)
+{
+    return getenv("BH_VALGRIND") != NULL;
+}
+
 static int n_paths(void)
 {
     return (int)bh_vm_best_path();
@@ -98,6 +106,8 @@ static double *log_inputs(void)
 
 Test(vmath, reference_sane)
 {
+    if (no_long_double())
+        cr_skip_test("no 80-bit long double under valgrind: no ulp reference");
     /* The long double references agree with glibc's double exp / log1p
      * (each within 1 ulp by glibc's manual) to within a little over half
      * an ulp: they measure ulps of doubles correctly. */
@@ -118,6 +128,8 @@ Test(vmath, reference_sane)
 
 Test(vmath, exp_negabs_accuracy)
 {
+    if (no_long_double())
+        cr_skip_test("no 80-bit long double under valgrind: no ulp reference");
     double *x = exp_inputs(), *y = malloc(EXP_N * sizeof *y);
     cr_assert(y);
     for (int p = BH_VM_GENERIC; p <= n_paths(); p++) {
@@ -137,6 +149,8 @@ Test(vmath, exp_negabs_accuracy)
 
 Test(vmath, log1p_unit_accuracy)
 {
+    if (no_long_double())
+        cr_skip_test("no 80-bit long double under valgrind: no ulp reference");
     double *e = log_inputs(), *y = malloc(LOG_N * sizeof *y);
     cr_assert(y);
     for (int p = BH_VM_GENERIC; p <= n_paths(); p++) {
@@ -217,7 +231,7 @@ Test(vmath, log1p_unit_special)
         /* log1p(e) = e - e^2/2 + ... rounds to e below 2^-53. */
         for (size_t i = 3; i <= 6; i++)
             cr_assert(same_bits(y[i], e[i]), "%s: log1p(%g) = %.17g", pn, e[i], y[i]);
-        for (size_t i = 7; i < n; i++)
+        for (size_t i = 7; i < n && !no_long_double(); i++)
             cr_assert(ulp_err(y[i], log1pl((long double)e[i])) < MAX_ULP,
                       "%s: log1p(%.17g) = %.17g", pn, e[i], y[i]);
     }
