@@ -493,6 +493,22 @@ Test(glm_fastpath, auc_ties_against_pair_count)
     bht_design_free(t);
 }
 
+/* The logit fit of t in full and lean (both converged). */
+static void full_and_lean(bht_design *t, bh_family fam, bh_fit **full, bh_fit **lean)
+{
+    bh_glm_options opt;
+    bh_glm_default_options(&opt);
+    opt.family = fam;
+    opt.link = BH_LINK_LOGIT;
+    opt.colnames = (const char *const *)t->names;
+    bh_error err;
+    *full = *lean = NULL;
+    cr_assert_eq(bh_glm_fit(&t->d, &opt, NULL, full, &err), BH_OK, "%s", err.msg);
+    opt.lean = 1;
+    cr_assert_eq(bh_glm_fit(&t->d, &opt, NULL, lean, &err), BH_OK, "%s", err.msg);
+    cr_assert((*full)->converged && (*lean)->converged);
+}
+
 /* Lean fits (simulations): the same coefficients, covariance, scores and
  * dispersion as the full fit up to rounding (its cross products come
  * from dgemm instead of dsyrk, its bread from the Cholesky factor of
@@ -504,17 +520,8 @@ Test(glm_fastpath, lean_matches_full)
     uint64_t s = 52;
     for (size_t i = 0; i < n; i++) /* a fractional response */
         t->d.y[i] = 0.5 * t->d.y[i] + 0.25 * (unif(&s) + 1);
-    bh_glm_options opt;
-    bh_glm_default_options(&opt);
-    opt.family = BH_FAM_FRACTIONAL;
-    opt.link = BH_LINK_LOGIT;
-    opt.colnames = (const char *const *)t->names;
-    bh_error err;
-    bh_fit *full = NULL, *lean = NULL;
-    cr_assert_eq(bh_glm_fit(&t->d, &opt, NULL, &full, &err), BH_OK, "%s", err.msg);
-    opt.lean = 1;
-    cr_assert_eq(bh_glm_fit(&t->d, &opt, NULL, &lean, &err), BH_OK, "%s", err.msg);
-    cr_assert(full->converged && lean->converged);
+    bh_fit *full, *lean;
+    full_and_lean(t, BH_FAM_FRACTIONAL, &full, &lean);
     cr_expect_null(lean->hat);
     cr_expect_not_null(full->hat);
     cr_expect(isnan(lean->stats.loglik) && isnan(lean->stats.null_deviance) &&
@@ -740,17 +747,8 @@ Test(glm_fastpath, lean_ill_conditioned_takes_the_qr)
     uint64_t s = 94;
     for (size_t i = 0; i < n; i++)
         t->d.x[2 * n + i] = t->d.x[n + i] + 1e-3 * unif(&s);
-    bh_glm_options opt;
-    bh_glm_default_options(&opt);
-    opt.family = BH_FAM_BINOMIAL;
-    opt.link = BH_LINK_LOGIT;
-    opt.colnames = (const char *const *)t->names;
-    bh_error err;
-    bh_fit *full = NULL, *lean = NULL;
-    cr_assert_eq(bh_glm_fit(&t->d, &opt, NULL, &full, &err), BH_OK, "%s", err.msg);
-    opt.lean = 1;
-    cr_assert_eq(bh_glm_fit(&t->d, &opt, NULL, &lean, &err), BH_OK, "%s", err.msg);
-    cr_assert(full->converged && lean->converged);
+    bh_fit *full, *lean;
+    full_and_lean(t, BH_FAM_BINOMIAL, &full, &lean);
     for (size_t a = 0; a < q; a++)
         for (size_t b = 0; b < q; b++) {
             double sc = sqrt(full->bread[a * q + a] * full->bread[b * q + b]);
