@@ -1,17 +1,25 @@
 /* glm.c - generalized linear models by iteratively reweighted least squares.
  *
- * Steps.  init validates the data, decides which columns are estimable
+ * Steps.  init validates the data, sets R's starting values (mustart) and
+ * forms the first X'WX and X'Wz, and decides which columns are estimable
  * (a tall-skinny QR of sqrt(w) X in row chunks, tsqr.h, then R's limited
- * pivoting, as lm.c, on the p x p factor), and sets R's starting values
- * (mustart).  Each iterate solves X'WX b = X'Wz by Cholesky on the
- * equilibrated X'WX (falling back to the QR when the Cholesky finds a tiny
- * pivot), then updates eta in one chunked pass over the rows that also
- * forms X'WX (dsyrk) and X'Wz (dgemv) for the next iteration, and halves
- * the step while the deviance is not finite or rises.  result refactors
- * sqrt(W) X by the tall-skinny QR at the solution, so the bread (X'WX)^-1
- * and the leverages come from R^-1, never from an inverted X'WX, and then
- * fills the statistics and checks binary models for separation.  No n x p
- * buffer is kept: only chunks of rows and a few n-vectors.
+ * pivoting, as lm.c, on the p x p factor; skipped when X'WX shows every
+ * column far from collinear).  Each iterate solves X'WX b = X'Wz by
+ * Cholesky on the equilibrated X'WX (falling back to the QR when the
+ * Cholesky finds a tiny pivot), then updates eta in one chunked pass over
+ * the rows that also forms X'WX (dgemm) and X'Wz (dgemv) for the next
+ * iteration, and halves the step while the deviance is not finite or
+ * rises.  result refactors sqrt(W) X by the tall-skinny QR at the solution,
+ * so the bread (X'WX)^-1 and the leverages come from R^-1, never from an
+ * inverted X'WX (lean fits of well-conditioned designs: from the Cholesky
+ * factor), and then fills the statistics and checks binary models for
+ * separation.  No n x p buffer is kept: only chunks of rows and a few
+ * n-vectors.
+ *
+ * Passes over the rows run block by block (BH_GLM_BLOCK rows) on threads;
+ * each block's sums go to a slot of its own and are added in block order,
+ * so the numbers do not depend on the thread count.  The logit rows use
+ * vmath.h's vectorised exp, log1p and row kernels.
  *
  * Link functions and the binomial variance follow R's families exactly,
  * including their clamps of mu to [eps, 1 - eps] (so separated fits give
