@@ -9,11 +9,11 @@
  * Cholesky finds a tiny pivot), then updates eta in one chunked pass over
  * the rows that also forms X'WX (dgemm, or dsyrk for full fits of one
  * chunk) and X'Wz (dgemv) for the next iteration, and halves the step
- * while the deviance is not finite or rises.  result refactors sqrt(W) X by the tall-skinny QR at the solution,
- * so the bread (X'WX)^-1 and the leverages come from R^-1, never from an
- * inverted X'WX (lean fits of well-conditioned designs: from the Cholesky
- * factor), and then fills the statistics and checks binary models for
- * separation.  No n x p buffer is kept: only chunks of rows and a few
+ * while the deviance is not finite or rises.  result refactors sqrt(W) X
+ * by the tall-skinny QR at the solution, so the bread (X'WX)^-1 and the
+ * leverages come from R^-1, never from an inverted X'WX (lean fits of
+ * well-conditioned designs: from the Cholesky factor), and then fills the
+ * statistics and checks binary models for separation.  No n x p buffer is kept: only chunks of rows and a few
  * n-vectors.
  *
  * Passes over the rows run block by block (BH_GLM_BLOCK rows) on threads;
