@@ -13,8 +13,8 @@
  * by the tall-skinny QR at the solution, so the bread (X'WX)^-1 and the
  * leverages come from R^-1, never from an inverted X'WX (lean fits of
  * well-conditioned designs: from the Cholesky factor), and then fills the
- * statistics and checks binary models for separation.  No n x p buffer is kept: only chunks of rows and a few
- * n-vectors.
+ * statistics and checks binary models for separation.  No n x p buffer
+ * is kept: only chunks of rows and a few n-vectors.
  *
  * Passes over the rows run block by block (BH_GLM_BLOCK rows) on threads;
  * each block's sums go to a slot of its own and are added in block order,
