@@ -144,8 +144,69 @@ bh_status bh_fit_add_test(bh_fit *fit, const char *kind, const char *label,
     return BH_OK;
 }
 
+static void fill_nan(double *v, size_t k)
+{
+    for (size_t i = 0; i < k; i++)
+        v[i] = NAN;
+}
+
+int bh_fit_recycle(bh_fit *f, size_t p, size_t nblocks)
+{
+    if (!f || f->p != p || f->nblocks != nblocks || (nblocks && !f->blocks))
+        return -1;
+    for (size_t k = 0; k < f->nwarnings; k++)
+        free(f->warnings[k]);
+    free(f->warnings);
+    for (size_t k = 0; k < f->nnotes; k++)
+        free(f->notes[k]);
+    free(f->notes);
+    for (size_t k = 0; k < f->ntests; k++) {
+        free(f->tests[k].kind);
+        free(f->tests[k].label);
+    }
+    free(f->tests);
+    bh_boot_result_free(f->boot);
+    free(f->u);
+    free(f->scores);
+    free(f->hat);
+    free(f->fitted);
+    free(f->resid);
+    f->warnings = f->notes = NULL;
+    f->nwarnings = f->nnotes = f->ntests = 0;
+    f->tests = NULL;
+    f->boot = NULL;
+    f->u = f->scores = f->hat = f->fitted = f->resid = NULL;
+    f->design = NULL;
+    f->linear = 0;
+    f->nobs = f->nrows = f->ndropped = f->rank = f->nclusters = f->iterations = 0;
+    f->converged = 1;
+    f->level = 0.95;
+    f->df_inference = INFINITY;
+    f->dispersion = NAN;
+    f->vcov_type[0] = '\0';
+    fill_nan((double *)&f->stats, sizeof f->stats / sizeof(double));
+    fill_nan(f->beta, p);
+    fill_nan(f->vcov, p * p);
+    fill_nan(f->bread, p * p);
+    fill_nan(f->se, p);
+    fill_nan(f->statistic, p);
+    fill_nan(f->p_value, p);
+    fill_nan(f->conf_low, p);
+    fill_nan(f->conf_high, p);
+    memset(f->aliased, 0, p ? p : 1);
+    if (nblocks)
+        memset(f->blocks, 0, nblocks * sizeof *f->blocks);
+    /* components back to "" (in place: each holds at least one byte) */
+    for (size_t j = 0; j < p; j++)
+        if (f->component[j])
+            f->component[j][0] = '\0';
+    return 0;
+}
+
 bh_status bh_fit_set_string(char **field, const char *value)
 {
+    if (value && *field && strcmp(*field, value) == 0)
+        return BH_OK;
     char *c = NULL;
     if (value) {
         size_t L = strlen(value) + 1;

@@ -2701,7 +2701,9 @@ bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err)
     /* The per-row arrays are the workspace's vectors, handed over at the
      * end (no copies): fitted = mu, resid = eta (overwritten in the second
      * pass, after its last use), u = z, hat = mu0. */
-    bh_fit *fit = bh_fit_alloc(p, 0, 1, 1);
+    bh_fit *rec = ws->opt.recycle;
+    int recycled = rec && bh_fit_recycle(rec, p, 1) == 0;
+    bh_fit *fit = recycled ? rec : bh_fit_alloc(p, 0, 1, 1);
     if (!fit)
         return bh_error_set(err, BH_ENOMEM, "glm: out of memory");
     fit->nrows = n;
@@ -2860,7 +2862,8 @@ bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err)
     return BH_OK;
 nomem:
     ws->d = NULL;
-    bh_fit_free(fit);
+    if (!recycled) /* a recycled fit stays the caller's */
+        bh_fit_free(fit);
     return bh_error_set(err, BH_ENOMEM, "glm: out of memory");
 }
 

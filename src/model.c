@@ -40,8 +40,11 @@ static int use_lm(const bh_model_spec *s, bh_link link)
     return s->family == BH_FAM_GAUSSIAN && link == BH_LINK_IDENTITY && !s->firth;
 }
 
+/* recycle: an earlier fit for bh_glm_fit to reuse, or NULL (still the
+ * caller's unless it comes back as *fit). */
 static bh_status estimate(const bh_model_spec *spec, const bh_design *d, bh_link link,
-                          bh_glm_workspace *gws, bh_fit **fit, bh_glmm_re **re, bh_error *err)
+                          bh_glm_workspace *gws, bh_fit *recycle, bh_fit **fit,
+                          bh_glmm_re **re, bh_error *err)
 {
     if (d->nre > 0) {
         /* (1 | g) terms: the mixed-effects model */
@@ -109,6 +112,7 @@ static bh_status estimate(const bh_model_spec *spec, const bh_design *d, bh_link
                                                  spec->vcov.kind == BH_VCOV_HC3));
     go.trace = spec->trace;
     go.trace_ctx = spec->trace_ctx;
+    go.recycle = recycle;
     return bh_glm_fit(d, &go, gws, fit, err);
 }
 
@@ -204,10 +208,10 @@ static void design_options(const bh_model_spec *spec, const prelude *pr, bh_desi
 /* Everything after the design: estimation, notes, covariance, table,
  * tests, bootstrap.  m->design is set; m->fit and m->re are filled. */
 static bh_status fit_rest(const bh_model_spec *spec, const prelude *pr, bh_glm_workspace *gws,
-                          bh_model *m, bh_error *err)
+                          bh_fit *recycle, bh_model *m, bh_error *err)
 {
     bh_status s;
-    if ((s = estimate(spec, m->design, pr->link, gws, &m->fit, &m->re, err)) != BH_OK)
+    if ((s = estimate(spec, m->design, pr->link, gws, recycle, &m->fit, &m->re, err)) != BH_OK)
         return s;
     for (size_t k = 0; m->re && k < m->re->ngroupings; k++) {
         const bh_glmm_group *g = &m->re->g[k];
@@ -259,7 +263,7 @@ static bh_status fit_model(const bh_frame *data, bh_frame **own, const bh_model_
             : bh_design_build(pr.f, data, &dopt, &m->design, err);
     bh_formula_free(pr.f);
     if (s == BH_OK)
-        s = fit_rest(spec, &pr, NULL, m, err);
+        s = fit_rest(spec, &pr, NULL, NULL, m, err);
     if (s != BH_OK) {
         bh_model_free(m);
         return s;
@@ -298,10 +302,14 @@ bh_model_workspace *bh_model_workspace_alloc(const bh_model_spec *spec)
     return ws;
 }
 
-/* The fit of the previous call, given back. */
-static void ws_clear_fit(bh_model_workspace *ws)
+/* The fit of the previous call, given back (or, with spare, kept there
+ * for the next GLM fit to reuse). */
+static void ws_clear_fit(bh_model_workspace *ws, bh_fit **spare)
 {
-    bh_fit_free(ws->m.fit);
+    if (spare)
+        *spare = ws->m.fit;
+    else
+        bh_fit_free(ws->m.fit);
     bh_glmm_re_free(ws->m.re);
     ws->m.fit = NULL;
     ws->m.re = NULL;
@@ -311,7 +319,7 @@ void bh_model_workspace_free(bh_model_workspace *ws)
 {
     if (!ws)
         return;
-    ws_clear_fit(ws);
+    ws_clear_fit(ws, NULL);
     bh_design_free(ws->m.design);
     bh_formula_free(ws->pr.f);
     bh_glm_workspace_free(ws->gws);
@@ -325,11 +333,9 @@ static int uses_glm(const bh_model_spec *spec, const bh_design *d, bh_link link)
            !use_lm(spec, link);
 }
 
-bh_status bh_model_fit_ws(bh_model_workspace *ws, const bh_frame *data, const bh_model **out,
-                          bh_error *err)
+static bh_status fit_ws(bh_model_workspace *ws, const bh_frame *data, bh_fit *spare,
+                        bh_error *err)
 {
-    *out = NULL;
-    ws_clear_fit(ws);
     if (ws->pst != BH_OK) {
         if (err)
             *err = ws->perr;
@@ -358,8 +364,22 @@ bh_status bh_model_fit_ws(bh_model_workspace *ws, const bh_frame *data, const bh
         }
         gws = ws->gws;
     }
-    if ((s = fit_rest(&ws->spec, &ws->pr, gws, &ws->m, err)) != BH_OK) {
-        ws_clear_fit(ws);
+    return fit_rest(&ws->spec, &ws->pr, gws, spare, &ws->m, err);
+}
+
+bh_status bh_model_fit_ws(bh_model_workspace *ws, const bh_frame *data, const bh_model **out,
+                          bh_error *err)
+{
+    *out = NULL;
+    /* the previous fit's memory is reused by the next GLM result (same
+     * shape), else freed */
+    bh_fit *spare = NULL;
+    ws_clear_fit(ws, &spare);
+    bh_status s = fit_ws(ws, data, spare, err);
+    if (ws->m.fit != spare)
+        bh_fit_free(spare);
+    if (s != BH_OK) {
+        ws_clear_fit(ws, NULL);
         return s;
     }
     *out = &ws->m;

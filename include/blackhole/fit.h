@@ -123,7 +123,17 @@ typedef struct bh_fit {
 bh_fit *bh_fit_alloc(size_t p, size_t n, size_t m, size_t nblocks);
 void bh_fit_free(bh_fit *fit);
 
-/* Set a string field (copies). Returns BH_ENOMEM on failure. */
+/* Make fit, an earlier result with p coefficients and nblocks score
+ * blocks, as bh_fit_alloc(p, 0, m, nblocks) would return it, keeping its
+ * memory (repeated fits in simulations allocate nothing for it): the
+ * p-arrays and the name strings are kept (the strings keep their text
+ * until set again), statistics, estimates and the covariance become NAN,
+ * warnings, notes, tests, the bootstrap and the per-row arrays are freed.
+ * Returns 0, or -1 (fit untouched) when its shape differs. */
+int bh_fit_recycle(bh_fit *fit, size_t p, size_t nblocks);
+
+/* Set a string field (copies; keeps the field when it already holds that
+ * text). Returns BH_ENOMEM on failure. */
 bh_status bh_fit_set_string(char **field, const char *value);
 
 /* Append a warning (printf-style). */

@@ -123,6 +123,12 @@ typedef struct {
                                  when the equilibrated pivots show a well-
                                  conditioned design, else from the QR as
                                  for full fits.  Default 0.              */
+    bh_fit *recycle;          /* an earlier result to reuse (simulations):
+                                 bh_glm_result returns it, reset by
+                                 bh_fit_recycle, when its shape fits;
+                                 otherwise it is left alone and the caller
+                                 frees it (whenever *out != recycle).
+                                 Default NULL.                            */
     size_t threads;           /* threads for the passes over the rows of
                                  designs with more than one block of
                                  BH_GLM_BLOCK rows: 0 = the online CPUs

@@ -792,3 +792,47 @@ Test(glm_fastpath, blocks_rank_decision, .timeout = 60)
     t->d.p = q;
     bht_design_free(t);
 }
+
+/* opt.recycle: a fit of the same shape is reset and reused (the same
+ * pointer comes back) with the same bits as a fresh fit, and nothing of
+ * the earlier fit survives (its non-convergence warning, its
+ * statistics); a fit of another shape is left to the caller. */
+Test(glm_fastpath, recycled_fit_equals_fresh)
+{
+    bht_design *t1 = logit_design(700, 4, 97), *t2 = logit_design(500, 4, 98);
+    bht_design *t3 = logit_design(300, 3, 99);
+    bh_glm_options opt;
+    bh_glm_default_options(&opt);
+    opt.family = BH_FAM_BINOMIAL;
+    opt.link = BH_LINK_LOGIT;
+    opt.maxiter = 2;
+    opt.colnames = (const char *const *)t1->names;
+    bh_error err;
+    bh_fit *old = NULL, *got = NULL;
+    cr_assert_eq(bh_glm_fit(&t1->d, &opt, NULL, &old, &err), BH_OK, "%s", err.msg);
+    cr_assert(!old->converged && old->nwarnings > 0);
+    opt.maxiter = 100;
+    opt.colnames = (const char *const *)t2->names;
+    opt.recycle = old;
+    cr_assert_eq(bh_glm_fit(&t2->d, &opt, NULL, &got, &err), BH_OK, "%s", err.msg);
+    cr_expect(got == old, "a fit of the same shape is reused");
+    bh_fit *fresh = fit_glm(t2, BH_FAM_BINOMIAL, BH_LINK_LOGIT);
+    expect_same_fit(got, fresh, t2->d.n);
+    cr_expect(got->converged && got->nwarnings == 0 && got->iterations == fresh->iterations);
+    cr_expect(memcmp(&got->stats, &fresh->stats, sizeof got->stats) == 0, "statistics");
+    cr_expect(memcmp(got->bread, fresh->bread, 16 * sizeof(double)) == 0, "bread");
+    for (size_t j = 0; j < 4; j++)
+        cr_expect_str_eq(got->term[j], fresh->term[j]);
+    /* another shape: not reused */
+    bh_fit *other = NULL;
+    opt.colnames = (const char *const *)t3->names;
+    opt.recycle = got;
+    cr_assert_eq(bh_glm_fit(&t3->d, &opt, NULL, &other, &err), BH_OK, "%s", err.msg);
+    cr_expect(other != got && other->p == 3);
+    bh_fit_free(other);
+    bh_fit_free(got);
+    bh_fit_free(fresh);
+    bht_design_free(t1);
+    bht_design_free(t2);
+    bht_design_free(t3);
+}
