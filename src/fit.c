@@ -176,6 +176,7 @@ int bh_fit_recycle(bh_fit *f, size_t p, size_t nblocks)
     f->tests = NULL;
     f->boot = NULL;
     f->u = f->scores = f->hat = f->fitted = f->resid = NULL;
+    f->rows_cap = 0;
     f->design = NULL;
     f->linear = 0;
     f->nobs = f->nrows = f->ndropped = f->rank = f->nclusters = f->iterations = 0;

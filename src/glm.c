@@ -1472,6 +1472,19 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
                             opt->response + 1, d->m);
     if (p == 0)
         return bh_error_set(err, BH_EUSAGE, "glm: the model has no columns");
+    /* A recycled fit's row vectors, when they have this workspace's size
+     * (rows_cap: an earlier result of a workspace as large), become the
+     * workspace's again instead of new allocations. */
+    if (opt->recycle && opt->recycle->rows_cap >= ws->nmax && ws->nmax > 0) {
+        bh_fit *rf = opt->recycle;
+        double **fv[] = {&rf->fitted, &rf->resid, &rf->u, &rf->hat};
+        double **wv[] = {&ws->mu, &ws->eta, &ws->z, &ws->mu0};
+        for (int k = 0; k < 4; k++)
+            if (!*wv[k] && *fv[k]) {
+                *wv[k] = *fv[k];
+                *fv[k] = NULL;
+            }
+    }
     if (nvec_alloc(ws))
         return bh_error_set(err, BH_ENOMEM, "glm: out of memory (%zu rows)",
                             n);
@@ -2857,6 +2870,7 @@ bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err)
         fit->hat = ws->mu0;
         ws->mu0 = NULL;
     }
+    fit->rows_cap = ws->nmax ? ws->nmax : 1;
     ws->d = NULL; /* eta is gone: the next fit starts with init */
     *out = fit;
     return BH_OK;

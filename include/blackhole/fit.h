@@ -111,6 +111,10 @@ typedef struct bh_fit {
     double *hat;              /* n leverages, or NULL                       */
     double *fitted;           /* n x m fitted values (response scale)       */
     double *resid;            /* n x m response residuals                   */
+    size_t rows_cap;          /* rows allocated in fitted, resid, u and hat
+                                 when set (bh_glm_result: its workspace's
+                                 size, so a recycled fit can give them
+                                 back); 0 = not known                     */
 } bh_fit;
 
 /* Allocate a fit for p coefficients with statistics, estimates and the
