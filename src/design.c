@@ -255,16 +255,57 @@ done:
 
 /* ------------------------------------------------------------ design */
 
+/* What a rebuilt design keeps between builds: the terms' workspace, the
+ * column map, and the last build's strings (taken back when the next build
+ * needs the same text, so a simulation copies no names). */
+struct bh_design_scratch {
+    bh_terms_ws *tws;
+    size_t *map, cap_map;
+    char *source;
+    char **ynames;
+    size_t nynames;
+};
+
+static void free_names(char **names, size_t n)
+{
+    if (names)
+        for (size_t k = 0; k < n; k++)
+            free(names[k]);
+    free(names);
+}
+
+static void scratch_free(struct bh_design_scratch *sc)
+{
+    if (!sc)
+        return;
+    bh_terms_ws_free(sc->tws);
+    free(sc->map);
+    free(sc->source);
+    free_names(sc->ynames, sc->nynames);
+    free(sc);
+}
+
 /* Free what d points to.  With keep, x, y and rows stay (with their
  * capacities) for the next build into d. */
 static void design_clear(bh_design *d, int keep)
 {
+    struct bh_design_scratch *sc = d->scratch;
     bh_terms_free(d->terms);
-    free(d->source);
-    if (d->ynames)
-        for (size_t k = 0; k < d->m; k++)
-            free(d->ynames[k]);
-    free(d->ynames);
+    if (keep && sc) {
+        /* the strings wait in the scratch for the next build */
+        if (d->source) {
+            free(sc->source);
+            sc->source = d->source;
+        }
+        if (d->ynames) {
+            free_names(sc->ynames, sc->nynames);
+            sc->ynames = d->ynames;
+            sc->nynames = d->m;
+        }
+    } else {
+        free(d->source);
+        free_names(d->ynames, d->m);
+    }
     free(d->w);
     free(d->weights_name);
     free(d->offset);
@@ -288,8 +329,11 @@ static void design_clear(bh_design *d, int keep)
         free(x);
         free(y);
         free(rows);
+        scratch_free(sc);
+        sc = NULL;
     }
     memset(d, 0, sizeof *d);
+    d->scratch = sc;
     if (keep) {
         d->x = x;
         d->y = y;
@@ -391,13 +435,23 @@ static bh_status build_rest(bh_design *d, const bh_frame *data,
     bh_status st = BH_OK;
     d->m = g->nlhs;
     if (d->m) {
+        struct bh_design_scratch *sc = d->scratch;
         d->y = take_buf(d->y, &d->cap_y, n * d->m, sizeof *d->y);
-        d->ynames = calloc(d->m, sizeof *d->ynames);
+        if (sc && sc->ynames && sc->nynames == d->m) {
+            /* the last build's names, kept where the text is the same */
+            d->ynames = sc->ynames;
+            sc->ynames = NULL;
+            sc->nynames = 0;
+        } else
+            d->ynames = calloc(d->m, sizeof *d->ynames);
         if (!d->y || !d->ynames)
             return nomem(err);
         for (size_t k = 0; k < d->m; k++) {
-            if (!(d->ynames[k] = xstrdup(g->lhs_labels[k])))
-                return nomem(err);
+            if (!d->ynames[k] || strcmp(d->ynames[k], g->lhs_labels[k])) {
+                free(d->ynames[k]);
+                if (!(d->ynames[k] = xstrdup(g->lhs_labels[k])))
+                    return nomem(err);
+            }
             if ((st = bh_terms_eval_expr_rows(t, g->lhs[k], data, map, d->rows,
                                               n, NULL, 0, SIZE_MAX,
                                               d->y + k * n, NULL, err)))
@@ -479,8 +533,10 @@ static bh_status build_rest(bh_design *d, const bh_frame *data,
         if (!d->z)
             st = nomem(err);
         else if (!(st = bh_terms_map(t->phi, data, phimap, err)) &&
-                 !(st = bh_terms_eval_rows(t->phi, data, phimap, d->rows, n,
-                                           NULL, 0, SIZE_MAX, d->z, n, err)))
+                 !(st = bh_terms_eval_rows_ws(t->phi, data, phimap, d->rows, n,
+                                              NULL, 0, SIZE_MAX, d->z, n,
+                                              d->scratch ? d->scratch->tws : NULL,
+                                              err)))
             st = check_finite(d->z, n, d->pz, t->phi->colnames, d->rows,
                               "precision design column", data->source, err);
         free(phimap);
@@ -496,8 +552,9 @@ static bh_status build_x(bh_design *d, const bh_frame *data, const size_t *map,
     d->p = d->terms->p;
     if (!(d->x = take_buf(d->x, &d->cap_x, n * d->p, sizeof *d->x)))
         return nomem(err);
-    bh_status st = bh_terms_eval_rows(d->terms, data, map, d->rows, n, NULL, 0,
-                                      SIZE_MAX, d->x, n, err);
+    bh_status st = bh_terms_eval_rows_ws(d->terms, data, map, d->rows, n, NULL, 0,
+                                         SIZE_MAX, d->x, n,
+                                         d->scratch ? d->scratch->tws : NULL, err);
     return st ? st : check_finite(d->x, n, d->p, d->terms->colnames, d->rows,
                                   "design column", data->source, err);
 }
@@ -576,23 +633,47 @@ static bh_status build(const bh_formula *f, const bh_frame *data, bh_frame *own,
         bh_design_default_options(&defopt);
         opt = &defopt;
     }
-    const char **names = NULL;
-    size_t *cols = NULL, nvar = 0, *map = NULL;
+    const char **names = NULL;    /* owned unless from the scratch */
+    size_t *owncols = NULL, nvar = 0, *map = NULL;
+    const size_t *cols = NULL;
     bh_status st;
     bh_design *d = reuse;
     bh_terms *old_terms = NULL;   /* retrained in place when it fits */
+    struct bh_design_scratch *sc = NULL;
     if (d) {
         old_terms = d->terms;
         d->terms = NULL;
         design_clear(d, 1);
+        /* a rebuilt design keeps its scratch for the builds to come */
+        if (!d->scratch && (d->scratch = calloc(1, sizeof *d->scratch)) &&
+            !(d->scratch->tws = bh_terms_ws_alloc())) {
+            free(d->scratch);
+            d->scratch = NULL;
+        }
+        if (!(sc = d->scratch)) {
+            st = nomem(err);
+            goto fail;
+        }
     } else if (!(d = calloc(1, sizeof *d)))
         return nomem(err);
     d->weight_kind = opt->weight_kind;
-    if (data->source && !(d->source = xstrdup(data->source))) {
-        st = nomem(err);
-        goto fail;
+    if (data->source) {
+        if (sc && sc->source && !strcmp(sc->source, data->source)) {
+            d->source = sc->source;
+            sc->source = NULL;
+        } else if (!(d->source = xstrdup(data->source))) {
+            st = nomem(err);
+            goto fail;
+        }
     }
-    if ((st = bh_formula_find_columns(f, data, &names, &cols, &nvar, err)))
+    if (sc) {
+        const char *const *cnames;
+        st = bh_formula_find_columns_ws(f, data, sc->tws, &cnames, &cols, &nvar, err);
+    } else {
+        st = bh_formula_find_columns(f, data, &names, &owncols, &nvar, err);
+        cols = owncols;
+    }
+    if (st)
         goto fail;
     long wcol = -1, ccol = -1;
     if (opt->weights &&
@@ -663,9 +744,13 @@ static bh_status build(const bh_formula *f, const bh_frame *data, bh_frame *own,
 
     d->terms = old_terms;
     old_terms = NULL;
-    if ((st = bh_terms_retrain(f, data, d->rows, d->n, &d->terms, err)))
+    if ((st = bh_terms_retrain_ws(f, data, d->rows, d->n, &d->terms,
+                                  sc ? sc->tws : NULL, err)))
         goto fail;
-    map = malloc((d->terms->nraw + 1) * sizeof *map);
+    if (sc)
+        map = sc->map = take_buf(sc->map, &sc->cap_map, d->terms->nraw + 1, sizeof *map);
+    else
+        map = malloc((d->terms->nraw + 1) * sizeof *map);
     if (!map) {
         st = nomem(err);
         goto fail;
@@ -702,14 +787,16 @@ static bh_status build(const bh_formula *f, const bh_frame *data, bh_frame *own,
         }
     }
     free(names);
-    free(cols);
-    free(map);
+    free(owncols);
+    if (!sc)
+        free(map);
     *out = d;
     return BH_OK;
 fail:
     free(names);
-    free(cols);
-    free(map);
+    free(owncols);
+    if (!sc)
+        free(map);
     bh_terms_free(old_terms);
     if (reuse)
         design_clear(d, 1);

@@ -206,9 +206,11 @@ static void design_options(const bh_model_spec *spec, const prelude *pr, bh_desi
 }
 
 /* Everything after the design: estimation, notes, covariance, table,
- * tests, bootstrap.  m->design is set; m->fit and m->re are filled. */
+ * tests, bootstrap.  m->design is set; m->fit and m->re are filled.  gws
+ * and vws: workspaces kept between repeated fits, or NULL. */
 static bh_status fit_rest(const bh_model_spec *spec, const prelude *pr, bh_glm_workspace *gws,
-                          bh_fit *recycle, bh_model *m, bh_error *err)
+                          bh_vcov_workspace *vws, bh_fit *recycle, bh_model *m,
+                          bh_error *err)
 {
     bh_status s;
     if ((s = estimate(spec, m->design, pr->link, gws, recycle, &m->fit, &m->re, err)) != BH_OK)
@@ -227,7 +229,7 @@ static bh_status fit_rest(const bh_model_spec *spec, const prelude *pr, bh_glm_w
     if (bh_fit_set_string(&m->fit->name, spec->name ? spec->name : "(1)") != BH_OK ||
         bh_fit_set_string(&m->fit->formula, spec->formula) != BH_OK)
         return bh_error_set(err, BH_ENOMEM, "out of memory");
-    if ((s = bh_vcov_compute(m->fit, &pr->vspec, err)) != BH_OK)
+    if ((s = bh_vcov_compute_ws(m->fit, &pr->vspec, vws, err)) != BH_OK)
         return s;
     if ((s = bh_fit_summarize(m->fit, spec->level, err)) != BH_OK)
         return s;
@@ -263,7 +265,7 @@ static bh_status fit_model(const bh_frame *data, bh_frame **own, const bh_model_
             : bh_design_build(pr.f, data, &dopt, &m->design, err);
     bh_formula_free(pr.f);
     if (s == BH_OK)
-        s = fit_rest(spec, &pr, NULL, NULL, m, err);
+        s = fit_rest(spec, &pr, NULL, NULL, NULL, m, err);
     if (s != BH_OK) {
         bh_model_free(m);
         return s;
@@ -283,6 +285,7 @@ struct bh_model_workspace {
     bh_model m;                 /* design kept (its buffers reused), fit replaced */
     bh_glm_workspace *gws;
     size_t gn, gp;              /* the GLM workspace's rows and columns */
+    bh_vcov_workspace *vws;     /* the covariance's buffers, kept */
 };
 
 bh_model_workspace *bh_model_workspace_alloc(const bh_model_spec *spec)
@@ -323,6 +326,7 @@ void bh_model_workspace_free(bh_model_workspace *ws)
     bh_design_free(ws->m.design);
     bh_formula_free(ws->pr.f);
     bh_glm_workspace_free(ws->gws);
+    bh_vcov_workspace_free(ws->vws);
     free(ws);
 }
 
@@ -364,7 +368,9 @@ static bh_status fit_ws(bh_model_workspace *ws, const bh_frame *data, bh_fit *sp
         }
         gws = ws->gws;
     }
-    return fit_rest(&ws->spec, &ws->pr, gws, spare, &ws->m, err);
+    if (!ws->vws && !(ws->vws = bh_vcov_workspace_alloc()))
+        return bh_error_set(err, BH_ENOMEM, "out of memory");
+    return fit_rest(&ws->spec, &ws->pr, gws, ws->vws, spare, &ws->m, err);
 }
 
 bh_status bh_model_fit_ws(bh_model_workspace *ws, const bh_frame *data, const bh_model **out,

@@ -91,16 +91,14 @@ static int raw_formula(rawlist *r, const bh_formula *f)
     return f->phi ? raw_formula(r, f->phi) : 0;
 }
 
-/* All raw variables in order of first appearance in the text. */
+/* All raw variables in order of first appearance in the text.  r's
+ * arrays (empty, or kept from an earlier list) are reused and stay the
+ * caller's, also on error. */
 static bh_status collect_raw(const bh_formula *f, rawlist *r, bh_error *err)
 {
-    memset(r, 0, sizeof *r);
-    if (raw_formula(r, f)) {
-        free(r->name);
-        free(r->pos);
-        memset(r, 0, sizeof *r);
+    r->n = 0;
+    if (raw_formula(r, f))
         return nomem(err);
-    }
     /* insertion sort by position: short lists, and stable */
     for (size_t i = 1; i < r->n; i++) {
         const char *nm = r->name[i];
@@ -119,10 +117,13 @@ static bh_status collect_raw(const bh_formula *f, rawlist *r, bh_error *err)
 bh_status bh_formula_rawvars(const bh_formula *f, const char ***names,
                              size_t *n, bh_error *err)
 {
-    rawlist r;
+    rawlist r = {0};
     bh_status st = collect_raw(f, &r, err);
-    if (st)
+    if (st) {
+        free(r.name);
+        free(r.pos);
         return st;
+    }
     free(r.pos);
     *names = r.name;
     *n = r.n;
@@ -156,32 +157,54 @@ static bh_status unknown_var(const bh_frame *data, const char *name,
                        data->source ? data->source : "the data");
 }
 
+/* A buffer of at least len (>= 1) elements of size sz: buf itself when
+ * its capacity *cap suffices, else a new one (buf is freed; the contents
+ * are not carried over); NULL when out of memory. */
+static void *reserve(void *buf, size_t *cap, size_t len, size_t sz)
+{
+    if (len == 0)
+        len = 1;
+    if (buf && *cap >= len)
+        return buf;
+    free(buf);
+    buf = malloc(len * sz);
+    *cap = buf ? len : 0;
+    return buf;
+}
+
+/* The raw variables into r and their frame columns into *cols (capacity
+ * *capc); the memory stays the caller's, also on error. */
+static bh_status find_columns(const bh_formula *f, const bh_frame *data,
+                              rawlist *r, size_t **cols, size_t *capc,
+                              bh_error *err)
+{
+    bh_status st = collect_raw(f, r, err);
+    if (st)
+        return st;
+    if (!(*cols = reserve(*cols, capc, r->n, sizeof **cols)))
+        return nomem(err);
+    for (size_t k = 0; k < r->n; k++) {
+        long j = bh_frame_index(data, r->name[k]);
+        if (j < 0)
+            return unknown_var(data, r->name[k], r->pos[k], err);
+        (*cols)[k] = (size_t)j;
+    }
+    return BH_OK;
+}
+
 bh_status bh_formula_find_columns(const bh_formula *f, const bh_frame *data,
                                   const char ***names, size_t **cols,
                                   size_t *n, bh_error *err)
 {
-    rawlist r;
-    bh_status st = collect_raw(f, &r, err);
-    if (st)
-        return st;
-    size_t *c = malloc((r.n ? r.n : 1) * sizeof *c);
-    if (!c) {
-        free(r.name);
-        free(r.pos);
-        return nomem(err);
-    }
-    for (size_t k = 0; k < r.n; k++) {
-        long j = bh_frame_index(data, r.name[k]);
-        if (j < 0) {
-            st = unknown_var(data, r.name[k], r.pos[k], err);
-            free(r.name);
-            free(r.pos);
-            free(c);
-            return st;
-        }
-        c[k] = (size_t)j;
-    }
+    rawlist r = {0};
+    size_t *c = NULL, capc = 0;
+    bh_status st = find_columns(f, data, &r, &c, &capc, err);
     free(r.pos);
+    if (st) {
+        free(r.name);
+        free(c);
+        return st;
+    }
     *names = r.name;
     *cols = c;
     *n = r.n;
@@ -658,11 +681,13 @@ static bh_status ev_factor(const evctx *c, const bh_tvar *v, long *lev)
     return BH_OK;
 }
 
-/* Workspace for one block: per variable values, derivatives, levels. */
+/* Workspace for one block: per variable values, derivatives, levels
+ * (each array with its capacity, so that a bh_terms_ws keeps them). */
 typedef struct {
     double *val, *der, *col, *dcol;
     long *lev;
     size_t *cnt, *idx;
+    size_t cval, cder, ccol, cdcol, clev, ccnt, cidx;
 } block_ws;
 
 static void ws_free(block_ws *w)
@@ -676,18 +701,64 @@ static void ws_free(block_ws *w)
     free(w->idx);
 }
 
-static int ws_alloc(block_ws *w, size_t nvars, size_t nb)
+/* Room for nvars variables over blocks of nb rows. */
+static int ws_reserve(block_ws *w, size_t nvars, size_t nb)
 {
     size_t m = (nvars ? nvars : 1) * nb;
-    w->val = malloc(m * sizeof *w->val);
-    w->der = malloc(m * sizeof *w->der);
-    w->lev = malloc(m * sizeof *w->lev);
-    w->col = malloc(nb * sizeof *w->col);
-    w->dcol = malloc(nb * sizeof *w->dcol);
-    w->cnt = malloc((nvars + 1) * sizeof *w->cnt);
-    w->idx = malloc((nvars + 1) * sizeof *w->idx);
+    w->val = reserve(w->val, &w->cval, m, sizeof *w->val);
+    w->der = reserve(w->der, &w->cder, m, sizeof *w->der);
+    w->lev = reserve(w->lev, &w->clev, m, sizeof *w->lev);
+    w->col = reserve(w->col, &w->ccol, nb, sizeof *w->col);
+    w->dcol = reserve(w->dcol, &w->cdcol, nb, sizeof *w->dcol);
+    w->cnt = reserve(w->cnt, &w->ccnt, nvars + 1, sizeof *w->cnt);
+    w->idx = reserve(w->idx, &w->cidx, nvars + 1, sizeof *w->idx);
     return w->val && w->der && w->lev && w->col && w->dcol && w->cnt && w->idx
                ? 0 : -1;
+}
+
+/* Scratch memory kept between calls (see terms.h). */
+struct bh_terms_ws {
+    rawlist raw;              /* bh_formula_find_columns_ws */
+    size_t *cols, ccols;
+    block_ws blk;             /* bh_terms_eval_rows_ws */
+    size_t *map, cmap;        /* bh_terms_retrain_ws */
+    double *buf;
+    size_t cbuf;
+    unsigned char *seen;
+    size_t cseen;
+};
+
+bh_terms_ws *bh_terms_ws_alloc(void)
+{
+    return calloc(1, sizeof(bh_terms_ws));
+}
+
+void bh_terms_ws_free(bh_terms_ws *ws)
+{
+    if (!ws)
+        return;
+    free(ws->raw.name);
+    free(ws->raw.pos);
+    free(ws->cols);
+    ws_free(&ws->blk);
+    free(ws->map);
+    free(ws->buf);
+    free(ws->seen);
+    free(ws);
+}
+
+bh_status bh_formula_find_columns_ws(const bh_formula *f, const bh_frame *data,
+                                     bh_terms_ws *ws, const char *const **names,
+                                     const size_t **cols, size_t *n,
+                                     bh_error *err)
+{
+    bh_status st = find_columns(f, data, &ws->raw, &ws->cols, &ws->ccols, err);
+    if (st)
+        return st;
+    *names = ws->raw.name;
+    *cols = ws->cols;
+    *n = ws->raw.n;
+    return BH_OK;
 }
 
 /* Values only (no derivative) of the term columns, written straight into
@@ -844,10 +915,11 @@ static bh_status check_ov(const bh_terms *t, const bh_override *ov, size_t nov,
     return BH_OK;
 }
 
-bh_status bh_terms_eval_rows(const bh_terms *t, const bh_frame *data,
-                             const size_t *map, const size_t *rows, size_t n,
-                             const bh_override *ov, size_t nov, size_t draw,
-                             double *x, size_t ldx, bh_error *err)
+bh_status bh_terms_eval_rows_ws(const bh_terms *t, const bh_frame *data,
+                                const size_t *map, const size_t *rows, size_t n,
+                                const bh_override *ov, size_t nov, size_t draw,
+                                double *x, size_t ldx, bh_terms_ws *ws,
+                                bh_error *err)
 {
     bh_status st = check_ov(t, ov, nov, err);
     if (st)
@@ -855,9 +927,10 @@ bh_status bh_terms_eval_rows(const bh_terms *t, const bh_frame *data,
     if (n == 0)
         return BH_OK;
     size_t nb = n < BLK ? n : BLK;
-    block_ws w;
-    if (ws_alloc(&w, t->nvars, nb)) {
-        ws_free(&w);
+    block_ws own = {0};
+    block_ws *w = ws ? &ws->blk : &own;
+    if (ws_reserve(w, t->nvars, nb)) {
+        ws_free(&own);
         return nomem(err);
     }
     evctx c = {.t = t, .data = data, .map = map, .ov = ov, .nov = nov,
@@ -865,10 +938,19 @@ bh_status bh_terms_eval_rows(const bh_terms *t, const bh_frame *data,
     for (size_t s = 0; s < n && !st; s += BLK) {
         c.rows = rows + s;
         c.nb = n - s < BLK ? n - s : BLK;
-        st = eval_block(&c, &w, nb, x + s, 1, ldx);
+        st = eval_block(&c, w, nb, x + s, 1, ldx);
     }
-    ws_free(&w);
+    ws_free(&own);
     return st;
+}
+
+bh_status bh_terms_eval_rows(const bh_terms *t, const bh_frame *data,
+                             const size_t *map, const size_t *rows, size_t n,
+                             const bh_override *ov, size_t nov, size_t draw,
+                             double *x, size_t ldx, bh_error *err)
+{
+    return bh_terms_eval_rows_ws(t, data, map, rows, n, ov, nov, draw, x, ldx,
+                                 NULL, err);
 }
 
 bh_status bh_terms_eval_term(const bh_terms *t, size_t q, const bh_frame *data,
@@ -965,6 +1047,7 @@ typedef struct {
     size_t nrows;
     double *buf;             /* nrows scratch */
     bh_error *err;
+    bh_terms_ws *ws;         /* scratch kept between retrains, or NULL */
 } trainctx;
 
 /* Train center()/scale() nodes bottom-up over the estimation rows. */
@@ -1133,8 +1216,13 @@ static int same_levels(trainctx *tc, const bh_tvar *v)
     if (cc && cc->type == BH_COL_CATEGORICAL) {
         if (v->levnum)
             return 0;
-        unsigned char *seen = calloc(cc->nlevels + 1, 1);
-        if (!seen)
+        unsigned char *seen;
+        if (tc->ws) {
+            if (!(seen = tc->ws->seen = reserve(tc->ws->seen, &tc->ws->cseen,
+                                                cc->nlevels + 1, 1)))
+                return 0;
+            memset(seen, 0, cc->nlevels + 1);
+        } else if (!(seen = calloc(cc->nlevels + 1, 1)))
             return 0;
         int ok = 1;
         for (size_t i = 0; i < tc->nrows && ok; i++) {
@@ -1148,7 +1236,8 @@ static int same_levels(trainctx *tc, const bh_tvar *v)
         for (size_t l = 0; l < cc->nlevels && ok; l++)
             if (seen[l])
                 ok = nl < v->nlevels && !strcmp(v->levels[nl++], cc->levels[l]);
-        free(seen);
+        if (!tc->ws)
+            free(seen);
         return ok && nl == v->nlevels;
     }
     if (!v->levnum)
@@ -1315,9 +1404,12 @@ bh_status bh_terms_train(const bh_formula *f, const bh_frame *data,
     bh_status st;
     size_t *map = NULL;
     double *buf = NULL;
-    rawlist r;
-    if ((st = collect_raw(g, &r, err)))
+    rawlist r = {0};
+    if ((st = collect_raw(g, &r, err))) {
+        free(r.name);
+        free(r.pos);
         goto fail;
+    }
     t->rawvars = calloc(r.n + 1, sizeof *t->rawvars);
     t->rawpos = malloc((r.n + 1) * sizeof *t->rawpos);
     if (!t->rawvars || !t->rawpos) {
@@ -1423,12 +1515,19 @@ static int same_formula(const bh_formula *g, const bh_formula *f)
  * coding and column names; center()/scale() state updated), -1 otherwise
  * (t then holds partly updated state and must be discarded). */
 static int retrain_in_place(bh_terms *t, const bh_frame *data, const size_t *rows,
-                            size_t nrows)
+                            size_t nrows, bh_terms_ws *ws)
 {
     bh_formula *g = t->formula;
     bh_error scratch;
-    size_t *map = malloc((t->nraw + 1) * sizeof *map);
-    double *buf = malloc((nrows + 1) * sizeof *buf);
+    size_t *map;
+    double *buf;
+    if (ws) {
+        map = ws->map = reserve(ws->map, &ws->cmap, t->nraw + 1, sizeof *map);
+        buf = ws->buf = reserve(ws->buf, &ws->cbuf, nrows + 1, sizeof *buf);
+    } else {
+        map = malloc((t->nraw + 1) * sizeof *map);
+        buf = malloc((nrows + 1) * sizeof *buf);
+    }
     int ok = map && buf && bh_terms_map(t, data, map, &scratch) == BH_OK;
     for (size_t i = 0; ok && i < g->nvars; i++) {
         const bh_expr *e = t->vars[i].expr;
@@ -1439,7 +1538,7 @@ static int retrain_in_place(bh_terms *t, const bh_frame *data, const size_t *row
         ok = kind == t->vars[i].kind;
     }
     trainctx tc = {.t = t, .data = data, .map = map, .rows = rows,
-                   .nrows = nrows, .buf = buf, .err = &scratch};
+                   .nrows = nrows, .buf = buf, .err = &scratch, .ws = ws};
     for (size_t i = 0; ok && i < g->nlhs; i++)
         ok = train_expr(&tc, g->lhs[i]) == BH_OK;
     for (size_t i = 0; ok && i < g->nvars; i++)
@@ -1449,19 +1548,28 @@ static int retrain_in_place(bh_terms *t, const bh_frame *data, const size_t *row
     for (size_t i = 0; ok && i < t->nvars; i++)
         if (t->vars[i].kind == BH_TV_FACTOR)
             ok = same_levels(&tc, &t->vars[i]);
-    free(map);
-    free(buf);
+    if (!ws) {
+        free(map);
+        free(buf);
+    }
     return ok ? 0 : -1;
+}
+
+bh_status bh_terms_retrain_ws(const bh_formula *f, const bh_frame *data,
+                              const size_t *rows, size_t nrows, bh_terms **t,
+                              bh_terms_ws *ws, bh_error *err)
+{
+    if (*t && same_formula((*t)->formula, f) &&
+        retrain_in_place(*t, data, rows, nrows, ws) == 0)
+        return BH_OK;
+    bh_terms_free(*t);
+    *t = NULL;
+    return bh_terms_train(f, data, rows, nrows, t, err);
 }
 
 bh_status bh_terms_retrain(const bh_formula *f, const bh_frame *data,
                            const size_t *rows, size_t nrows, bh_terms **t,
                            bh_error *err)
 {
-    if (*t && same_formula((*t)->formula, f) &&
-        retrain_in_place(*t, data, rows, nrows) == 0)
-        return BH_OK;
-    bh_terms_free(*t);
-    *t = NULL;
-    return bh_terms_train(f, data, rows, nrows, t, err);
+    return bh_terms_retrain_ws(f, data, rows, nrows, t, NULL, err);
 }

@@ -89,26 +89,86 @@ static void sandwich(const double *B, const double *M, size_t r, double f,
         }
 }
 
+/* The buffers of one covariance, each with its capacity in elements. */
+struct bh_vcov_workspace {
+    size_t *idx;
+    double *B, *M, *V, *G, *S;
+    long double *T;
+    size_t cidx, cB, cM, cV, cG, cS, cT;
+};
+
+bh_vcov_workspace *bh_vcov_workspace_alloc(void)
+{
+    return calloc(1, sizeof(bh_vcov_workspace));
+}
+
+static void ws_release(bh_vcov_workspace *ws)
+{
+    free(ws->idx);
+    free(ws->B);
+    free(ws->M);
+    free(ws->V);
+    free(ws->G);
+    free(ws->S);
+    free(ws->T);
+}
+
+void bh_vcov_workspace_free(bh_vcov_workspace *ws)
+{
+    if (!ws)
+        return;
+    ws_release(ws);
+    free(ws);
+}
+
+/* A buffer of at least len (>= 1) elements of size sz: buf itself when
+ * its capacity *cap suffices, else a new one (buf is freed; the contents
+ * are not carried over); NULL when out of memory. */
+static void *reserve(void *buf, size_t *cap, size_t len, size_t sz)
+{
+    if (len == 0)
+        len = 1;
+    if (buf && *cap >= len)
+        return buf;
+    free(buf);
+    buf = malloc(len * sz);
+    *cap = buf ? len : 0;
+    return buf;
+}
+
 bh_status bh_vcov_compute(bh_fit *fit, const bh_vcov_spec *spec,
                           bh_error *err)
 {
+    return bh_vcov_compute_ws(fit, spec, NULL, err);
+}
+
+bh_status bh_vcov_compute_ws(bh_fit *fit, const bh_vcov_spec *spec,
+                             bh_vcov_workspace *ws, bh_error *err)
+{
     size_t p = fit->p, n = fit->nrows;
     char q[96];
-    size_t *idx = malloc((p ? p : 1) * sizeof *idx);
+    bh_vcov_workspace own = {0};
+    if (!ws)
+        ws = &own;   /* released at the end */
+    size_t *idx = ws->idx = reserve(ws->idx, &ws->cidx, p, sizeof *idx);
     double *B = NULL, *M = NULL, *V = NULL, *G = NULL;
     long double *T = NULL;
     bh_status st = BH_OK;
-    if (!idx)
-        return bh_error_set(err, BH_ENOMEM, "vcov: out of memory");
+    if (!idx) {
+        st = bh_error_set(err, BH_ENOMEM, "vcov: out of memory");
+        goto done;
+    }
     size_t r = 0;
     for (size_t j = 0; j < p; j++)
         if (!fit->aliased[j])
             idx[r++] = j;
     size_t r1 = r ? r : 1;
-    B = malloc(r1 * r1 * sizeof *B);
-    M = calloc(r1 * r1, sizeof *M);
-    V = malloc(r1 * r1 * sizeof *V);
-    T = malloc(r1 * r1 * sizeof *T);
+    B = ws->B = reserve(ws->B, &ws->cB, r1 * r1, sizeof *B);
+    M = ws->M = reserve(ws->M, &ws->cM, r1 * r1, sizeof *M);
+    V = ws->V = reserve(ws->V, &ws->cV, r1 * r1, sizeof *V);
+    T = ws->T = reserve(ws->T, &ws->cT, r1 * r1, sizeof *T);
+    if (M)
+        memset(M, 0, r1 * r1 * sizeof *M);
     if (!B || !M || !V || !T) {
         st = bh_error_set(err, BH_ENOMEM, "vcov: out of memory");
         goto done;
@@ -151,10 +211,11 @@ bh_status bh_vcov_compute(bh_fit *fit, const bh_vcov_spec *spec,
         if (st)
             goto done;
         size_t ng = g->ngroups;
-        G = calloc(ng * r1, sizeof *G);
-        double *S = malloc(VCOV_CHUNK * r1 * sizeof *S);
+        G = ws->G = reserve(ws->G, &ws->cG, ng * r1, sizeof *G);
+        double *S = ws->S = reserve(ws->S, &ws->cS, VCOV_CHUNK * r1, sizeof *S);
+        if (G)
+            memset(G, 0, ng * r1 * sizeof *G);
         if (!G || !S) {
-            free(S);
             st = bh_error_set(err, BH_ENOMEM, "vcov: out of memory (%zu clusters)", ng);
             goto done;
         }
@@ -164,7 +225,6 @@ bh_status bh_vcov_compute(bh_fit *fit, const bh_vcov_spec *spec,
             for (size_t i = i0; i < i0 + rows; i++) {
                 size_t c = g->code[i];
                 if (c >= ng) {
-                    free(S);
                     st = bh_error_set(err, BH_EINTERNAL,
                                       "vcov: cluster code %zu of row %zu out of "
                                       "range (%zu clusters)", c, i + 1, ng);
@@ -180,7 +240,6 @@ bh_status bh_vcov_compute(bh_fit *fit, const bh_vcov_spec *spec,
                     Sg[k] += f * s[k];
             }
         }
-        free(S);
         if (r)
             cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)r,
                         (int)ng, 1.0, G, (int)r, 0.0, M, (int)r);
@@ -209,7 +268,7 @@ bh_status bh_vcov_compute(bh_fit *fit, const bh_vcov_spec *spec,
                               fit->method ? fit->method : "model");
             goto done;
         }
-        G = malloc(VCOV_CHUNK * r1 * sizeof *G);
+        G = ws->G = reserve(ws->G, &ws->cG, VCOV_CHUNK * r1, sizeof *G);
         if (!G) {
             st = bh_error_set(err, BH_ENOMEM, "vcov: out of memory");
             goto done;
@@ -291,11 +350,6 @@ bh_status bh_vcov_compute(bh_fit *fit, const bh_vcov_spec *spec,
             fit->stats.fstat = fit->stats.f_df1 = fit->stats.f_df2 = fit->stats.f_pvalue = NAN;
     }
 done:
-    free(idx);
-    free(B);
-    free(M);
-    free(V);
-    free(T);
-    free(G);
+    ws_release(&own);
     return st;
 }

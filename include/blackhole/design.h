@@ -68,6 +68,10 @@ typedef struct bh_design {
     size_t cap_x, cap_y, cap_rows; /* allocated lengths of x, y and rows
                                  (bh_design_rebuild reuses them); 0 in
                                  hand-built designs                       */
+    struct bh_design_scratch *scratch; /* owned; what bh_design_rebuild
+                                 keeps for the next build (evaluation
+                                 buffers, the last build's names); NULL in
+                                 hand-built designs                       */
 } bh_design;
 
 /* Build the design.  Errors: unknown variables (BH_EFORMULA, with formula
@@ -92,8 +96,9 @@ bh_status bh_design_build_consume(const bh_formula *f, bh_frame **data,
 
 /* Build the design of (f, data) into d, a design from bh_design_build or
  * bh_design_rebuild, replacing its contents: x, y and rows keep their
- * memory when it is large enough, so repeated builds (simulations) do not
- * allocate them again.  The same numbers and errors as bh_design_build; on
+ * memory when it is large enough, and the scratch of the build (column
+ * lists, evaluation buffers, names) is kept in d, so repeated builds of the
+ * same model (simulations) allocate none of it again.  The same numbers and errors as bh_design_build; on
  * error d is left empty (n = p = 0), to be rebuilt or freed. */
 bh_status bh_design_rebuild(const bh_formula *f, const bh_frame *data,
                             const bh_design_options *opt, bh_design *d,

@@ -176,4 +176,35 @@ bh_status bh_terms_eval_expr(const bh_terms *t, const bh_expr *e,
                              size_t draw, double *val, double *dval,
                              bh_error *err);
 
+/* Scratch memory kept between calls, so that repeated designs of the same
+ * model (simulations) allocate nothing for these steps: the _ws variants
+ * below give the same results, statuses and messages as the plain
+ * functions.  A workspace grows to the largest problem seen; one per
+ * thread (it is written by every call). */
+typedef struct bh_terms_ws bh_terms_ws;
+bh_terms_ws *bh_terms_ws_alloc(void);
+void bh_terms_ws_free(bh_terms_ws *ws);
+
+/* bh_formula_find_columns with the arrays kept in ws: *names (pointers into
+ * f) and *cols stay valid until the next call of this function with ws
+ * (free neither). */
+bh_status bh_formula_find_columns_ws(const bh_formula *f, const bh_frame *data,
+                                     bh_terms_ws *ws, const char *const **names,
+                                     const size_t **cols, size_t *n,
+                                     bh_error *err);
+
+/* bh_terms_eval_rows with its block buffers in ws (NULL: allocated for the
+ * call). */
+bh_status bh_terms_eval_rows_ws(const bh_terms *t, const bh_frame *data,
+                                const size_t *map, const size_t *rows, size_t n,
+                                const bh_override *ov, size_t nov, size_t draw,
+                                double *x, size_t ldx, bh_terms_ws *ws,
+                                bh_error *err);
+
+/* bh_terms_retrain with the scratch of an in-place retraining in ws (NULL:
+ * allocated for the call). */
+bh_status bh_terms_retrain_ws(const bh_formula *f, const bh_frame *data,
+                              const size_t *rows, size_t nrows, bh_terms **t,
+                              bh_terms_ws *ws, bh_error *err);
+
 #endif

@@ -38,4 +38,15 @@ bh_status bh_vcov_parse(const char *text, bh_vcov_spec *spec, bh_error *err);
 bh_status bh_vcov_compute(bh_fit *fit, const bh_vcov_spec *spec,
                           bh_error *err);
 
+/* Scratch memory for repeated covariances (simulations): with it
+ * bh_vcov_compute_ws gives what bh_vcov_compute gives and allocates nothing
+ * once the workspace has grown to the problem.  One per thread. */
+typedef struct bh_vcov_workspace bh_vcov_workspace;
+bh_vcov_workspace *bh_vcov_workspace_alloc(void);
+void bh_vcov_workspace_free(bh_vcov_workspace *ws);
+
+/* bh_vcov_compute with its buffers in ws (NULL: allocated for the call). */
+bh_status bh_vcov_compute_ws(bh_fit *fit, const bh_vcov_spec *spec,
+                             bh_vcov_workspace *ws, bh_error *err);
+
 #endif

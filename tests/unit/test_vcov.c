@@ -70,7 +70,8 @@ static void check_vcov(const char *name, const char *type, const bh_fit *fit)
     bht_fixture_free(fx);
 }
 
-static void check_case(const char *name)
+/* With ws, every covariance goes through bh_vcov_compute_ws on it. */
+static void check_case_ws(const char *name, bh_vcov_workspace *ws)
 {
     static const char *types[] = {"classical", "hc0", "hc1", "hc2", "hc3", "cluster:"};
     static const char *rtypes[] = {"classical", "HC0", "HC1", "HC2", "HC3", "cluster"};
@@ -82,7 +83,9 @@ static void check_case(const char *name)
         char text[300];
         snprintf(text, sizeof text, "%s%s", types[k], k == 5 ? t->d.cluster->name : "");
         cr_assert_eq(bh_vcov_parse(text, &spec, &err), BH_OK, "%s", err.msg);
-        cr_assert_eq(bh_vcov_compute(fit, &spec, &err), BH_OK, "%s: %s", text, err.msg);
+        bh_status st = ws ? bh_vcov_compute_ws(fit, &spec, ws, &err)
+                          : bh_vcov_compute(fit, &spec, &err);
+        cr_assert_eq(st, BH_OK, "%s: %s", text, err.msg);
         check_vcov(name, rtypes[k], fit);
         double dfres = fit->stats.df_resid;
         if (k == 5) {
@@ -99,6 +102,24 @@ static void check_case(const char *name)
     }
     bh_fit_free(fit);
     lmt_free(t);
+}
+
+static void check_case(const char *name)
+{
+    check_case_ws(name, NULL);
+}
+
+/* One workspace reused for every kind and every case (sizes and cluster
+ * counts change): the same R references. */
+Test(vcov_r, one_workspace_for_every_case)
+{
+    static const char *cases[] = {"mtcars", "gen", "mtcars_noint", "gen_w", "gen_w0",
+                                  "gen_freq", "gen_alias", "mtcars"};
+    bh_vcov_workspace *ws = bh_vcov_workspace_alloc();
+    cr_assert_not_null(ws);
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++)
+        check_case_ws(cases[k], ws);
+    bh_vcov_workspace_free(ws);
 }
 
 Test(vcov_r, mtcars) { check_case("mtcars"); }
