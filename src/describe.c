@@ -655,11 +655,68 @@ static double alpha_of(const bh_column *const *cols, size_t k, size_t skip,
     return (double)kk / (double)(kk - 1) * (1.0 - (double)(sumvar / vt));
 }
 
+/* The item columns of scale q (its quoted name) into cols[0..k), checked:
+ * at least 2 items, each a known (else the closest name is suggested),
+ * numeric column listed once. */
+static bh_status scale_items(const bh_frame *f, const char *q, const char *const *items,
+                             size_t k, const bh_column **cols, bh_error *err)
+{
+    char q2[128], q3[128];
+    if (k < 2 || !items)
+        return bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
+                           "scale '%s' needs at least 2 items, got %zu", q, items ? k : 0);
+    for (size_t j = 0; j < k; j++) {
+        const char *it = items[j] ? items[j] : "";
+        const bh_column *c = bh_frame_col(f, it);
+        bh_quote(q2, sizeof q2, it, 60);
+        if (!c) {
+            const char *sug = bh_frame_suggest(f, it);
+            if (sug)
+                return bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
+                                   "scale '%s': unknown item '%s'; did you mean '%s'?",
+                                   q, q2, bh_quote(q3, sizeof q3, sug, 60));
+            return bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
+                               "scale '%s': unknown item '%s'", q, q2);
+        }
+        if (c->type != BH_COL_NUMERIC) {
+            if (c->first_text && c->first_text_line)
+                return bh_error_at(err, BH_EUSAGE, f->source, c->first_text_line,
+                                   c->file_column,
+                                   "scale '%s': item '%s' is not numeric (value '%s')",
+                                   q, q2, bh_quote(q3, sizeof q3, c->first_text, 40));
+            return bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
+                               "scale '%s': item '%s' is categorical, not numeric", q, q2);
+        }
+        for (size_t i = 0; i < j; i++)
+            if (cols[i] == c)
+                return bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
+                                   "scale '%s': item '%s' is listed twice", q, q2);
+        cols[j] = c;
+    }
+    return BH_OK;
+}
+
+/* The composite of row i: mean of the items present there (missing and
+ * NaN items left out), NAN when none is; *present gets their number.
+ * The one definition both scoring entry points use. */
+static double scale_row(const bh_column *const *cols, size_t k, size_t i, size_t *present)
+{
+    long double sum = 0;
+    size_t c = 0;
+    for (size_t j = 0; j < k; j++)
+        if (!cols[j]->na[i] && !isnan(cols[j]->num[i])) {
+            sum += cols[j]->num[i];
+            c++;
+        }
+    *present = c;
+    return c ? (double)(sum / (long double)c) : NAN;
+}
+
 bh_status bh_scale_score(bh_frame *f, const char *name,
                          const char *const *items, size_t k,
                          bh_scale_result *out, bh_error *err)
 {
-    char q[128], q2[128], q3[128];
+    char q[128];
     if (out)
         memset(out, 0, sizeof *out);
     if (!f)
@@ -677,42 +734,9 @@ bh_status bh_scale_score(bh_frame *f, const char *name,
     const bh_column **cols = calloc(k, sizeof *cols);
     if (!cols)
         return nomem(err, "scale items");
-    bh_status s = BH_OK;
-    for (size_t j = 0; j < k; j++) {
-        const char *it = items[j] ? items[j] : "";
-        const bh_column *c = bh_frame_col(f, it);
-        bh_quote(q2, sizeof q2, it, 60);
-        if (!c) {
-            const char *sug = bh_frame_suggest(f, it);
-            if (sug)
-                s = bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
-                                "scale '%s': unknown item '%s'; did you mean '%s'?",
-                                q, q2, bh_quote(q3, sizeof q3, sug, 60));
-            else
-                s = bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
-                                "scale '%s': unknown item '%s'", q, q2);
-            goto done;
-        }
-        if (c->type != BH_COL_NUMERIC) {
-            if (c->first_text && c->first_text_line)
-                s = bh_error_at(err, BH_EUSAGE, f->source, c->first_text_line,
-                                c->file_column,
-                                "scale '%s': item '%s' is not numeric (value '%s')",
-                                q, q2, bh_quote(q3, sizeof q3, c->first_text, 40));
-            else
-                s = bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
-                                "scale '%s': item '%s' is categorical, not numeric",
-                                q, q2);
-            goto done;
-        }
-        for (size_t i = 0; i < j; i++)
-            if (cols[i] == c) {
-                s = bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
-                                "scale '%s': item '%s' is listed twice", q, q2);
-                goto done;
-            }
-        cols[j] = c;
-    }
+    bh_status s = scale_items(f, q, items, k, cols, err);
+    if (s != BH_OK)
+        goto done;
 
     size_t n = f->nrow;
     size_t *rows = malloc((n ? n : 1) * sizeof *rows);
@@ -729,14 +753,8 @@ bh_status bh_scale_score(bh_frame *f, const char *name,
     }
     size_t m = 0, scored = 0;
     for (size_t i = 0; i < n; i++) {
-        long double sum = 0;
-        size_t present = 0;
-        for (size_t j = 0; j < k; j++)
-            if (!cols[j]->na[i] && !isnan(cols[j]->num[i])) {
-                sum += cols[j]->num[i];
-                present++;
-            }
-        score[i] = present ? (double)(sum / (long double)present) : NAN;
+        size_t present;
+        score[i] = scale_row(cols, k, i, &present);
         scored += present > 0;
         if (present == k)
             rows[m++] = i;
@@ -776,6 +794,56 @@ bh_status bh_scale_score(bh_frame *f, const char *name,
     free(drop);
 done:
     free(cols);
+    return s;
+}
+
+/* Scales of up to this many items are scored into a column without
+ * allocating (the item column table lives on the stack). */
+#define SCALE_STACK_ITEMS 32
+
+bh_status bh_scale_score_into(bh_frame *f, size_t col, const char *const *items, size_t k,
+                              bh_error *err)
+{
+    char q[128];
+    if (!f)
+        return bh_error_set(err, BH_EINTERNAL, "bh_scale_score_into: NULL frame");
+    if (col >= f->ncol)
+        return bh_error_set(err, BH_EINTERNAL,
+                            "bh_scale_score_into: column %zu of a frame of %zu columns",
+                            col + 1, f->ncol);
+    bh_column *out = &f->cols[col];
+    bh_quote(q, sizeof q, out->name ? out->name : "", 60);
+    if (out->type != BH_COL_NUMERIC)
+        return bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
+                           "scale '%s': the column of that name is categorical", q);
+    const bh_column *stack_cols[SCALE_STACK_ITEMS];
+    const bh_column **cols = stack_cols;
+    if (k > SCALE_STACK_ITEMS && !(cols = calloc(k, sizeof *cols)))
+        return nomem(err, "scale items");
+    bh_status s = scale_items(f, q, items, k, cols, err);
+    for (size_t j = 0; s == BH_OK && j < k; j++)
+        if (cols[j] == out)
+            s = bh_error_at(err, BH_EUSAGE, f->source, 0, 0,
+                            "scale '%s': the scale is one of its own items", q);
+    size_t n = f->nrow, m = n ? n : 1;
+    /* values a consumer gave back (bh_frame_release_column) come again */
+    if (s == BH_OK && !out->num && !(out->num = malloc(m * sizeof *out->num)))
+        s = nomem(err, "scale");
+    if (s == BH_OK && !out->na && !(out->na = malloc(m)))
+        s = nomem(err, "scale");
+    if (s == BH_OK) {
+        out->n = n;
+        /* stored as bh_frame_add_numeric stores bh_scale_score's column */
+        for (size_t i = 0; i < n; i++) {
+            size_t present;
+            double v = scale_row((const bh_column *const *)cols, k, i, &present);
+            unsigned char miss = (unsigned char)isnan(v);
+            out->na[i] = miss;
+            out->num[i] = miss ? NAN : v;
+        }
+    }
+    if (cols != stack_cols)
+        free(cols);
     return s;
 }
 

@@ -851,6 +851,22 @@ static void refill_num(bh_column *c, const double *v, const unsigned char *na, s
     }
 }
 
+size_t bh_generate_ncol(const bh_study *s, bh_study_level level)
+{
+    const bh_dgp *d = &s->dgp;
+    if (!d->present || (level == BH_LEVEL_LEADS && !d->leads_count))
+        return 0;
+    /* ids and groups, then (leads) the unit ids and the copied columns,
+     * then the nodes' columns: build_reps and build_leads */
+    size_t j = level == BH_LEVEL_LEADS ? 3 + d->nlead_copy : 2;
+    for (size_t k = 0; k < d->nnodes; k++) {
+        const bh_dgp_node *x = &d->nodes[k];
+        if (x->data == level)
+            j += (x->kind == BH_DGP_VAR) + x->nitems + x->ncomp;
+    }
+    return j;
+}
+
 /* Whether f has the columns build_reps makes for n units (names aside:
  * the caller may have renamed them), in its order and of its types. */
 static int reps_shape(const bh_generate_workspace *w, const bh_frame *f, size_t n)
@@ -879,9 +895,9 @@ static int reps_shape(const bh_generate_workspace *w, const bh_frame *f, size_t 
  * group column keeps its levels when the same groups are present (else 0
  * is returned and nothing was changed: the caller builds a new frame);
  * numeric columns are overwritten.  Columns after the generated ones are
- * dropped.  The frame ends up equal to the one build_reps would make,
- * except for names the caller changed. */
-static int refill_reps(bh_generate_workspace *w, bh_frame *f)
+ * dropped unless keep.  The frame ends up equal to the one build_reps
+ * would make, except for names the caller changed (and kept columns). */
+static int refill_reps(bh_generate_workspace *w, bh_frame *f, int keep)
 {
     const bh_dgp *d = &w->s->dgp;
     size_t n = w->nreps, G = d->nlevels;
@@ -928,7 +944,8 @@ static int refill_reps(bh_generate_workspace *w, bh_frame *f)
         for (size_t q = 0; q < x->ncomp; q++)
             refill_num(&f->cols[j++], b->sub[q], NULL, n);
     }
-    bh_frame_drop_columns(f, j);
+    if (!keep)
+        bh_frame_drop_columns(f, j);
     return 1;
 }
 
@@ -1076,7 +1093,8 @@ bh_status bh_generate_ws_reuse(bh_generate_workspace *w, const bh_generate_optio
     int want_leads = leads && w->s->dgp.leads_count;
     bh_status r = draw(w, o, want_leads, err);
     if (r == BH_OK) {
-        if (*reps && reps_shape(w, *reps, w->nreps) && refill_reps(w, *reps)) {
+        if (*reps && reps_shape(w, *reps, w->nreps) &&
+            refill_reps(w, *reps, o->keep_appended)) {
             /* refilled in place */
         } else {
             bh_frame_free(*reps);

@@ -633,6 +633,7 @@ static bh_status make_data(bh_generate_workspace *gen, const bh_simulate_plan *p
     go.index = index;
     go.n_reps = n;
     go.effect_scale = scale;
+    go.keep_appended = 1;  /* the composites below, scored again in place */
     if (!p->need_leads) {
         bh_frame_free(data[1]);
         data[1] = NULL;
@@ -644,11 +645,17 @@ static bh_status make_data(bh_generate_workspace *gen, const bh_simulate_plan *p
             s = apply_colmap(p->study, data[lv], err);
     const bh_study *st = p->study;
     for (size_t k = 0; s == BH_OK && k < st->nscales; k++) {
-        bh_frame *f = data[st->scales[k].data];
-        if (!f || bh_frame_index(f, st->scales[k].name) >= 0)
-            continue;
-        s = bh_scale_score(f, st->scales[k].name, (const char *const *)st->scales[k].items,
-                           st->scales[k].nitems, NULL, err);
+        const bh_study_scale *sc = &st->scales[k];
+        bh_frame *f = data[sc->data];
+        long j = f ? bh_frame_index(f, sc->name) : -1;
+        if (!f || (j >= 0 && (size_t)j < bh_generate_ncol(st, sc->data)))
+            continue;  /* a generated column of that name is the data's own */
+        /* a composite of an earlier replication, kept by the refill: the
+         * same numbers bh_scale_score gives, into its memory */
+        s = j >= 0 ? bh_scale_score_into(f, (size_t)j, (const char *const *)sc->items,
+                                         sc->nitems, err)
+                   : bh_scale_score(f, sc->name, (const char *const *)sc->items, sc->nitems,
+                                    NULL, err);
     }
     if (s != BH_OK) {
         bh_frame_free(data[0]);

@@ -143,6 +143,18 @@ bh_status bh_scale_score(bh_frame *f, const char *name,
                          bh_scale_result *out, bh_error *err);
 void bh_scale_result_free(bh_scale_result *s);
 
+/* Score a scale into column col of f, an existing numeric column (named
+ * after the scale), overwriting its values with exactly those
+ * bh_scale_score would add; no reliabilities.  For a caller that scores
+ * the same scale into frames refilled in place (simulate, once per
+ * replication): nothing is allocated for up to 32 items, unless the
+ * column's values were released (bh_frame_release_column), which are
+ * allocated again.  Errors (BH_EUSAGE): the item errors of
+ * bh_scale_score, a categorical column col, col among the items; col out
+ * of range is BH_EINTERNAL.  On error the column is unchanged. */
+bh_status bh_scale_score_into(bh_frame *f, size_t col, const char *const *items, size_t k,
+                              bh_error *err);
+
 /* Parse a scale specification "name=item1,item2,..." (spaces around names
  * are ignored).  On success *name and *items (k strings) are malloc'ed and
  * owned by the caller; free with bh_scale_spec_free.  BH_EUSAGE on a

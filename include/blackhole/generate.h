@@ -30,6 +30,9 @@ typedef struct {
     size_t n_reps;        /* units; 0 = the spec's [dgp] n                  */
     double effect_scale;  /* multiplies every [dgp effects] term coefficient
                              (not intercepts or group shifts); default 1    */
+    int keep_appended;    /* bh_generate_ws_reuse: a unit-level frame
+                             refilled in place keeps the columns appended
+                             after the generated ones; default 0 (dropped) */
 } bh_generate_options;
 
 void bh_generate_default_options(bh_generate_options *o);
@@ -56,9 +59,19 @@ bh_status bh_generate_ws(bh_generate_workspace *w, const bh_generate_options *o,
  * appended columns are dropped, renamed columns keep their new names.
  * Other frames are freed and built anew (the lead-level frame always:
  * its row count is drawn).  The data are those bh_generate_ws gives.  On
- * error both frames are freed and set to NULL. */
+ * error both frames are freed and set to NULL.
+ * With o->keep_appended, a frame refilled in place keeps its appended
+ * columns, values untouched (stale: the caller's to overwrite, as
+ * simulate does with the scale composites, without allocating); a frame
+ * built anew has none.  Columns at or past bh_generate_ncol are the
+ * appended ones. */
 bh_status bh_generate_ws_reuse(bh_generate_workspace *w, const bh_generate_options *o,
                                bh_frame **reps, bh_frame **leads, bh_error *err);
+
+/* The number of columns the generator makes at a level (BH_LEVEL_REPS or
+ * BH_LEVEL_LEADS) of study s, the first columns of each frame it returns;
+ * 0 for the lead level of a spec without one, or without a [dgp]. */
+size_t bh_generate_ncol(const bh_study *s, bh_study_level level);
 
 /* The same with a temporary workspace. */
 bh_status bh_generate(const bh_study *s, const bh_generate_options *o, bh_frame **reps,

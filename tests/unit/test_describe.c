@@ -6,6 +6,7 @@
  */
 #include "testutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -481,6 +482,121 @@ Test(describe, empty_frame)
     cr_assert_eq(res->ncor, 1);
     cr_assert(isnan(res->cor_r[0]));
     bh_describe_free(res);
+    bh_frame_free(f);
+}
+
+/* Scoring into an existing column (simulate's refilled frames): the
+ * composite of composite.csv (R), written over stale values, the column's
+ * memory kept; then again after its values were released. */
+Test(describe, composite_into_matches_r)
+{
+    bh_frame *f = survey();
+    bh_error err;
+    double *stale = malloc(f->nrow * sizeof *stale);
+    for (size_t i = 0; i < f->nrow; i++)
+        stale[i] = i % 3 ? -99 : NAN;
+    cr_assert_eq(bh_frame_add_numeric(f, "engage", stale, NULL, &err), BH_OK, "%s", err.msg);
+    free(stale);
+    size_t j = (size_t)bh_frame_index(f, "engage"), ncol = f->ncol;
+    bht_fixture *fx = bht_fixture_read(FX "composite.csv");
+    cr_assert_eq(fx->nrow, f->nrow);
+    for (int pass = 0; pass < 2; pass++) {
+        const double *mem = f->cols[j].num;
+        cr_assert_eq(bh_scale_score_into(f, j, ITEMS, 4, &err), BH_OK, "%s", err.msg);
+        cr_assert_eq(f->ncol, ncol);
+        const bh_column *c = &f->cols[j];
+        if (pass == 0)
+            cr_assert_eq(c->num, mem, "the column's memory is reused");
+        cr_assert_str_eq(c->name, "engage");
+        size_t nmiss = 0;
+        for (size_t i = 0; i < fx->nrow; i++) {
+            double want = bht_fixture_num(fx, i, "engage");
+            if (isnan(want)) {
+                cr_assert(c->na[i] && isnan(c->num[i]), "row %zu missing", i + 1);
+                nmiss++;
+            } else {
+                cr_assert(!c->na[i], "row %zu", i + 1);
+                bht_assert_rel(c->num[i], want, 1e-15, "row %zu", i + 1);
+            }
+        }
+        cr_assert_eq(nmiss, 1);
+        bh_frame_release_column(f, j);
+    }
+    bht_fixture_free(fx);
+    bh_frame_free(f);
+}
+
+/* The same column, bit for bit, as bh_scale_score adds (missing rows, a
+ * NaN item, an infinite one whose mean is NaN). */
+Test(describe, composite_into_same_bits_as_score)
+{
+    bh_frame *f = bh_frame_new("t", 5);
+    double a[] = {1, NAN, 3, INFINITY, 0.1}, b[] = {NAN, NAN, 2, -INFINITY, 0.2},
+           c[] = {2, NAN, 5, 1, 0.7}, z[] = {0, 0, 0, 0, 0};
+    bh_error err;
+    cr_assert_eq(bh_frame_add_numeric(f, "a", a, NULL, &err), BH_OK);
+    cr_assert_eq(bh_frame_add_numeric(f, "b", b, NULL, &err), BH_OK);
+    cr_assert_eq(bh_frame_add_numeric(f, "c", c, NULL, &err), BH_OK);
+    cr_assert_eq(bh_frame_add_numeric(f, "into", z, NULL, &err), BH_OK);
+    const char *items[] = {"a", "b", "c"};
+    cr_assert_eq(bh_scale_score(f, "s", items, 3, NULL, &err), BH_OK, "%s", err.msg);
+    cr_assert_eq(bh_scale_score_into(f, 3, items, 3, &err), BH_OK, "%s", err.msg);
+    const bh_column *x = bh_frame_col(f, "s"), *y = bh_frame_col(f, "into");
+    cr_assert(memcmp(x->na, y->na, 5) == 0);
+    cr_assert(memcmp(x->num, y->num, 5 * sizeof(double)) == 0);
+    cr_assert(y->na[1] && y->na[3] && !y->na[0]);
+    bh_frame_free(f);
+}
+
+Test(describe, composite_into_errors_leave_column_unchanged)
+{
+    bh_frame *f = survey();
+    bh_error err;
+    long jl = bh_frame_index(f, "leads"), jf = bh_frame_index(f, "firm");
+    cr_assert(jl >= 0 && jf >= 0);
+    size_t j = (size_t)jl;
+    double before = f->cols[j].num[0];
+
+    cr_assert_eq(bh_scale_score_into(f, (size_t)jf, ITEMS, 4, &err), BH_EUSAGE);
+    cr_assert(strstr(err.msg, "'firm'") && strstr(err.msg, "categorical"), "%s", err.msg);
+    cr_assert_eq(bh_scale_score_into(f, f->ncol, ITEMS, 4, &err), BH_EINTERNAL);
+    cr_assert_eq(bh_scale_score_into(f, j, ITEMS, 1, &err), BH_EUSAGE);
+    cr_assert(strstr(err.msg, "'leads'") && strstr(err.msg, "at least 2 items"), "%s", err.msg);
+    const char *typo[] = {"q1", "q33"};
+    cr_assert_eq(bh_scale_score_into(f, j, typo, 2, &err), BH_EUSAGE);
+    cr_assert(strstr(err.msg, "did you mean 'q3'"), "%s", err.msg);
+    const char *self[] = {"q1", "leads"};
+    cr_assert_eq(bh_scale_score_into(f, j, self, 2, &err), BH_EUSAGE);
+    cr_assert(strstr(err.msg, "its own items"), "%s", err.msg);
+    const char *dup[] = {"q1", "q2", "q1"};
+    cr_assert_eq(bh_scale_score_into(f, j, dup, 3, &err), BH_EUSAGE);
+    cr_assert(strstr(err.msg, "twice"), "%s", err.msg);
+    cr_assert_eq(bh_scale_score_into(NULL, 0, ITEMS, 4, &err), BH_EINTERNAL);
+    cr_assert(memcmp(&f->cols[j].num[0], &before, sizeof before) == 0);
+    bh_frame_free(f);
+}
+
+/* More items than the stack table holds: allocated, same numbers. */
+Test(describe, composite_into_many_items)
+{
+    enum { K = 40, N = 3 };
+    bh_frame *f = bh_frame_new("t", N);
+    bh_error err;
+    char names[K][16];
+    const char *items[K];
+    for (int k = 0; k < K; k++) {
+        double v[N] = {k, 2.0 * k, k % 2 ? NAN : 1.0};
+        snprintf(names[k], sizeof names[k], "i%d", k);
+        items[k] = names[k];
+        cr_assert_eq(bh_frame_add_numeric(f, names[k], v, NULL, &err), BH_OK);
+    }
+    double z[N] = {0};
+    cr_assert_eq(bh_frame_add_numeric(f, "s", z, NULL, &err), BH_OK);
+    cr_assert_eq(bh_scale_score_into(f, K, items, K, &err), BH_OK, "%s", err.msg);
+    /* means of 0..39, of 0..78 step 2, and of twenty 1s */
+    cr_assert_eq(f->cols[K].num[0], 19.5);
+    cr_assert_eq(f->cols[K].num[1], 39);
+    cr_assert_eq(f->cols[K].num[2], 1);
     bh_frame_free(f);
 }
 

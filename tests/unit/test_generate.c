@@ -485,6 +485,80 @@ Test(generate, spec_without_dgp)
     bh_generate_default_options(&o);
     cr_assert_eq(bh_generate(s, &o, &r, &l, &err), BH_EUSAGE);
     cr_assert(strstr(err.msg, "no [dgp]") != NULL, "%s", err.msg);
+    cr_assert_eq(bh_generate_ncol(s, BH_LEVEL_REPS), 0);
+    cr_assert_eq(bh_generate_ncol(s, BH_LEVEL_LEADS), 0);
+    bh_study_free(s);
+}
+
+/* The generated columns come first, as many as the shipped files have
+ * (datasets/reps.csv: 14 columns, leads.csv: 10) at any n. */
+Test(generate, ncol_counts_generated_columns)
+{
+    bh_study *s = load();
+    cr_assert_eq(bh_generate_ncol(s, BH_LEVEL_REPS), 14);
+    cr_assert_eq(bh_generate_ncol(s, BH_LEVEL_LEADS), 10);
+    const size_t ns[] = {0, 5, 300};
+    for (size_t k = 0; k < 3; k++) {
+        bh_frame *r, *l;
+        gen(s, 3, k, ns[k], 1, &r, &l);
+        cr_assert_eq(r->ncol, bh_generate_ncol(s, BH_LEVEL_REPS));
+        cr_assert_eq(l->ncol, bh_generate_ncol(s, BH_LEVEL_LEADS));
+        bh_frame_free(r);
+        bh_frame_free(l);
+    }
+    bh_study_free(s);
+}
+
+/* keep_appended: a frame refilled in place keeps the caller's columns
+ * (and their memory) after the generated ones, which equal a fresh
+ * frame's; without it they are dropped; a frame built anew has none. */
+Test(generate, reuse_keeps_appended_columns)
+{
+    bh_study *s = load();
+    bh_generate_workspace *w = bh_generate_workspace_alloc(s);
+    cr_assert_not_null(w);
+    size_t ng = bh_generate_ncol(s, BH_LEVEL_REPS);
+    bh_generate_options o;
+    bh_generate_default_options(&o);
+    cr_assert_eq(o.keep_appended, 0);
+    o.seed = 5;
+    o.seed_set = 1;
+    o.n_reps = 200;
+    o.keep_appended = 1;
+    bh_error err;
+    bh_frame *r = NULL;
+    cr_assert_eq(bh_generate_ws_reuse(w, &o, &r, NULL, &err), BH_OK, "%s", err.msg);
+    double *v = calloc(200, sizeof *v);
+    v[7] = 42;
+    cr_assert_eq(bh_frame_add_numeric(r, "mine", v, NULL, &err), BH_OK, "%s", err.msg);
+    free(v);
+    const double *mem = r->cols[ng].num;
+    o.index = 1;
+    cr_assert_eq(bh_generate_ws_reuse(w, &o, &r, NULL, &err), BH_OK, "%s", err.msg);
+    cr_assert_eq(r->ncol, ng + 1);
+    cr_assert_str_eq(r->cols[ng].name, "mine");
+    cr_assert_eq(r->cols[ng].num, mem);
+    cr_assert_eq(r->cols[ng].num[7], 42, "values untouched");
+    bh_frame *fresh, *fl;
+    gen(s, 5, 1, 200, 1, &fresh, &fl);
+    bh_frame_drop_columns(r, ng);
+    cr_assert(frames_equal(r, fresh));
+    bh_frame_free(fresh);
+    bh_frame_free(fl);
+    /* without keep_appended: dropped */
+    cr_assert_eq(bh_frame_add_numeric(r, "mine", r->cols[2].num, NULL, &err), BH_OK);
+    o.keep_appended = 0;
+    cr_assert_eq(bh_generate_ws_reuse(w, &o, &r, NULL, &err), BH_OK, "%s", err.msg);
+    cr_assert_eq(r->ncol, ng);
+    /* another n: built anew, only the generated columns */
+    cr_assert_eq(bh_frame_add_numeric(r, "mine", r->cols[2].num, NULL, &err), BH_OK);
+    o.keep_appended = 1;
+    o.n_reps = 150;
+    cr_assert_eq(bh_generate_ws_reuse(w, &o, &r, NULL, &err), BH_OK, "%s", err.msg);
+    cr_assert_eq(r->nrow, 150);
+    cr_assert_eq(r->ncol, ng);
+    bh_frame_free(r);
+    bh_generate_workspace_free(w);
     bh_study_free(s);
 }
 

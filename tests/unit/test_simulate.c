@@ -458,6 +458,54 @@ Test(simulate, generate_reuse_matches_fresh)
     bh_study_free(s);
 }
 
+/* As simulate prepares refilled frames: the composites appended to the
+ * previous data set are kept (keep_appended) and scored again into their
+ * columns (bh_scale_score_into); those are the frames of the plain path,
+ * and the composites keep their memory while n stays the same. */
+Test(simulate, generate_reuse_keeps_composites)
+{
+    bh_study *s = spec();
+    bh_generate_workspace *w = bh_generate_workspace_alloc(s);
+    cr_assert_not_null(w);
+    size_t ng = bh_generate_ncol(s, BH_LEVEL_REPS);
+    bh_frame *reps = NULL;
+    const size_t ns[] = {461, 461, 461, 60, 60, 461};
+    const double *mem = NULL;
+    bh_error err;
+    for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+        bh_generate_options go;
+        gen_opts(&go, ns[k], 200 + k);
+        go.effect_scale = k % 2 ? 0.5 : 1;
+        go.keep_appended = 1;
+        cr_assert_eq(bh_generate_ws_reuse(w, &go, &reps, NULL, &err), BH_OK, "%s", err.msg);
+        int kept = reps->ncol > ng;
+        cr_assert_eq(kept, k > 0 && ns[k] == ns[k - 1], "data set %zu", k);
+        for (size_t q = 0; q < s->nscales; q++) {
+            const bh_study_scale *sc = &s->scales[q];
+            if ((int)sc->data != BH_LEVEL_REPS)
+                continue;
+            long j = bh_frame_index(reps, sc->name);
+            if (kept) {
+                cr_assert(j >= (long)ng, "%s kept after the generated columns", sc->name);
+                cr_assert_eq(bh_scale_score_into(reps, (size_t)j, (const char *const *)sc->items,
+                                                 sc->nitems, &err), BH_OK, "%s", err.msg);
+            }
+        }
+        if (kept)
+            cr_assert_eq(reps->cols[ng].num, mem, "data set %zu: composite memory reused", k);
+        ready(s, reps, BH_LEVEL_REPS);  /* renames; scores the composites of new frames */
+        mem = reps->cols[ng].num;
+        bh_frame *r2 = NULL;
+        cr_assert_eq(bh_generate(s, &go, &r2, NULL, &err), BH_OK, "%s", err.msg);
+        ready(s, r2, BH_LEVEL_REPS);
+        assert_same_frame(reps, r2);
+        bh_frame_free(r2);
+    }
+    bh_frame_free(reps);
+    bh_generate_workspace_free(w);
+    bh_study_free(s);
+}
+
 static void assert_same_fit(const bh_fit *a, const bh_fit *b, const char *what)
 {
     cr_assert_eq(a->p, b->p, "%s", what);
