@@ -2786,10 +2786,13 @@ bh_status bh_glm_result(bh_glm_workspace *ws, bh_fit **out, bh_error *err)
     snprintf(fit->vcov_type, sizeof fit->vcov_type, "classical");
     if (bh_fit_set_string(&fit->family, bh_family_name(fam)) ||
         bh_fit_set_string(&fit->link, bh_link_name(link)) ||
-        bh_fit_set_string(&fit->method, ws->opt.firth ? "firth" : "irls") ||
-        bh_fit_set_string(&fit->name, "(1)"))
+        bh_fit_set_string(&fit->method, ws->opt.firth ? "firth" : "irls"))
         goto nomem;
-    if (d->terms && d->terms->formula && d->terms->formula->text &&
+    /* A recycled fit keeps the name and formula its owner gave it (they
+     * would be set again just after: no allocation per replication). */
+    if (!recycled && bh_fit_set_string(&fit->name, "(1)"))
+        goto nomem;
+    if (!recycled && d->terms && d->terms->formula && d->terms->formula->text &&
         bh_fit_set_string(&fit->formula, d->terms->formula->text))
         goto nomem;
 

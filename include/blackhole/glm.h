@@ -125,10 +125,11 @@ typedef struct {
                                  for full fits.  Default 0.              */
     bh_fit *recycle;          /* an earlier result to reuse (simulations):
                                  bh_glm_result returns it, reset by
-                                 bh_fit_recycle, when its shape fits;
-                                 otherwise it is left alone and the caller
-                                 frees it (whenever *out != recycle).
-                                 Default NULL.                            */
+                                 bh_fit_recycle, when its shape fits (its
+                                 name and formula strings are kept as the
+                                 caller set them); otherwise it is left
+                                 alone and the caller frees it (whenever
+                                 *out != recycle).  Default NULL.        */
     size_t threads;           /* threads for the passes over the rows of
                                  designs with more than one block of
                                  BH_GLM_BLOCK rows: 0 = the online CPUs
