@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blackhole/buf.h"
+
 static char *xstrdup(const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -352,20 +354,6 @@ void bh_design_free(bh_design *d)
     free(d);
 }
 
-/* A buffer of at least len elements of size sz: buf itself when its
- * capacity *cap suffices (designs rebuilt by bh_design_rebuild), else a
- * new one (buf is freed); NULL when out of memory. */
-static void *take_buf(void *buf, size_t *cap, size_t len, size_t sz)
-{
-    if (len == 0)
-        len = 1;
-    if (buf && *cap >= len)
-        return buf;
-    free(buf);
-    buf = malloc(len * sz);
-    *cap = buf ? len : 0;
-    return buf;
-}
 
 /* The first non-finite value of a column-major block, reported with the
  * column name and data row. */
@@ -436,7 +424,7 @@ static bh_status build_rest(bh_design *d, const bh_frame *data,
     d->m = g->nlhs;
     if (d->m) {
         struct bh_design_scratch *sc = d->scratch;
-        d->y = take_buf(d->y, &d->cap_y, n * d->m, sizeof *d->y);
+        d->y = bh_reserve(d->y, &d->cap_y, n * d->m, sizeof *d->y);
         if (sc && sc->ynames && sc->nynames == d->m) {
             /* the last build's names, kept where the text is the same */
             d->ynames = sc->ynames;
@@ -550,7 +538,7 @@ static bh_status build_x(bh_design *d, const bh_frame *data, const size_t *map,
 {
     size_t n = d->n;
     d->p = d->terms->p;
-    if (!(d->x = take_buf(d->x, &d->cap_x, n * d->p, sizeof *d->x)))
+    if (!(d->x = bh_reserve(d->x, &d->cap_x, n * d->p, sizeof *d->x)))
         return nomem(err);
     bh_status st = bh_terms_eval_rows_ws(d->terms, data, map, d->rows, n, NULL, 0,
                                          SIZE_MAX, d->x, n,
@@ -599,7 +587,7 @@ static bh_status build_x_consume(bh_design *d, bh_frame *own,
             bh_frame_release_column(own, c);
 
     d->p = t->p;
-    if (!(d->x = take_buf(d->x, &d->cap_x, n * d->p, sizeof *d->x))) {
+    if (!(d->x = bh_reserve(d->x, &d->cap_x, n * d->p, sizeof *d->x))) {
         st = nomem(err);
         goto done;
     }
@@ -696,7 +684,7 @@ static bh_status build(const bh_formula *f, const bh_frame *data, bh_frame *own,
     /* Listwise deletion over every column the model reads. */
     size_t N = data->nrow;
     d->nrow_data = N;
-    if (!(d->rows = take_buf(d->rows, &d->cap_rows, N, sizeof *d->rows))) {
+    if (!(d->rows = bh_reserve(d->rows, &d->cap_rows, N, sizeof *d->rows))) {
         st = nomem(err);
         goto fail;
     }
@@ -748,7 +736,7 @@ static bh_status build(const bh_formula *f, const bh_frame *data, bh_frame *own,
                                   sc ? sc->tws : NULL, err)))
         goto fail;
     if (sc)
-        map = sc->map = take_buf(sc->map, &sc->cap_map, d->terms->nraw + 1, sizeof *map);
+        map = sc->map = bh_reserve(sc->map, &sc->cap_map, d->terms->nraw + 1, sizeof *map);
     else
         map = malloc((d->terms->nraw + 1) * sizeof *map);
     if (!map) {

@@ -74,6 +74,36 @@ bh_fit *bh_fit_alloc(size_t p, size_t n, size_t m, size_t nblocks)
     return f;
 }
 
+/* Free what an estimation adds to a fit beyond its p-arrays and names
+ * (warnings, notes, tests, the bootstrap, the per-row arrays), leaving
+ * the fields empty. */
+static void free_results(bh_fit *f)
+{
+    for (size_t k = 0; k < f->nwarnings; k++)
+        free(f->warnings[k]);
+    free(f->warnings);
+    for (size_t k = 0; k < f->nnotes; k++)
+        free(f->notes[k]);
+    free(f->notes);
+    for (size_t k = 0; k < f->ntests; k++) {
+        free(f->tests[k].kind);
+        free(f->tests[k].label);
+    }
+    free(f->tests);
+    bh_boot_result_free(f->boot);
+    free(f->u);
+    free(f->scores);
+    free(f->hat);
+    free(f->fitted);
+    free(f->resid);
+    f->warnings = f->notes = NULL;
+    f->nwarnings = f->nnotes = f->ntests = 0;
+    f->tests = NULL;
+    f->boot = NULL;
+    f->u = f->scores = f->hat = f->fitted = f->resid = NULL;
+    f->rows_cap = 0;
+}
+
 void bh_fit_free(bh_fit *f)
 {
     if (!f)
@@ -99,25 +129,9 @@ void bh_fit_free(bh_fit *f)
     free(f->p_value);
     free(f->conf_low);
     free(f->conf_high);
-    for (size_t k = 0; k < f->nwarnings; k++)
-        free(f->warnings[k]);
-    free(f->warnings);
-    for (size_t k = 0; k < f->nnotes; k++)
-        free(f->notes[k]);
-    free(f->notes);
-    for (size_t k = 0; k < f->ntests; k++) {
-        free(f->tests[k].kind);
-        free(f->tests[k].label);
-    }
-    free(f->tests);
-    bh_boot_result_free(f->boot);
     free(f->bread);
     free(f->blocks);
-    free(f->u);
-    free(f->scores);
-    free(f->hat);
-    free(f->fitted);
-    free(f->resid);
+    free_results(f);
     free(f);
 }
 
@@ -154,29 +168,7 @@ int bh_fit_recycle(bh_fit *f, size_t p, size_t nblocks)
 {
     if (!f || f->p != p || f->nblocks != nblocks || (nblocks && !f->blocks))
         return -1;
-    for (size_t k = 0; k < f->nwarnings; k++)
-        free(f->warnings[k]);
-    free(f->warnings);
-    for (size_t k = 0; k < f->nnotes; k++)
-        free(f->notes[k]);
-    free(f->notes);
-    for (size_t k = 0; k < f->ntests; k++) {
-        free(f->tests[k].kind);
-        free(f->tests[k].label);
-    }
-    free(f->tests);
-    bh_boot_result_free(f->boot);
-    free(f->u);
-    free(f->scores);
-    free(f->hat);
-    free(f->fitted);
-    free(f->resid);
-    f->warnings = f->notes = NULL;
-    f->nwarnings = f->nnotes = f->ntests = 0;
-    f->tests = NULL;
-    f->boot = NULL;
-    f->u = f->scores = f->hat = f->fitted = f->resid = NULL;
-    f->rows_cap = 0;
+    free_results(f);
     f->design = NULL;
     f->linear = 0;
     f->nobs = f->nrows = f->ndropped = f->rank = f->nclusters = f->iterations = 0;

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blackhole/buf.h"
+
 #define BLK 128   /* rows evaluated together */
 
 static char *xstrdup(const char *s)
@@ -157,20 +159,6 @@ static bh_status unknown_var(const bh_frame *data, const char *name,
                        data->source ? data->source : "the data");
 }
 
-/* A buffer of at least len (>= 1) elements of size sz: buf itself when
- * its capacity *cap suffices, else a new one (buf is freed; the contents
- * are not carried over); NULL when out of memory. */
-static void *reserve(void *buf, size_t *cap, size_t len, size_t sz)
-{
-    if (len == 0)
-        len = 1;
-    if (buf && *cap >= len)
-        return buf;
-    free(buf);
-    buf = malloc(len * sz);
-    *cap = buf ? len : 0;
-    return buf;
-}
 
 /* The raw variables into r and their frame columns into *cols (capacity
  * *capc); the memory stays the caller's, also on error. */
@@ -181,7 +169,7 @@ static bh_status find_columns(const bh_formula *f, const bh_frame *data,
     bh_status st = collect_raw(f, r, err);
     if (st)
         return st;
-    if (!(*cols = reserve(*cols, capc, r->n, sizeof **cols)))
+    if (!(*cols = bh_reserve(*cols, capc, r->n, sizeof **cols)))
         return nomem(err);
     for (size_t k = 0; k < r->n; k++) {
         long j = bh_frame_index(data, r->name[k]);
@@ -705,13 +693,13 @@ static void ws_free(block_ws *w)
 static int ws_reserve(block_ws *w, size_t nvars, size_t nb)
 {
     size_t m = (nvars ? nvars : 1) * nb;
-    w->val = reserve(w->val, &w->cval, m, sizeof *w->val);
-    w->der = reserve(w->der, &w->cder, m, sizeof *w->der);
-    w->lev = reserve(w->lev, &w->clev, m, sizeof *w->lev);
-    w->col = reserve(w->col, &w->ccol, nb, sizeof *w->col);
-    w->dcol = reserve(w->dcol, &w->cdcol, nb, sizeof *w->dcol);
-    w->cnt = reserve(w->cnt, &w->ccnt, nvars + 1, sizeof *w->cnt);
-    w->idx = reserve(w->idx, &w->cidx, nvars + 1, sizeof *w->idx);
+    w->val = bh_reserve(w->val, &w->cval, m, sizeof *w->val);
+    w->der = bh_reserve(w->der, &w->cder, m, sizeof *w->der);
+    w->lev = bh_reserve(w->lev, &w->clev, m, sizeof *w->lev);
+    w->col = bh_reserve(w->col, &w->ccol, nb, sizeof *w->col);
+    w->dcol = bh_reserve(w->dcol, &w->cdcol, nb, sizeof *w->dcol);
+    w->cnt = bh_reserve(w->cnt, &w->ccnt, nvars + 1, sizeof *w->cnt);
+    w->idx = bh_reserve(w->idx, &w->cidx, nvars + 1, sizeof *w->idx);
     return w->val && w->der && w->lev && w->col && w->dcol && w->cnt && w->idx
                ? 0 : -1;
 }
@@ -1218,7 +1206,7 @@ static int same_levels(trainctx *tc, const bh_tvar *v)
             return 0;
         unsigned char *seen;
         if (tc->ws) {
-            if (!(seen = tc->ws->seen = reserve(tc->ws->seen, &tc->ws->cseen,
+            if (!(seen = tc->ws->seen = bh_reserve(tc->ws->seen, &tc->ws->cseen,
                                                 cc->nlevels + 1, 1)))
                 return 0;
             memset(seen, 0, cc->nlevels + 1);
@@ -1522,8 +1510,8 @@ static int retrain_in_place(bh_terms *t, const bh_frame *data, const size_t *row
     size_t *map;
     double *buf;
     if (ws) {
-        map = ws->map = reserve(ws->map, &ws->cmap, t->nraw + 1, sizeof *map);
-        buf = ws->buf = reserve(ws->buf, &ws->cbuf, nrows + 1, sizeof *buf);
+        map = ws->map = bh_reserve(ws->map, &ws->cmap, t->nraw + 1, sizeof *map);
+        buf = ws->buf = bh_reserve(ws->buf, &ws->cbuf, nrows + 1, sizeof *buf);
     } else {
         map = malloc((t->nraw + 1) * sizeof *map);
         buf = malloc((nrows + 1) * sizeof *buf);

@@ -13,6 +13,7 @@
  * scaled by G/(G-1), times (N-1)/(N-K) for linear models (vcovCL type HC1).
  */
 #include "blackhole/vcov.h"
+#include "blackhole/buf.h"
 #include "blackhole/wald.h"
 
 #include <float.h>
@@ -121,20 +122,6 @@ void bh_vcov_workspace_free(bh_vcov_workspace *ws)
     free(ws);
 }
 
-/* A buffer of at least len (>= 1) elements of size sz: buf itself when
- * its capacity *cap suffices, else a new one (buf is freed; the contents
- * are not carried over); NULL when out of memory. */
-static void *reserve(void *buf, size_t *cap, size_t len, size_t sz)
-{
-    if (len == 0)
-        len = 1;
-    if (buf && *cap >= len)
-        return buf;
-    free(buf);
-    buf = malloc(len * sz);
-    *cap = buf ? len : 0;
-    return buf;
-}
 
 bh_status bh_vcov_compute(bh_fit *fit, const bh_vcov_spec *spec,
                           bh_error *err)
@@ -150,7 +137,7 @@ bh_status bh_vcov_compute_ws(bh_fit *fit, const bh_vcov_spec *spec,
     bh_vcov_workspace own = {0};
     if (!ws)
         ws = &own;   /* released at the end */
-    size_t *idx = ws->idx = reserve(ws->idx, &ws->cidx, p, sizeof *idx);
+    size_t *idx = ws->idx = bh_reserve(ws->idx, &ws->cidx, p, sizeof *idx);
     double *B = NULL, *M = NULL, *V = NULL, *G = NULL;
     long double *T = NULL;
     bh_status st = BH_OK;
@@ -163,10 +150,10 @@ bh_status bh_vcov_compute_ws(bh_fit *fit, const bh_vcov_spec *spec,
         if (!fit->aliased[j])
             idx[r++] = j;
     size_t r1 = r ? r : 1;
-    B = ws->B = reserve(ws->B, &ws->cB, r1 * r1, sizeof *B);
-    M = ws->M = reserve(ws->M, &ws->cM, r1 * r1, sizeof *M);
-    V = ws->V = reserve(ws->V, &ws->cV, r1 * r1, sizeof *V);
-    T = ws->T = reserve(ws->T, &ws->cT, r1 * r1, sizeof *T);
+    B = ws->B = bh_reserve(ws->B, &ws->cB, r1 * r1, sizeof *B);
+    M = ws->M = bh_reserve(ws->M, &ws->cM, r1 * r1, sizeof *M);
+    V = ws->V = bh_reserve(ws->V, &ws->cV, r1 * r1, sizeof *V);
+    T = ws->T = bh_reserve(ws->T, &ws->cT, r1 * r1, sizeof *T);
     if (M)
         memset(M, 0, r1 * r1 * sizeof *M);
     if (!B || !M || !V || !T) {
@@ -211,8 +198,8 @@ bh_status bh_vcov_compute_ws(bh_fit *fit, const bh_vcov_spec *spec,
         if (st)
             goto done;
         size_t ng = g->ngroups;
-        G = ws->G = reserve(ws->G, &ws->cG, ng * r1, sizeof *G);
-        double *S = ws->S = reserve(ws->S, &ws->cS, VCOV_CHUNK * r1, sizeof *S);
+        G = ws->G = bh_reserve(ws->G, &ws->cG, ng * r1, sizeof *G);
+        double *S = ws->S = bh_reserve(ws->S, &ws->cS, VCOV_CHUNK * r1, sizeof *S);
         if (G)
             memset(G, 0, ng * r1 * sizeof *G);
         if (!G || !S) {
@@ -268,7 +255,7 @@ bh_status bh_vcov_compute_ws(bh_fit *fit, const bh_vcov_spec *spec,
                               fit->method ? fit->method : "model");
             goto done;
         }
-        G = ws->G = reserve(ws->G, &ws->cG, VCOV_CHUNK * r1, sizeof *G);
+        G = ws->G = bh_reserve(ws->G, &ws->cG, VCOV_CHUNK * r1, sizeof *G);
         if (!G) {
             st = bh_error_set(err, BH_ENOMEM, "vcov: out of memory");
             goto done;
