@@ -162,6 +162,9 @@ struct bh_glm_workspace {
                              needs them only per chunk; rows_refresh
                              recomputes them (same numbers) when read */
     unsigned halvings;
+    int chol_cur;         /* chol and csc factor the current xtwx (init's
+                             rank check factored it: the first iteration
+                             need not again) */
     /* Passes over the rows run block by block (BH_GLM_BLOCK rows).  Each
      * block leaves its sums in a slot of its own (pa: two (p + 1)^2
      * matrices, pb: p + 1, pd and ppl: a deviance or Pearson sum, pflag),
@@ -720,6 +723,7 @@ static double reduce_dev(const bh_glm_workspace *ws, size_t nb)
 static void reduce_cross(bh_glm_workspace *ws, size_t nb, int withz)
 {
     size_t r = ws->r;
+    ws->chol_cur = 0;
     reduce_sum(ws->xtwx, ws->pa, 2 * ws->slot, nb, r * r);
     if (withz)
         reduce_sum(ws->rhs, ws->pb, ws->slotb, nb, r);
@@ -1505,6 +1509,7 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
     ws->halving_failed = 0;
     ws->halvings = 0;
     ws->have_cp = 0;
+    ws->chol_cur = 0;
     ws->rows_stale = 0;
     ws->rel = NAN;
     ws->nonint = 0;
@@ -1608,6 +1613,7 @@ bh_status bh_glm_init(bh_glm_workspace *ws, const bh_design *d,
     } else {
         for (size_t k = 0; k < p; k++)
             ws->perm[k] = k;
+        ws->chol_cur = 1; /* every column kept: X'WX stays as factored */
     }
     memset(ws->alias, 0, p);
     for (size_t k = r; k < p; k++)
@@ -1772,7 +1778,8 @@ bh_status bh_glm_iterate(bh_glm_workspace *ws, bh_error *err)
         if (!ws->have_cp)
             cross_products(ws, 1);
         r = ws->r;
-        if (chol_factor(ws) == 0) {
+        if (ws->chol_cur || chol_factor(ws) == 0) {
+            ws->chol_cur = 0;
             chol_solve(ws, ws->rhs);
             memset(ws->step, 0, p * sizeof *ws->step);
             for (size_t k = 0; k < r; k++)
