@@ -109,6 +109,14 @@ static const bh_simulate_row *row_of(const bh_simulate_result *r, const char *te
  *   z (true 0, no finding: two-sided): -.5, .1, .3; SE .2 .2 .25; p .01 .8
  *     .2.  mean -1/30, SD sqrt(312/900/2) = sqrt(156)/30, mean SE .65/3,
  *     RMSE sqrt(.35/3), relative bias NA, coverage 2/3, power 1/3. */
+
+/* Remove a temporary directory and free its path. */
+static void drop_dir(char *dir)
+{
+    bht_rmtree(dir);
+    free(dir);
+}
+
 Test(simulate, hand_summary)
 {
     char *dir = bht_tmpdir();
@@ -174,8 +182,7 @@ Test(simulate, hand_summary)
     free(text);
     free(p);
     bh_simulate_result_free(r);
-    bht_rmtree(dir);
-    free(dir);
+    drop_dir(dir);
 }
 
 Test(simulate, threads_give_identical_files)
@@ -192,10 +199,8 @@ Test(simulate, threads_give_identical_files)
     assert_same_dirs(a, b);
     bh_simulate_result_free(r1);
     bh_simulate_result_free(r2);
-    bht_rmtree(a);
-    bht_rmtree(b);
-    free(a);
-    free(b);
+    drop_dir(a);
+    drop_dir(b);
     bh_study_free(s);
 }
 
@@ -225,10 +230,8 @@ Test(simulate, resume_equals_uninterrupted)
     bh_simulate_result_free(r1);
     bh_simulate_result_free(r2);
     bh_simulate_result_free(r3);
-    bht_rmtree(a);
-    bht_rmtree(b);
-    free(a);
-    free(b);
+    drop_dir(a);
+    drop_dir(b);
     bh_study_free(s);
 }
 
@@ -245,8 +248,7 @@ Test(simulate, resume_refuses_another_design)
     bh_error err;
     cr_assert_eq(bh_simulate_run(s, SPEC, &o, a, &r, &err), BH_EUSAGE);
     cr_assert(strstr(err.msg, "--resume") != NULL, "%s", err.msg);
-    bht_rmtree(a);
-    free(a);
+    drop_dir(a);
     bh_study_free(s);
 }
 
@@ -302,8 +304,7 @@ Test(simulate, failures_are_counted)
         failed += r->rows[k].failed;
     cr_assert_gt(failed, 0, "some coefficient must be unestimable at n = 12");
     bh_simulate_result_free(r);
-    bht_rmtree(a);
-    free(a);
+    drop_dir(a);
     bh_study_free(s);
 }
 
@@ -340,8 +341,7 @@ Test(simulate, null_rejection_rate, .timeout = 240)
     }
     cr_assert_eq(nf, 9, "the nine rep-level findings apply to the OLS model of share_marketing");
     bh_simulate_result_free(r);
-    bht_rmtree(a);
-    free(a);
+    drop_dir(a);
     bh_study_free(s);
 }
 
@@ -673,10 +673,8 @@ Test(simulate, truth_in_pool_matches_prepare)
     bh_simulate_plan_free(p);
     bh_simulate_result_free(r1);
     bh_simulate_result_free(r2);
-    bht_rmtree(a);
-    bht_rmtree(b);
-    free(a);
-    free(b);
+    drop_dir(a);
+    drop_dir(b);
     bh_study_free(s);
 }
 
@@ -704,10 +702,8 @@ Test(simulate, resume_without_replications_file)
     bh_simulate_result_free(r1);
     bh_simulate_result_free(r2);
     bh_simulate_result_free(r3);
-    bht_rmtree(a);
-    bht_rmtree(b);
-    free(a);
-    free(b);
+    drop_dir(a);
+    drop_dir(b);
     bh_study_free(s);
 }
 
