@@ -46,8 +46,8 @@ DEBIAN_PACKAGES := build-essential libgsl-dev libcsv-dev libcriterion-dev \
 
 all: $(PROG) $(LIB)
 
-# vmath's kernels never read errno; without it GCC can vectorise sqrt.
-$(BUILD)/obj/vmath.o: CFLAGS += -fno-math-errno
+# vmath and ran never read errno; without it GCC can vectorise or inline sqrt.
+$(BUILD)/obj/vmath.o $(BUILD)/obj/ran.o: CFLAGS += -fno-math-errno
 
 $(BUILD)/obj/%.o: src/%.c $(HEADERS)
 	@mkdir -p $(dir $@)

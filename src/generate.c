@@ -1,13 +1,15 @@
 /* generate.c - synthetic data from a study's [dgp] sections (generate.h).
  *
  * Draw order (fixed, so a data set is a function of seed and index only):
- *   1. the group of every unit (gsl_ran_discrete);
+ *   1. the group of every unit (inversion of the cumulative probabilities);
  *   2. each node in the spec's generation order (dependencies first, ties
  *      in file order), row by row: leads-level nodes first draw their
  *      random intercepts (one per unit, in unit order) when random_sd > 0;
  *   3. missing-value masks, node by node in file order, row by row.
  * Predictors enter linear predictors standardised with the sample mean and
- * SD of their level, so main effects are effects at the mean per SD. */
+ * SD of their level, so main effects are effects at the mean per SD.
+ * Samplers: ran.h (ziggurat normals, Marsaglia-Tsang gammas, PTRS
+ * Poisson), on one substream per node (draw). */
 #include "blackhole/generate.h"
 
 #include <errno.h>
@@ -17,11 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <gsl/gsl_randist.h>
-#include <gsl/gsl_rng.h>
-
 #include "blackhole/atomicfile.h"
-#include "blackhole/rng.h"
+#include "blackhole/ran.h"
 
 typedef struct {
     size_t cap;
@@ -30,7 +29,6 @@ typedef struct {
     double **sub;         /* scale items / Dirichlet components */
     unsigned char **na;   /* missing masks: 1 (var) or nitems (scale) */
     size_t nsub, nna;
-    double mean;          /* of val, updated row by row as val is drawn */
 } nodebuf;
 
 /* The parameters of a var node's distribution at one linear predictor
@@ -41,8 +39,8 @@ typedef struct {
 
 struct bh_generate_workspace {
     const bh_study *s;
-    gsl_rng *rng;
-    gsl_ran_discrete_t *groups;
+    bh_ran *rng;
+    double *gcum;         /* cumulative group probabilities */
     size_t cap_reps, cap_leads;
     int *group;
     double *re;           /* random intercepts, one per unit */
@@ -53,6 +51,8 @@ struct bh_generate_workspace {
     long long *units;
     double *eta;          /* per row linear predictor (max of levels) */
     double *u;            /* uniforms drawn ahead (masks, Bernoulli), cap_eta */
+    double *nz;           /* normals drawn ahead (scale nodes), cap_nz */
+    size_t cap_nz;
     size_t cap_eta;
     unsigned char *used;  /* per node: a predictor of some node (needs z) */
     var_par *gpar;        /* per group: the parameters of a group-only var */
@@ -96,7 +96,7 @@ bh_generate_workspace *bh_generate_workspace_alloc(const bh_study *s)
         return NULL;
     w->s = s;
     const bh_dgp *d = &s->dgp;
-    w->rng = gsl_rng_alloc(bh_rng_type());
+    w->rng = bh_ran_alloc();
     w->nb = calloc(d->nnodes ? d->nnodes : 1, sizeof *w->nb);
     size_t maxc = 2;
     for (size_t k = 0; k < d->nnodes; k++)
@@ -105,14 +105,15 @@ bh_generate_workspace *bh_generate_workspace_alloc(const bh_study *s)
     w->alpha = calloc(maxc, sizeof *w->alpha);
     w->theta = calloc(maxc, sizeof *w->theta);
     w->units = calloc(maxc, sizeof *w->units);
-    if (d->present && d->nlevels > 0)
-        w->groups = gsl_ran_discrete_preproc(d->nlevels, d->probs);
+    w->gcum = calloc(d->nlevels ? d->nlevels : 1, sizeof *w->gcum);
+    for (size_t g = 0; w->gcum && g < d->nlevels; g++)
+        w->gcum[g] = (g ? w->gcum[g - 1] : 0) + d->probs[g];
     w->glev = calloc(d->nlevels ? d->nlevels : 1, sizeof *w->glev);
     w->grank = calloc(d->nlevels ? d->nlevels : 1, sizeof *w->grank);
     w->gpar = calloc(d->nlevels ? d->nlevels : 1, sizeof *w->gpar);
     w->used = calloc(d->nnodes ? d->nnodes : 1, 1);
     if (!w->rng || !w->nb || !w->alpha || !w->theta || !w->units || !w->glev || !w->grank ||
-        !w->gpar || !w->used || (d->present && !w->groups)) {
+        !w->gpar || !w->used || !w->gcum) {
         bh_generate_workspace_free(w);
         return NULL;
     }
@@ -141,10 +142,8 @@ void bh_generate_workspace_free(bh_generate_workspace *w)
 {
     if (!w)
         return;
-    if (w->rng)
-        gsl_rng_free(w->rng);
-    if (w->groups)
-        gsl_ran_discrete_free(w->groups);
+    bh_ran_free(w->rng);
+    free(w->gcum);
     if (w->nb)
         for (size_t k = 0; k < w->s->dgp.nnodes; k++) {
             nodebuf *b = &w->nb[k];
@@ -166,6 +165,7 @@ void bh_generate_workspace_free(bh_generate_workspace *w)
     free(w->units);
     free(w->eta);
     free(w->u);
+    free(w->nz);
     free(w->used);
     free(w->gpar);
     free(w->idtext);
@@ -201,6 +201,16 @@ static int reserve_eta(bh_generate_workspace *w, size_t n)
     if (!grow_d(&w->eta, n) || !grow_d(&w->u, n))
         return 0;
     w->cap_eta = n;
+    return 1;
+}
+
+static int grow_normals(bh_generate_workspace *w, size_t n)
+{
+    if (n <= w->cap_nz)
+        return 1;
+    if (!grow_d(&w->nz, n))
+        return 0;
+    w->cap_nz = n;
     return 1;
 }
 
@@ -259,19 +269,14 @@ static double clamp(double x, double lo, double hi)
     return x;
 }
 
-/* The running mean of x[0..i] from that of x[0..i-1]: callers update it
- * as each value is drawn, where its chain of divisions runs in the shadow
- * of the sampling instead of as a loop of its own. */
-static double mean_step(double m, double xi, size_t i)
+/* z = (x - m) / sd with m the mean of x and sd the sample SD (n - 1);
+ * z = 0 when sd = 0. */
+static void standardise(const double *x, double *z, size_t n)
 {
-    return m + (xi - m) / (double)(i + 1);
-}
-
-/* z = (x - m) / sd with m the mean of x (mean_step over all n) and sd the
- * sample SD (n - 1); z = 0 when sd = 0. */
-static void standardise(const double *x, double *z, size_t n, double m)
-{
-    double ss = 0;
+    double m = 0, ss = 0;
+    for (size_t i = 0; i < n; i++)
+        m += x[i];
+    m = n ? m / (double)n : 0;
     for (size_t i = 0; i < n; i++)
         ss += (x[i] - m) * (x[i] - m);
     double sd = n > 1 ? sqrt(ss / (double)(n - 1)) : 0;
@@ -384,8 +389,7 @@ static var_par var_params(const bh_dgp_node *x, double eta)
         p.a = x->mean * exp(eta);
         break;
     case BH_DGP_NEGBIN:
-        m = x->mean * exp(eta);
-        p.a = x->size / (x->size + m);
+        p.a = x->mean * exp(eta);
         p.b = x->size;
         break;
     case BH_DGP_BERNOULLI:
@@ -396,23 +400,26 @@ static var_par var_params(const bh_dgp_node *x, double eta)
     return p;
 }
 
-/* One draw of a var node with parameters p (gen_var draws Bernoulli
- * outcomes from uniforms drawn ahead instead: the same draws). */
-static double var_sample(gsl_rng *r, const bh_dgp_node *x, var_par p)
+/* One draw of a var node with parameters p; gs: the constants of the
+ * node's gamma shape (gamma: its shape, negbin: its size), which does not
+ * vary by row.  (gen_var draws Bernoulli outcomes from uniforms drawn
+ * ahead instead: the same draws.) */
+static double var_sample(bh_ran *r, const bh_dgp_node *x, var_par p,
+                         const bh_ran_gamma_shape *gs)
 {
     switch (x->dist) {
     case BH_DGP_NORMAL:
-        return p.a + gsl_ran_gaussian(r, p.b);
+        return p.a + p.b * bh_ran_normal(r);
     case BH_DGP_LOGNORMAL:
-        return gsl_ran_lognormal(r, p.a, p.b);
+        return exp(p.a + p.b * bh_ran_normal(r));
     case BH_DGP_GAMMA:
-        return gsl_ran_gamma(r, p.a, p.b);
+        return p.b * bh_ran_gamma_std(r, gs);
     case BH_DGP_POISSON:
-        return (double)gsl_ran_poisson(r, p.a);
-    case BH_DGP_NEGBIN:
-        return (double)gsl_ran_negative_binomial(r, p.a, p.b);
+        return bh_ran_poisson(r, p.a);
+    case BH_DGP_NEGBIN:  /* gamma-Poisson mixture with mean p.a */
+        return p.a > 0 ? bh_ran_poisson(r, bh_ran_gamma_std(r, gs) * (p.a / p.b)) : 0;
     case BH_DGP_BERNOULLI:
-        return gsl_rng_uniform(r) < p.a ? 1.0 : 0.0;
+        return bh_ran_uniform(r) < p.a ? 1.0 : 0.0;
     }
     return NAN;
 }
@@ -422,43 +429,42 @@ static void gen_var(bh_generate_workspace *w, const bh_dgp_node *x, nodebuf *b, 
 {
     const bh_dgp_effects *e = x->effects;
     const size_t *par = x->data == BH_LEVEL_LEADS ? w->parent : NULL;
-    gsl_rng *r = w->rng;
+    bh_ran *r = w->rng;
     int bern = x->dist == BH_DGP_BERNOULLI;
+    bh_ran_gamma_shape gs = {0, 0, 0};
+    if (x->dist == BH_DGP_GAMMA)
+        bh_ran_gamma_shape_set(&gs, (x->mean / x->sd) * (x->mean / x->sd));
+    else if (x->dist == BH_DGP_NEGBIN)
+        bh_ran_gamma_shape_set(&gs, x->size);
     if (!(x->random_sd > 0) && (!e || !e->present || e->nterms == 0)) {
         /* The linear predictor is the group's shift: parameters (and their
          * exp and log) once per group instead of once per row. */
         for (size_t g = 0; g < w->s->dgp.nlevels; g++)
             w->gpar[g] = var_params(x, eta_base(e, (int)g));
         if (bern)  /* one uniform per row and nothing else: drawn ahead */
-            bh_rng_uniform_fill(r, w->u, n);
-        double m = 0;
+            bh_ran_uniform_fill(r, w->u, n);
         for (size_t i = 0; i < n; i++) {
             var_par p = w->gpar[w->group[par ? par[i] : i]];
-            double v = bern ? (w->u[i] < p.a ? 1.0 : 0.0) : var_sample(r, x, p);
+            double v = bern ? (w->u[i] < p.a ? 1.0 : 0.0) : var_sample(r, x, p, &gs);
             b->val[i] = clamp(round_to(v, x->digits, w->near), x->min, x->max);
-            m = mean_step(m, b->val[i], i);
         }
-        b->mean = m;
         return;
     }
     double *eta = w->eta;
     linear_predictor(w, e, x->data, n, scale, eta);
     if (x->random_sd > 0) {
         for (size_t u = 0; u < w->nreps; u++)
-            w->re[u] = gsl_ran_gaussian(r, x->random_sd);
+            w->re[u] = x->random_sd * bh_ran_normal(r);
         for (size_t i = 0; i < n; i++)
             eta[i] += w->re[w->parent[i]];
     }
     if (bern)
-        bh_rng_uniform_fill(r, w->u, n);
-    double m = 0;
+        bh_ran_uniform_fill(r, w->u, n);
     for (size_t i = 0; i < n; i++) {
         var_par p = var_params(x, eta[i]);
-        double v = bern ? (w->u[i] < p.a ? 1.0 : 0.0) : var_sample(r, x, p);
+        double v = bern ? (w->u[i] < p.a ? 1.0 : 0.0) : var_sample(r, x, p, &gs);
         b->val[i] = clamp(round_to(v, x->digits, w->near), x->min, x->max);
-        m = mean_step(m, b->val[i], i);
     }
-    b->mean = m;
 }
 
 static bh_status gen_node(bh_generate_workspace *w, size_t k, double scale, bh_error *err)
@@ -469,7 +475,7 @@ static bh_status gen_node(bh_generate_workspace *w, size_t k, double scale, bh_e
     size_t n = x->data == BH_LEVEL_LEADS ? w->nleads : w->nreps;
     if (!node_reserve(b, n))
         return bh_error_set(err, BH_ENOMEM, "out of memory");
-    gsl_rng *r = w->rng;
+    bh_ran *r = w->rng;
     double *eta = w->eta;
     switch (x->kind) {
     case BH_DGP_VAR:
@@ -477,31 +483,26 @@ static bh_status gen_node(bh_generate_workspace *w, size_t k, double scale, bh_e
         break;
     case BH_DGP_SCALE: {
         linear_predictor(w, x->effects, x->data, n, scale, eta);
-        /* the node's constants in locals: the sampler calls could, for all
-         * the compiler knows, change them */
         const double hi = (double)x->points, mu = x->item_mean, ld = x->loading;
         const double nsd = x->noise_sd, k = (double)x->nitems;
         const size_t ni = x->nitems;
         double **sub = b->sub, *val = b->val;
         const int near = w->near;
-        double m = 0;
-        for (size_t i = 0; i < n; i++) {
-            double lat = eta[i] + gsl_ran_gaussian(r, 1.0);
-            double base = mu + ld * lat;  /* (mu + ld lat) + noise, as before */
+        /* per row: the latent's normal, then one per item, drawn ahead */
+        if (!grow_normals(w, n * (ni + 1)))
+            return bh_error_set(err, BH_ENOMEM, "out of memory");
+        const double *z = w->nz;
+        bh_ran_normal_fill(r, w->nz, n * (ni + 1));
+        for (size_t i = 0; i < n; i++, z += ni + 1) {
+            double base = mu + ld * (eta[i] + z[0]);
             double sum = 0;
             for (size_t j = 0; j < ni; j++) {
-                double v = clamp(round_fast(base + gsl_ran_gaussian(r, nsd), near), 1, hi);
+                double v = clamp(round_fast(base + nsd * z[j + 1], near), 1, hi);
                 sub[j][i] = v;
                 sum += v;
             }
             val[i] = sum / k;
-            /* the mean one row behind: its inputs are ready by then */
-            if (i > 0)
-                m = mean_step(m, val[i - 1], i - 1);
         }
-        if (n > 0)
-            m = mean_step(m, val[n - 1], n - 1);
-        b->mean = m;
         break;
     }
     case BH_DGP_DIRICHLET: {
@@ -528,7 +529,7 @@ static bh_status gen_node(bh_generate_workspace *w, size_t k, double scale, bh_e
             }
             for (size_t j = 0; j < x->ncomp; j++)
                 w->alpha[j] = x->precision * w->alpha[j] / sum;
-            gsl_ran_dirichlet(r, x->ncomp, w->alpha, w->theta);
+            bh_ran_dirichlet(r, x->ncomp, w->alpha, w->theta);
             /* Written shares: whole units of 10^-digits, each at least one
              * unit, summing exactly to 10^digits (the largest absorbs the
              * rounding), so they sum to one at the written precision and
@@ -556,7 +557,7 @@ static bh_status gen_node(bh_generate_workspace *w, size_t k, double scale, bh_e
     }
     }
     if (w->used[k])
-        standardise(b->val, b->z, n, b->mean);
+        standardise(b->val, b->z, n);
     return BH_OK;
 }
 
@@ -1011,9 +1012,8 @@ static bh_status draw(bh_generate_workspace *w, const bh_generate_options *o, in
      * whether the leads level is drawn, and leaving it out (leads == NULL)
      * changes nothing else. */
     const uint64_t nn = d->nnodes;
-    bh_status r = bh_rng_substream_set(w->rng, seed, o->index, 0, err);
-    if (r != BH_OK)
-        return r;
+    bh_status r = BH_OK;
+    bh_ran_substream(w->rng, seed, o->index, 0);
     if (n > w->cap_reps) {
         size_t nc = n;
         int *g = realloc(w->group, nc * sizeof *g);
@@ -1029,13 +1029,12 @@ static bh_status draw(bh_generate_workspace *w, const bh_generate_options *o, in
     w->nleads = 0;
     w->near = fegetround() == FE_TONEAREST;
     for (size_t i = 0; i < n; i++)
-        w->group[i] = (int)gsl_ran_discrete(w->rng, w->groups);
+        w->group[i] = (int)bh_ran_discrete(w->rng, d->nlevels, w->gcum);
     for (size_t q = 0; q < d->nnodes; q++) {
         size_t k = d->order[q];
         if (d->nodes[k].data == BH_LEVEL_LEADS && !want_leads)
             continue;  /* unit-level nodes never depend on lead-level ones */
-        if ((r = bh_rng_substream_set(w->rng, seed, o->index, 1 + k, err)) != BH_OK)
-            return r;
+        bh_ran_substream(w->rng, seed, o->index, 1 + k);
         r = gen_node(w, k, o->effect_scale, err);
         if (r != BH_OK)
             return r;
@@ -1054,11 +1053,10 @@ static bh_status draw(bh_generate_workspace *w, const bh_generate_options *o, in
                 memset(b->na[j], 0, nr);
             continue;
         }
-        if ((r = bh_rng_substream_set(w->rng, seed, o->index, 1 + nn + k, err)) != BH_OK)
-            return r;
+        bh_ran_substream(w->rng, seed, o->index, 1 + nn + k);
         for (size_t j = 0; j < b->nna; j++) {
-            /* one uniform per row: drawn ahead, without GSL's indirect calls */
-            bh_rng_uniform_fill(w->rng, w->u, nr);
+            /* one uniform per row, drawn ahead */
+            bh_ran_uniform_fill(w->rng, w->u, nr);
             for (size_t i = 0; i < nr; i++)
                 b->na[j][i] = w->u[i] < x->missing;
         }

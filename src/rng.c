@@ -30,35 +30,26 @@ static uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
 static uint64_t next64(rng_state *st)
 {
-    uint64_t *s = st->s;
-    uint64_t out = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
+    return bh_rng_next64(st->s);
 }
 
 /* Fill the state from a key by a splitmix64 sequence; consecutive outputs
  * of a bijection of distinct inputs cannot all be zero, so the forbidden
  * all-zero state never occurs. */
-static void state_from_key(rng_state *st, uint64_t key)
+void bh_rng_state_from_key(uint64_t s[4], uint64_t key)
 {
     uint64_t x = key;
     for (int k = 0; k < 4; k++) {
         x += RNG_GAMMA;
-        st->s[k] = mix64(x);
+        s[k] = mix64(x);
     }
+}
+
+static void state_from_key(rng_state *st, uint64_t key)
+{
+    bh_rng_state_from_key(st->s, key);
 }
 
 uint64_t bh_rng_stream_key(uint64_t seed, uint64_t index)

@@ -70,6 +70,24 @@ double bh_rng_uniform(gsl_rng *r);
  * draws exactly one uniform (masks, Bernoulli outcomes). */
 void bh_rng_uniform_fill(gsl_rng *r, double *u, size_t n);
 
+/* The generator's raw pieces, for samplers that keep their own state (ran.h):
+ * one step of xoshiro256** (its next 64-bit output), and the state of the
+ * stream with a given key (bh_rng_stream_key, bh_rng_substream_key). */
+static inline uint64_t bh_rng_next64(uint64_t s[4])
+{
+    uint64_t x = s[1] * 5;
+    uint64_t out = ((x << 7) | (x >> 57)) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = (s[3] << 45) | (s[3] >> 19);
+    return out;
+}
+void bh_rng_state_from_key(uint64_t s[4], uint64_t key);
+
 /* Upper bound on worker threads (more are silently reduced to this). */
 #define BH_RNG_MAX_THREADS 256
 
