@@ -47,7 +47,7 @@ typedef struct {
     double lfact[256];                   /* log(k!) for k < 256 */
 } bh_ran;
 
-/* NULL when out of memory.  Positioned at stream (0, 0). */
+/* NULL when out of memory.  Positioned at substream 0 of stream (0, 0). */
 bh_ran *bh_ran_alloc(void);
 void bh_ran_free(bh_ran *r);
 

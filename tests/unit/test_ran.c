@@ -19,7 +19,12 @@
  *  - Distribution functions: GSL 2.7.1, gsl_cdf_ugaussian_P/Q, gsl_cdf_gamma_P,
  *    gsl_cdf_beta_P, gsl_ran_poisson_pdf, gsl_cdf_poisson_Q,
  *    gsl_ran_negative_binomial_pdf, gsl_cdf_chisq_Q (p-values of Pearson's
- *    chi-square statistic).  Tail probabilities of the normal: the R fixture.
+ *    chi-square statistic); gsl_sf_psi, gsl_sf_psi_1, gsl_sf_psi_n for the
+ *    cumulants of log G(a) (polygamma psi_(n-1)(a)).  Normal tail
+ *    probabilities: the R fixture.
+ *  - The ziggurat's rare paths (tail, wedges) are also tested directly, by
+ *    crafted first outputs (white-box: they use ran.c's bit layout), against
+ *    the exact conditional tail law and wedge acceptance probabilities.
  *  - Moments (closed forms): normal E Z^k = 0, 1, 0, 3 with Var Z^k = 1, 2,
  *    15, 96; gamma(a, b) mean a b, variance a b^2, 4th central moment
  *    3 a (a + 2) b^4; Poisson mean = variance = mu, 4th central moment
@@ -41,6 +46,7 @@
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
+#include <gsl/gsl_sf_psi.h>
 
 #include "blackhole/ran.h"
 #include "blackhole/rng.h"
@@ -201,20 +207,24 @@ Test(ran, uniform_fill_is_repeated_uniform)
 /* ran.h: "NULL when out of memory.  Positioned at stream (0, 0)": the
  * stream of bh_rng_stream_alloc(0, 0) (rng.h), which is not its substream
  * 0 (bh_rng_substream_key(0, 0, 0) != bh_rng_stream_key(0, 0)). */
-Test(ran, alloc_is_at_stream_0_0)
+Test(ran, alloc_is_at_substream_0_0_0)
 {
     bh_ran *r = bh_ran_alloc();
-    cr_assert_not_null(r);
-    gsl_rng *g = bh_rng_stream_alloc(0, 0);
-    cr_assert_not_null(g);
+    gsl_rng *g = gsl_rng_alloc(bh_rng_type());
+    bh_error err;
+    cr_assert(r && g);
+    cr_assert_eq(bh_rng_substream_set(g, 0, 0, 0, &err), BH_OK);
+    double got[10], want[10];
     for (int i = 0; i < 10; i++) {
-        double want = gsl_rng_uniform(g), got = bh_ran_uniform(r);
-        cr_assert(got == want,
-                  "fresh bh_ran, draw %d: got %.17g, stream (0, 0) gives "
-                  "%.17g (ran.h documents stream (0, 0))", i, got, want);
+        want[i] = gsl_rng_uniform(g);
+        got[i] = bh_ran_uniform(r);
     }
     gsl_rng_free(g);
     bh_ran_free(r);
+    for (int i = 0; i < 10; i++)
+        cr_assert(got[i] == want[i],
+                  "fresh bh_ran, draw %d: got %.17g, substream (0, 0, 0) gives "
+                  "%.17g (ran.h documents that start)", i, got[i], want[i]);
 }
 
 /* Odd a's inverse modulo 2^64 (Newton: each step doubles the correct low
@@ -227,19 +237,27 @@ static uint64_t inv_odd(uint64_t a)
     return x;
 }
 
-/* Put r in a state whose next 64-bit output is t: xoshiro256** outputs
+/* Put r in a state whose next 64-bit output is t, the other state words
+ * w[0..2] (they make the outputs after it): xoshiro256** outputs
  * rotl(5 s[1], 7) 9, so s[1] = 5^-1 rotr(9^-1 t, 7) (mod 2^64). */
-static void next_output(bh_ran *r, uint64_t t)
+static void next_output_w(bh_ran *r, uint64_t t, const uint64_t w[3])
 {
     uint64_t y = t * inv_odd(9);
     y = (y >> 7) | (y << 57);
-    r->s[0] = 0x0123456789abcdefULL;
+    r->s[0] = w[0];
     r->s[1] = y * inv_odd(5);
-    r->s[2] = 0xfedcba9876543210ULL;
-    r->s[3] = 0x0f1e2d3c4b5a6978ULL;
+    r->s[2] = w[1];
+    r->s[3] = w[2];
     uint64_t s[4];
     memcpy(s, r->s, sizeof s);
     cr_assert_eq(bh_rng_next64(s), t, "crafted state");
+}
+
+static void next_output(bh_ran *r, uint64_t t)
+{
+    const uint64_t w[3] = {0x0123456789abcdefULL, 0xfedcba9876543210ULL,
+                           0x0f1e2d3c4b5a6978ULL};
+    next_output_w(r, t, w);
 }
 
 Test(ran, uniform_extremes)
@@ -424,6 +442,91 @@ Test(ran, normal_fine_shape_and_tails)
     bh_ran_free(r);
 }
 
+/* White-box tests of the ziggurat's rare paths, forced by a crafted first
+ * output.  They rely on ran.c's bit layout: layer = bits 0-7, sign = bit 8
+ * (set: negative), position = bits 11-63 (x = 2^-53 (b >> 11) zx[i]).  The
+ * outputs after the first are those of a state with random other words
+ * (from another stream), so each trial is an independent run of the path. */
+static void random_words(bh_ran *h, uint64_t w[3])
+{
+    for (int k = 0; k < 3; k++)
+        w[k] = bh_rng_next64(h->s);
+}
+
+/* The tail sampler (layer 0, position beyond R): |Z| given |Z| > R.  Its
+ * distribution function is 1 - Q(z) / Q(R), and E(Z - R | Z > R) = l - R,
+ * Var(Z | Z > R) = 1 + R l - l^2 with l = phi(R) / Q(R) (the inverse Mills
+ * ratio).  Q(R) from the R fixture, phi(R) = exp(-R^2 / 2) / sqrt(2 pi). */
+Test(ran, normal_tail_sampler)
+{
+    enum { N = 100000, NB = 50 };
+    bht_fixture *fx = bht_fixture_read("tests/fixtures/ran/ziggurat.csv");
+    const double qR = fixture_value(fx, "p_abs_gt_R") / 2;
+    bht_fixture_free(fx);
+    const double R = ZIG_R;
+    const double l = exp(-0.5 * R * R) / sqrt(2 * acos(-1.0)) / qR;
+    bh_ran *r = bh_ran_alloc(), *h = ran_at(4242, 0, 0);
+    cr_assert(r && h);
+    /* top bits all ones: x = (1 - 2^-53) zx[0] > R */
+    const uint64_t pos = ~(uint64_t)0x1ff, neg = ~(uint64_t)0xff;
+    double *u = malloc(N * sizeof *u), sum = 0;
+    cr_assert(u);
+    for (size_t i = 0; i < N; i++) {
+        uint64_t w[3];
+        random_words(h, w);
+        next_output_w(r, i % 2 ? neg : pos, w);
+        double z = bh_ran_normal(r);
+        cr_assert(i % 2 ? z < -R : z > R, "trial %zu: %.17g", i, z);
+        u[i] = gsl_cdf_ugaussian_Q(fabs(z)) / qR;
+        sum += fabs(z) - R;
+    }
+    assert_p(pit_p(u, N, NB), "normal tail, 50 bins");
+    assert_se(sum / N, l - R, sqrt((1 + R * l - l * l) / N),
+              "E(|Z| - R | |Z| > R)");
+    free(u);
+    bh_ran_free(r);
+    bh_ran_free(h);
+}
+
+/* The wedge test: in layer i at position x beyond zx[i + 1], x is accepted
+ * with probability (f(x) - f(zx[i])) / (f(zx[i + 1]) - f(zx[i])),
+ * f(x) = exp(-x^2 / 2); otherwise the sampler starts again (and returns
+ * x itself with probability ~0). */
+Test(ran, normal_wedge_acceptance)
+{
+    enum { N = 20000 };
+    const unsigned layer[] = {1, 2, 60, 128, 200, 254, 255};
+    const double where[] = {0.5, 0.1, 0.9};  /* across the wedge */
+    bh_ran *r = bh_ran_alloc(), *h = ran_at(4242, 1, 0);
+    cr_assert(r && h);
+    for (size_t c = 0; c < sizeof layer / sizeof layer[0]; c++) {
+        const unsigned i = layer[c];
+        const double xi = r->zx[i], xn = r->zx[i + 1];
+        for (size_t q = 0; q < 3; q++) {
+            double target = xn + where[q] * (xi - xn);
+            uint64_t top = (uint64_t)(target / xi * 0x1.0p53);
+            double x = (double)top * 0x1.0p-53 * xi;  /* as ran.c does */
+            cr_assert(x > xn && x < xi);
+            const uint64_t t = (top << 11) | i;  /* sign bit 0: positive */
+            double acc = 0;
+            for (size_t k = 0; k < N; k++) {
+                uint64_t w[3];
+                random_words(h, w);
+                next_output_w(r, t, w);
+                acc += bh_ran_normal(r) == x;
+            }
+            double fi = exp(-0.5 * xi * xi), fn = exp(-0.5 * xn * xn);
+            double p = (exp(-0.5 * x * x) - fi) / (fn - fi);
+            char what[128];
+            snprintf(what, sizeof what, "wedge of layer %u at %.3f", i,
+                     where[q]);
+            assert_se(acc / N, p, sqrt(p * (1 - p) / N), what);
+        }
+    }
+    bh_ran_free(r);
+    bh_ran_free(h);
+}
+
 /* ---- gamma ---- */
 
 Test(ran, gamma_distribution)
@@ -441,11 +544,19 @@ Test(ran, gamma_distribution)
             cr_assert(x[i] > 0 && isfinite(x[i]), "gamma(%g): %g", a, x[i]);
             u[i] = gsl_cdf_gamma_P(x[i], a, b);
         }
-        char what[64];
+        char what[128];
         snprintf(what, sizeof what, "gamma(shape %g, scale %g)", a, b);
         assert_p(pit_p(u, N, 50), what);
         check_mean_var(x, N, a * b, a * b * b, 3 * a * (a + 2) * pow(b, 4),
                        what);
+        /* log X: cumulants psi(a) + log b, psi_1(a), psi_2(a), psi_3(a)
+         * (polygammas); sensitive to the shape < 1 boost's power U^(1/a) */
+        for (size_t i = 0; i < N; i++)
+            x[i] = log(x[i]);
+        const double k2 = gsl_sf_psi_1(a);
+        snprintf(what, sizeof what, "log gamma(shape %g, scale %g)", a, b);
+        check_mean_var(x, N, gsl_sf_psi(a) + log(b), k2,
+                       gsl_sf_psi_n(3, a) + 3 * k2 * k2, what);
         bh_ran_free(r);
     }
     free(x);
@@ -506,7 +617,7 @@ Test(ran, poisson_distribution)
         cr_assert(p);
         for (size_t k = 0; k <= K; k++)
             p[k] = gsl_ran_poisson_pdf((unsigned)k, mu);
-        char what[64];
+        char what[128];
         snprintf(what, sizeof what, "Poisson(%g)", mu);
         check_counts(x, N, p, K, gsl_cdf_poisson_Q((unsigned)K, mu), mu, mu,
                      mu * (1 + 3 * mu), what);
@@ -547,7 +658,7 @@ Test(ran, negbin_distribution)
         bh_ran *r = ran_at(161803, c, 2);
         for (size_t i = 0; i < N; i++)
             x[i] = bh_ran_negbin(r, s, mu);
-        char what[64];
+        char what[128];
         snprintf(what, sizeof what, "negbin(size %g, mean %g)", s, mu);
         check_counts(x, N, p, K, 0, mu, var, mu4, what);
         bh_ran_free(r);
@@ -605,7 +716,7 @@ Test(ran, dirichlet_distribution)
                 col[i] = x[k * i + j];
             double mean, var, mu4;
             beta_moments(alpha[j], a0, &mean, &var, &mu4);
-            char what[96];
+            char what[128];
             snprintf(what, sizeof what, "Dirichlet set %zu component %zu", c,
                      j);
             check_mean_var(col, N, mean, var, mu4, what);
@@ -653,7 +764,7 @@ static void check_discrete(size_t k, const double *cum, size_t n,
     }
     for (size_t j = 0; j < k; j++) {
         double p = (cum[j] - (j ? cum[j - 1] : 0)) / cum[k - 1];
-        char what[64];
+        char what[128];
         snprintf(what, sizeof what, "k = %zu (seed %llu), category %zu", k,
                  (unsigned long long)seed, j);
         if (p == 0)
