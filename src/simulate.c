@@ -986,8 +986,11 @@ typedef struct {
     pthread_mutex_t mu;
 } truth_job;
 
-static bh_status truth_pair(const bh_simulate_plan *p, bh_generate_workspace *gen, size_t pair,
-                            char **text, bh_error *err)
+/* Pseudo-true values of pair (effect scale, model); mws: the plan's model
+ * workspaces to fit in (a pool worker's, reused by its replications
+ * afterwards), or NULL for a fit of its own. */
+static bh_status truth_pair(const bh_simulate_plan *p, bh_generate_workspace *gen,
+                            bh_model_workspace **mws, size_t pair, char **text, bh_error *err)
 {
     size_t is = pair / p->nmodels, m = pair % p->nmodels;
     const plan_model *pm = &p->models[m];
@@ -1001,11 +1004,16 @@ static bh_status truth_pair(const bh_simulate_plan *p, bh_generate_workspace *ge
                             &e2);
     if (s == BH_ENOMEM)
         return bh_error_set(err, s, "out of memory");
-    bh_model *md = NULL;
-    if (s == BH_OK)
-        s = bh_model_fit(data[pm->level], &pm->spec, &md, &e2);
+    bh_model *own = NULL;
+    const bh_model *md = NULL;
+    if (s == BH_OK && mws)
+        s = bh_model_fit_ws(mws[m], data[pm->level], &md, &e2);
+    else if (s == BH_OK && (s = bh_model_fit(data[pm->level], &pm->spec, &own, &e2)) == BH_OK)
+        md = own;
     bh_frame_free(data[0]);
     bh_frame_free(data[1]);
+    if (s == BH_ENOMEM)
+        return bh_error_set(err, s, "out of memory");
     if (s != BH_OK)
         /* without pseudo-true values bias and coverage are NA; power stands */
         return BH_OK;
@@ -1026,7 +1034,7 @@ static bh_status truth_pair(const bh_simulate_plan *p, bh_generate_workspace *ge
         sb_text(&b, fd ? fd->name : "");
         sb_add(&b, ",%d\n", fd ? fd->sign : 0);
     }
-    bh_model_free(md);
+    bh_model_free(own);
     if (b.oom) {
         free(b.s);
         return bh_error_set(err, BH_ENOMEM, "out of memory");
@@ -1050,7 +1058,7 @@ static void *truth_thread(void *arg)
             break;
         bh_error e;
         char *text = NULL;
-        bh_status s = truth_pair(j->p, gen, pair, &text, &e);
+        bh_status s = truth_pair(j->p, gen, NULL, pair, &text, &e);
         pthread_mutex_lock(&j->mu);
         j->text[pair] = text;
         if (s != BH_OK && j->st == BH_OK) {
@@ -1904,7 +1912,7 @@ static void pool_truth(pool *P, bh_simulate_worker *wk, size_t k)
 {
     char *text = NULL;
     bh_error e;
-    bh_status s = truth_pair(P->p, wk->gen, k, &text, &e);
+    bh_status s = truth_pair(P->p, wk->gen, wk->mws, k, &text, &e);
     pthread_mutex_lock(&P->mu);
     P->truth_text[k] = text;
     int last = --P->truth_left == 0 && P->st == BH_OK && s == BH_OK;
