@@ -278,10 +278,12 @@ bh_status bh_vcov_compute_ws(bh_fit *fit, const bh_vcov_spec *spec,
                 for (size_t k = 0; k < r; k++)
                     s[k] *= sq;
             }
+            /* dgemm forms the whole r x r meat faster than dsyrk its
+             * triangle at these shapes (OpenBLAS's small-matrix kernel;
+             * the upper triangle is used, as before) */
             if (r)
-                cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans,
-                            (int)r, (int)rows, 1.0, G, (int)r, 1.0, M,
-                            (int)r);
+                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)r, (int)r,
+                            (int)rows, 1.0, G, (int)r, G, (int)r, 1.0, M, (int)r);
         }
         for (size_t a = 0; a < r; a++)
             for (size_t b = 0; b < a; b++)
