@@ -1028,8 +1028,7 @@ static bh_status draw(bh_generate_workspace *w, const bh_generate_options *o, in
     w->nreps = n;
     w->nleads = 0;
     w->near = fegetround() == FE_TONEAREST;
-    for (size_t i = 0; i < n; i++)
-        w->group[i] = (int)bh_ran_discrete(w->rng, d->nlevels, w->gcum);
+    bh_ran_discrete_fill(w->rng, d->nlevels, w->gcum, w->group, n);
     for (size_t q = 0; q < d->nnodes; q++) {
         size_t k = d->order[q];
         if (d->nodes[k].data == BH_LEVEL_LEADS && !want_leads)

@@ -301,9 +301,10 @@ void bh_ran_dirichlet(bh_ran *r, size_t k, const double *alpha, double *theta)
         theta[j] /= sum;
 }
 
-size_t bh_ran_discrete(bh_ran *r, size_t k, const double *cum)
+/* The category of uniform u: the first j with u total < cum[j]. */
+static inline size_t discrete_at(double u01, size_t k, const double *cum)
 {
-    double u = bh_ran_uniform(r) * cum[k - 1];
+    double u = u01 * cum[k - 1];
     size_t lo = 0, hi = k - 1;
     if (k <= 8) {  /* few categories: a scan the compiler makes branch-free */
         size_t j = 0;
@@ -312,8 +313,7 @@ size_t bh_ran_discrete(bh_ran *r, size_t k, const double *cum)
         lo = j;
         hi = j;
     }
-    /* the first j with u < cum[j]; hi = k - 1 if rounding put u at the
-     * total */
+    /* binary search; hi = k - 1 if rounding put u at the total */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (u < cum[mid])
@@ -325,4 +325,18 @@ size_t bh_ran_discrete(bh_ran *r, size_t k, const double *cum)
     while (lo > 0 && cum[lo] == cum[lo - 1])
         lo--;
     return lo;
+}
+
+size_t bh_ran_discrete(bh_ran *r, size_t k, const double *cum)
+{
+    return discrete_at(bh_ran_uniform(r), k, cum);
+}
+
+void bh_ran_discrete_fill(bh_ran *r, size_t k, const double *cum, int *out, size_t n)
+{
+    uint64_t s[4] = {r->s[0], r->s[1], r->s[2], r->s[3]};
+    for (size_t i = 0; i < n; i++)
+        out[i] = (int)discrete_at(u53(bh_rng_next64(s)), k, cum);
+    for (int q = 0; q < 4; q++)
+        r->s[q] = s[q];
 }

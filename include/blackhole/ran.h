@@ -88,5 +88,7 @@ void bh_ran_dirichlet(bh_ran *r, size_t k, const double *alpha, double *theta);
 /* An index in [0, k) with probabilities cum[j] - cum[j-1], given the
  * cumulative sums cum[0..k-1] (cum[k-1] the total, need not be 1). */
 size_t bh_ran_discrete(bh_ran *r, size_t k, const double *cum);
+/* n such draws into out (k <= INT_MAX), the same as n calls. */
+void bh_ran_discrete_fill(bh_ran *r, size_t k, const double *cum, int *out, size_t n);
 
 #endif

@@ -314,6 +314,31 @@ static double fixture_value(const bht_fixture *fx, const char *name)
     return NAN;
 }
 
+/* The fill gives what repeated draws give, for the scan (k <= 8) and the
+ * binary search, and leaves the stream where they leave it. */
+Test(ran, discrete_fill_is_repeated_discrete)
+{
+    static const double cum4[] = {0.3, 0.55, 0.8, 1.0};
+    static const double cum12[] = {1, 2, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12};
+    const double *cums[2] = {cum4, cum12};
+    size_t ks[2] = {4, 12};
+    for (int c = 0; c < 2; c++) {
+        bh_ran *a = ran_at(11, 3, 5), *b = ran_at(11, 3, 5);
+        enum { N = 3000 };
+        int got[N];
+        for (int i = 0; i < N; i++)
+            got[i] = -1;
+        bh_ran_discrete_fill(b, ks[c], cums[c], got, 7);
+        bh_ran_discrete_fill(b, ks[c], cums[c], got + 7, N - 7);
+        for (int i = 0; i < N; i++)
+            cr_assert_eq((size_t)got[i], bh_ran_discrete(a, ks[c], cums[c]), "k %zu, draw %d",
+                         ks[c], i);
+        cr_assert(bh_ran_uniform(a) == bh_ran_uniform(b));
+        bh_ran_free(a);
+        bh_ran_free(b);
+    }
+}
+
 Test(ran, ziggurat_tables)
 {
     bht_fixture *fx = bht_fixture_read("tests/fixtures/ran/ziggurat.csv");
