@@ -1063,14 +1063,18 @@ static bh_status train_expr(trainctx *tc, bh_expr *e)
         for (size_t i = 0; i < tc->nrows; i++)
             m += tc->buf[i];
         m /= (double)tc->nrows;
-        double ss = 0, corr = 0;
-        for (size_t i = 0; i < tc->nrows; i++) {
-            double dv = tc->buf[i] - m;
-            ss += dv * dv;
-            corr += dv;
+        /* the SD only where it is used (scale); center's is never read,
+         * and a simulation retrains these for every replication */
+        if (!strcmp(e->name, "scale")) {
+            double ss = 0, corr = 0;
+            for (size_t i = 0; i < tc->nrows; i++) {
+                double dv = tc->buf[i] - m;
+                ss += dv * dv;
+                corr += dv;
+            }
+            double var = (ss - corr * corr / (double)tc->nrows) / (double)(tc->nrows - 1);
+            sd = sqrt(var > 0 ? var : 0);
         }
-        double var = (ss - corr * corr / (double)tc->nrows) / (double)(tc->nrows - 1);
-        sd = sqrt(var > 0 ? var : 0);
         if (!isfinite(m))
             what = "mean";
         else if (!strcmp(e->name, "scale") && !(sd > 0 && isfinite(sd)))
