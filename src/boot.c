@@ -1059,9 +1059,9 @@ bh_status bh_boot_score(const bh_fit *fit, const bh_boot_options *opt,
             double at = side ? fail_hi : fail_lo;
             if (!isnan(at))
                 st = result_warn(res, err,
-                                 "bootstrap: the restricted fit with %s = %g "
-                                 "failed (%s); the interval is reported "
-                                 "unbounded %s", term_name(fit, j, nb, sizeof nb),
+                                 "bootstrap: the score test at %s = %g could "
+                                 "not be computed (%s); the interval is "
+                                 "reported unbounded %s", term_name(fit, j, nb, sizeof nb),
                                  at, err ? err->msg : "no convergence",
                                  side ? "above" : "below");
         }
