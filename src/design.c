@@ -35,29 +35,38 @@ void bh_design_default_options(bh_design_options *opt)
 
 /* ------------------------------------------------------------ groupings */
 
+/* Free what a grouping owns (its labels kept past ngroups included) and
+ * zero it. */
+static void grouping_clear(bh_grouping *g)
+{
+    free(g->name);
+    free(g->code);
+    size_t nl = g->cap_labels > g->ngroups ? g->cap_labels : g->ngroups;
+    if (g->labels)
+        for (size_t k = 0; k < nl; k++)
+            free(g->labels[k]);
+    free(g->labels);
+    memset(g, 0, sizeof *g);
+}
+
 void bh_grouping_free(bh_grouping *g)
 {
     if (!g)
         return;
-    free(g->name);
-    free(g->code);
-    if (g->labels)
-        for (size_t k = 0; k < g->ngroups; k++)
-            free(g->labels[k]);
-    free(g->labels);
+    grouping_clear(g);
     free(g);
 }
 
-/* qsort has no context argument; sort an array of (key pointer, row). */
+/* A sort key and its row: (key pointer, first-seen id). */
 typedef struct {
     const double *key;
     size_t ncols;
     size_t i;
 } keyref;
 
-static int cmp_keyref(const void *a, const void *b)
+/* Key order, then first-seen order: a total order (ids are distinct). */
+static int cmp_keyref(const keyref *x, const keyref *y)
 {
-    const keyref *x = a, *y = b;
     for (size_t c = 0; c < x->ncols; c++) {
         if (x->key[c] < y->key[c])
             return -1;
@@ -65,6 +74,37 @@ static int cmp_keyref(const void *a, const void *b)
             return 1;
     }
     return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Sort a[0..n) with tmp[0..n) as scratch: bottom-up merge sort, no
+ * allocation (qsort may allocate).  The order is total, so the result is
+ * the one any sort gives.  Keys seen in sorted order (as ids and codes of
+ * data sorted by group come) are recognised in one pass. */
+static void sort_refs(keyref *a, keyref *tmp, size_t n)
+{
+    size_t k = 1;
+    while (k < n && cmp_keyref(&a[k - 1], &a[k]) < 0)
+        k++;
+    if (k >= n)
+        return;
+    keyref *src = a, *dst = tmp;
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t p = lo, q = mid, o = lo;
+            while (p < mid && q < hi)
+                dst[o++] = cmp_keyref(&src[q], &src[p]) < 0 ? src[q++] : src[p++];
+            while (p < mid)
+                dst[o++] = src[p++];
+            while (q < hi)
+                dst[o++] = src[q++];
+        }
+        keyref *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != a)
+        memcpy(a, src, n * sizeof *a);
 }
 
 /* Hash of a key's bytes (FNV-1a); keys hold no -0 (see below). */
@@ -95,50 +135,98 @@ static bh_status unknown_column(const bh_frame *data, const char *what,
                         q, data->source ? data->source : "the data");
 }
 
-bh_status bh_grouping_build(const bh_frame *data, const char *const *cols,
-                            size_t ncols, const size_t *rows, size_t n,
-                            bh_grouping **out, bh_error *err)
+/* The buffers of a grouping's construction, each with its capacity in
+ * elements: kept in a rebuilt design's scratch, so that repeated builds
+ * (simulations) allocate none of them again. */
+typedef struct {
+    const bh_column **cc;
+    double *key;
+    keyref *ref, *tmp;
+    size_t *slot[2];      /* hash table, and the one it grows into */
+    size_t *rank;
+    size_t ccc, ckey, cref, ctmp, cslot[2], crank;
+} grouping_scratch;
+
+static void grouping_scratch_release(grouping_scratch *gs)
 {
-    *out = NULL;
+    free(gs->cc);
+    free(gs->key);
+    free(gs->ref);
+    free(gs->tmp);
+    free(gs->slot[0]);
+    free(gs->slot[1]);
+    free(gs->rank);
+    memset(gs, 0, sizeof *gs);
+}
+
+/* Room in g for n codes and labels 0..nl-1 of at least room bytes each:
+ * kept from an earlier build when large enough, grown with room to spare
+ * otherwise (the label text is written in place afterwards). */
+static int grouping_room(bh_grouping *g, size_t n, size_t nl, size_t room)
+{
+    if (!(g->code = bh_reserve(g->code, &g->cap_code, n, sizeof *g->code)))
+        return 0;
+    size_t have = g->cap_labels > g->ngroups ? g->cap_labels : g->ngroups;
+    int ok = bh_reserve_strings(&g->labels, &have, &g->label_room, nl, room);
+    g->cap_labels = have;
+    return ok;
+}
+
+/* Build the grouping into g, an empty (zeroed) grouping or one built here
+ * before, whose memory is reused; gs holds the construction's buffers.  On
+ * error g is left for the caller to clear or refill. */
+static bh_status grouping_fill(const bh_frame *data, const char *const *cols, size_t ncols,
+                               const size_t *rows, size_t n, bh_grouping *g,
+                               grouping_scratch *gs, bh_error *err)
+{
     if (ncols == 0)
         return bh_error_set(err, BH_EINTERNAL, "grouping without columns");
-    const bh_column **cc = malloc(ncols * sizeof *cc);
-    double *key = malloc((n ? n : 1) * ncols * sizeof *key);
-    keyref *ref = malloc((n ? n : 1) * sizeof *ref);
-    bh_grouping *g = calloc(1, sizeof *g);
-    bh_status st = BH_OK;
-    if (!cc || !key || !ref || !g) {
-        st = nomem(err);
-        goto done;
-    }
+    size_t n1 = n ? n : 1;
+    const bh_column **cc = gs->cc = bh_reserve(gs->cc, &gs->ccc, ncols, sizeof *cc);
+    double *key = gs->key = bh_reserve(gs->key, &gs->ckey, n1 * ncols, sizeof *key);
+    keyref *ref = gs->ref = bh_reserve(gs->ref, &gs->cref, n1, sizeof *ref);
+    if (!cc || !key || !ref)
+        return nomem(err);
+    /* labels past ngroups are kept (cap_labels) */
+    if (g->ngroups > g->cap_labels)
+        g->cap_labels = g->ngroups;
+    g->ngroups = 0;
     size_t namelen = 1;
     for (size_t c = 0; c < ncols; c++) {
-        if (!(cc[c] = bh_frame_col(data, cols[c]))) {
-            st = unknown_column(data, "grouping", cols[c], err);
-            goto done;
-        }
+        if (!(cc[c] = bh_frame_col(data, cols[c])))
+            return unknown_column(data, "grouping", cols[c], err);
         namelen += strlen(cols[c]) + 1;
     }
-    if (!(g->name = malloc(namelen))) {
-        st = nomem(err);
-        goto done;
+    /* the name: kept when the last build had the same */
+    int same = g->name != NULL;
+    if (same) {
+        const char *p = g->name;
+        for (size_t c = 0; c < ncols && same; c++) {
+            size_t L = strlen(cols[c]);
+            same = (c == 0 || *p++ == ':') && strncmp(p, cols[c], L) == 0;
+            p += same ? L : 0;
+        }
+        same = same && *p == '\0';
     }
-    g->name[0] = '\0';
-    for (size_t c = 0; c < ncols; c++) {
-        if (c)
-            strcat(g->name, ":");
-        strcat(g->name, cols[c]);
+    if (!same) {
+        free(g->name);
+        if (!(g->name = malloc(namelen)))
+            return nomem(err);
+        g->name[0] = '\0';
+        for (size_t c = 0; c < ncols; c++) {
+            if (c)
+                strcat(g->name, ":");
+            strcat(g->name, cols[c]);
+        }
     }
     for (size_t i = 0; i < n; i++) {
         size_t r = rows[i];
         for (size_t c = 0; c < ncols; c++) {
             const bh_column *col = cc[c];
-            if (col->na[r]) {
-                st = bh_error_at(err, BH_EDATA, data->source, 0, 0,
-                                 "missing value of grouping variable '%s' in "
-                                 "data row %zu", col->name, r + 1);
-                goto done;
-            }
+            if (col->na[r])
+                return bh_error_at(err, BH_EDATA, data->source, 0, 0,
+                                   "missing value of grouping variable '%s' in "
+                                   "data row %zu", col->name, r + 1);
             /* Level codes follow the frame's level order, numbers sort
              * numerically: labels come out in frame level order.  Adding
              * +0 turns -0 into 0, so that the two are one group. */
@@ -146,12 +234,8 @@ bh_status bh_grouping_build(const bh_frame *data, const char *const *cols,
                                      ? (double)col->code[r] : col->num[r] + 0.0;
         }
     }
-    g->code = malloc((n ? n : 1) * sizeof *g->code);
-    g->labels = calloc(n + 1, sizeof *g->labels);
-    if (!g->code || !g->labels) {
-        st = nomem(err);
-        goto done;
-    }
+    if (!(g->code = bh_reserve(g->code, &g->cap_code, n1, sizeof *g->code)))
+        return nomem(err);
     /* Number the distinct keys in first-seen order through a hash table
      * (O(n)), then sort only the distinct keys: group codes follow the
      * sorted key order, as a sort of all n rows would give. */
@@ -159,29 +243,30 @@ bh_status bh_grouping_build(const bh_frame *data, const char *const *cols,
     size_t nslot = 64;
     while (nslot < 2 * (n < 1024 ? n : 1024))
         nslot *= 2;
-    size_t *slot = calloc(nslot, sizeof *slot);   /* distinct id + 1 */
-    if (!slot) {
-        st = nomem(err);
-        goto done;
-    }
+    size_t *slot = gs->slot[0] = bh_reserve(gs->slot[0], &gs->cslot[0], nslot, sizeof *slot);
+    if (!slot)
+        return nomem(err);
+    memset(slot, 0, nslot * sizeof *slot);   /* distinct id + 1 */
     for (size_t i = 0; i < n; i++) {
         const double *ki = key + i * ncols;
         if (2 * (ndist + 1) > nslot) {
             size_t ns = 2 * nslot;
-            size_t *nt = calloc(ns, sizeof *nt);
-            if (!nt) {
-                free(slot);
-                st = nomem(err);
-                goto done;
-            }
+            size_t *nt = gs->slot[1] = bh_reserve(gs->slot[1], &gs->cslot[1], ns, sizeof *nt);
+            if (!nt)
+                return nomem(err);
+            memset(nt, 0, ns * sizeof *nt);
             for (size_t d = 0; d < ndist; d++) {
                 size_t h = hash_key(ref[d].key, ncols) & (ns - 1);
                 while (nt[h])
                     h = (h + 1) & (ns - 1);
                 nt[h] = d + 1;
             }
-            free(slot);
-            slot = nt;
+            /* the grown table becomes the current one */
+            size_t ct = gs->cslot[0];
+            gs->slot[1] = gs->slot[0];
+            gs->cslot[0] = gs->cslot[1];
+            gs->cslot[1] = ct;
+            gs->slot[0] = slot = nt;
             nslot = ns;
         }
         size_t h = hash_key(ki, ncols) & (nslot - 1);
@@ -201,19 +286,18 @@ bh_status bh_grouping_build(const bh_frame *data, const char *const *cols,
             h = (h + 1) & (nslot - 1);
         }
     }
-    free(slot);
-    qsort(ref, ndist, sizeof *ref, cmp_keyref);
-    /* rank[first-seen id] = position in key order; reuses slot's memory
-     * pattern: one size_t per distinct key. */
-    size_t *rank = malloc((ndist ? ndist : 1) * sizeof *rank);
-    if (!rank) {
-        st = nomem(err);
-        goto done;
-    }
+    keyref *tmp = gs->tmp = bh_reserve(gs->tmp, &gs->ctmp, ndist, sizeof *tmp);
+    size_t *rank = gs->rank = bh_reserve(gs->rank, &gs->crank, ndist, sizeof *rank);
+    if (!tmp || !rank)
+        return nomem(err);
+    sort_refs(ref, tmp, ndist);
+    /* rank[first-seen id] = position in key order; each label's length
+     * first, so that every label string has room for the longest */
+    char num[40];
+    size_t room = 1;
     for (size_t s = 0; s < ndist; s++) {
         rank[ref[s].i] = s;
         size_t len = 1;
-        char num[40];
         for (size_t c = 0; c < ncols; c++) {
             const bh_column *col = cc[c];
             if (col->type == BH_COL_CATEGORICAL)
@@ -221,12 +305,12 @@ bh_status bh_grouping_build(const bh_frame *data, const char *const *cols,
             else
                 len += sizeof num;
         }
-        char *lab = malloc(len);
-        if (!lab) {
-            free(rank);
-            st = nomem(err);
-            goto done;
-        }
+        room = len > room ? len : room;
+    }
+    if (!grouping_room(g, n1, ndist, room))
+        return nomem(err);
+    for (size_t s = 0; s < ndist; s++) {
+        char *lab = g->labels[s];
         lab[0] = '\0';
         for (size_t c = 0; c < ncols; c++) {
             const bh_column *col = cc[c];
@@ -239,15 +323,26 @@ bh_status bh_grouping_build(const bh_frame *data, const char *const *cols,
                 strcat(lab, num);
             }
         }
-        g->labels[g->ngroups++] = lab;
     }
+    g->ngroups = ndist;
     for (size_t i = 0; i < n; i++)
         g->code[i] = rank[g->code[i]];
-    free(rank);
-done:
-    free(cc);
-    free(key);
-    free(ref);
+    return BH_OK;
+}
+
+bh_status bh_grouping_build(const bh_frame *data, const char *const *cols,
+                            size_t ncols, const size_t *rows, size_t n,
+                            bh_grouping **out, bh_error *err)
+{
+    *out = NULL;
+    if (ncols == 0)
+        return bh_error_set(err, BH_EINTERNAL, "grouping without columns");
+    bh_grouping *g = calloc(1, sizeof *g);
+    if (!g)
+        return nomem(err);
+    grouping_scratch gs = {0};
+    bh_status st = grouping_fill(data, cols, ncols, rows, n, g, &gs, err);
+    grouping_scratch_release(&gs);
     if (st)
         bh_grouping_free(g);
     else
@@ -266,6 +361,11 @@ struct bh_design_scratch {
     char *source;
     char **ynames;
     size_t nynames;
+    /* the last build's groupings, refilled by the next (grouping_fill) */
+    bh_grouping *cluster;
+    bh_grouping *re;
+    size_t nre;
+    grouping_scratch gs;
 };
 
 static void free_names(char **names, size_t n)
@@ -276,10 +376,21 @@ static void free_names(char **names, size_t n)
     free(names);
 }
 
+/* Free an array of n groupings (contents and array). */
+static void groupings_free(bh_grouping *g, size_t n)
+{
+    for (size_t k = 0; g && k < n; k++)
+        grouping_clear(&g[k]);
+    free(g);
+}
+
 static void scratch_free(struct bh_design_scratch *sc)
 {
     if (!sc)
         return;
+    bh_grouping_free(sc->cluster);
+    groupings_free(sc->re, sc->nre);
+    grouping_scratch_release(&sc->gs);
     bh_terms_ws_free(sc->tws);
     free(sc->map);
     free(sc->source);
@@ -304,6 +415,18 @@ static void design_clear(bh_design *d, int keep)
             sc->ynames = d->ynames;
             sc->nynames = d->m;
         }
+        /* so do the groupings, to be refilled */
+        if (d->cluster) {
+            bh_grouping_free(sc->cluster);
+            sc->cluster = d->cluster;
+            d->cluster = NULL;
+        }
+        if (d->re) {
+            groupings_free(sc->re, sc->nre);
+            sc->re = d->re;
+            sc->nre = d->nre;
+            d->re = NULL;
+        }
     } else {
         free(d->source);
         free_names(d->ynames, d->m);
@@ -312,17 +435,7 @@ static void design_clear(bh_design *d, int keep)
     free(d->weights_name);
     free(d->offset);
     bh_grouping_free(d->cluster);
-    if (d->re) {
-        for (size_t k = 0; k < d->nre; k++) {
-            free(d->re[k].name);
-            free(d->re[k].code);
-            if (d->re[k].labels)
-                for (size_t l = 0; l < d->re[k].ngroups; l++)
-                    free(d->re[k].labels[l]);
-            free(d->re[k].labels);
-        }
-    }
-    free(d->re);
+    groupings_free(d->re, d->nre);
     free(d->z);
     double *x = d->x, *y = d->y;
     size_t *rows = d->rows;
@@ -493,23 +606,37 @@ static bh_status build_rest(bh_design *d, const bh_frame *data,
             return st;
     }
 
-    if (ccol >= 0 &&
-        (st = bh_grouping_build(data, &opt->cluster, 1, d->rows, n,
-                                &d->cluster, err)))
-        return st;
+    /* Groupings: a rebuilt design refills those of its last build. */
+    struct bh_design_scratch *sc = d->scratch;
+    if (ccol >= 0) {
+        if (sc && sc->cluster) {
+            d->cluster = sc->cluster;
+            sc->cluster = NULL;
+        } else if (!(d->cluster = calloc(1, sizeof *d->cluster)))
+            return nomem(err);
+        grouping_scratch own = {0};
+        st = grouping_fill(data, &opt->cluster, 1, d->rows, n, d->cluster, sc ? &sc->gs : &own,
+                           err);
+        grouping_scratch_release(&own);
+        if (st)
+            return st;
+    }
 
     if (g->nre) {
-        if (!(d->re = calloc(g->nre, sizeof *d->re)))
+        if (sc && sc->re && sc->nre == g->nre) {
+            d->re = sc->re;
+            sc->re = NULL;
+            sc->nre = 0;
+        } else if (!(d->re = calloc(g->nre, sizeof *d->re)))
             return nomem(err);
-        for (size_t k = 0; k < g->nre; k++) {
-            bh_grouping *gr;
-            if ((st = bh_grouping_build(data, (const char *const *)g->re[k].group,
-                                        g->re[k].ngroup, d->rows, n, &gr, err)))
-                return st;
-            d->re[k] = *gr;   /* take over the contents */
-            free(gr);
-            d->nre = k + 1;
-        }
+        d->nre = g->nre;   /* zeroed or kept groupings: all freeable */
+        grouping_scratch own = {0};
+        for (size_t k = 0; k < g->nre && !st; k++)
+            st = grouping_fill(data, (const char *const *)g->re[k].group, g->re[k].ngroup,
+                               d->rows, n, &d->re[k], sc ? &sc->gs : &own, err);
+        grouping_scratch_release(&own);
+        if (st)
+            return st;
     }
 
     if (t->phi) {

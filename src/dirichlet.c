@@ -1081,11 +1081,33 @@ static bh_status result(bh_dirichlet_workspace *ws, size_t nbound,
         }
         explicit = zcol == NULL;
     }
-    bh_fit *fit = bh_fit_alloc(P, n, K, explicit ? 0 : L);
-    if (!fit)
-        return BH_ENOMEM;
-    if (explicit && !(fit->scores = malloc(n * P * sizeof *fit->scores)))
-        goto nomem;
+    bh_fit *fit = NULL;
+    int recycled = 0;
+    if (explicit) {
+        /* rare (no constant column anywhere): a fresh fit every time */
+        if (!(fit = bh_fit_alloc(P, n, K, 0)))
+            return BH_ENOMEM;
+        if (!(fit->scores = malloc(n * P * sizeof *fit->scores)))
+            goto nomem;
+    } else {
+        /* Per-row arrays of the workspace's rows, so that the next fit
+         * with this workspace can take them back from a recycled result
+         * (one block per component: the same K); every row used is
+         * written below. */
+        size_t rcap = ws->nmax ? ws->nmax : 1;
+        bh_fit *rec = ws->opt.recycle;
+        if (rec && bh_fit_recycle_rows(rec, P, L, rcap) >= 0) {
+            fit = rec;
+            recycled = 1;
+        } else if (!(fit = bh_fit_alloc(P, 0, K, L)))
+            return BH_ENOMEM;
+        fit->nrows = n;
+        fit->rows_cap = rcap;
+        if ((!fit->fitted && !(fit->fitted = malloc(rcap * K * sizeof *fit->fitted))) ||
+            (!fit->resid && !(fit->resid = malloc(rcap * K * sizeof *fit->resid))) ||
+            (!fit->u && !(fit->u = malloc(rcap * L * sizeof *fit->u))))
+            goto nomem;
+    }
 
     /* Bread: inverse of the equilibrated information from its Cholesky. */
     if (ws->info_ok) {
@@ -1164,10 +1186,12 @@ static bh_status result(bh_dirichlet_workspace *ws, size_t nbound,
     snprintf(fit->vcov_type, sizeof fit->vcov_type, "classical");
     if (bh_fit_set_string(&fit->family, "dirichlet") ||
         bh_fit_set_string(&fit->link, ws->alt ? "logit/log" : "log") ||
-        bh_fit_set_string(&fit->method, "ml") ||
-        bh_fit_set_string(&fit->name, "(1)"))
+        bh_fit_set_string(&fit->method, "ml"))
         goto nomem;
-    if (d->terms && d->terms->formula && d->terms->formula->text &&
+    /* A recycled fit keeps the name and formula its owner gave it. */
+    if (!recycled && bh_fit_set_string(&fit->name, "(1)"))
+        goto nomem;
+    if (!recycled && d->terms && d->terms->formula && d->terms->formula->text &&
         bh_fit_set_string(&fit->formula, d->terms->formula->text))
         goto nomem;
     bh_fit_stats *S = &fit->stats;
@@ -1236,7 +1260,8 @@ static bh_status result(bh_dirichlet_workspace *ws, size_t nbound,
     *out = fit;
     return BH_OK;
 nomem:
-    bh_fit_free(fit);
+    if (!recycled) /* a recycled fit stays the caller's */
+        bh_fit_free(fit);
     return BH_ENOMEM;
 }
 

@@ -74,17 +74,45 @@ bh_fit *bh_fit_alloc(size_t p, size_t n, size_t m, size_t nblocks)
     return f;
 }
 
+/* Bytes allocated at least for every warning and note: a recycled fit
+ * keeps its message strings, and any message shorter than this can then
+ * be written into any of them. */
+#define MSG_ROOM 256
+
+/* Free a list of n messages with cap entries allocated. */
+static void free_msgs(char **list, size_t n, size_t cap)
+{
+    size_t m = cap > n ? cap : n;
+    for (size_t k = 0; list && k < m; k++)
+        free(list[k]);
+    free(list);
+}
+
+/* Empty a message list, keeping its array and strings for the next
+ * messages (*cap: the entries allocated). */
+static void keep_msgs(size_t *n, size_t *cap)
+{
+    if (*n > *cap)
+        *cap = *n;
+    *n = 0;
+}
+
 /* Free what an estimation adds to a fit beyond its p-arrays and names
  * (warnings, notes, tests, the bootstrap, the per-row arrays), leaving
- * the fields empty. */
-static void free_results(bh_fit *f)
+ * the fields empty; with keep_msgs_mem the warnings and notes are only
+ * emptied (their memory kept for a recycled fit's next messages). */
+static void free_results(bh_fit *f, int keep_msgs_mem)
 {
-    for (size_t k = 0; k < f->nwarnings; k++)
-        free(f->warnings[k]);
-    free(f->warnings);
-    for (size_t k = 0; k < f->nnotes; k++)
-        free(f->notes[k]);
-    free(f->notes);
+    if (keep_msgs_mem) {
+        keep_msgs(&f->nwarnings, &f->warnings_cap);
+        keep_msgs(&f->nnotes, &f->notes_cap);
+    } else {
+        free_msgs(f->warnings, f->nwarnings, f->warnings_cap);
+        free_msgs(f->notes, f->nnotes, f->notes_cap);
+        f->warnings = f->notes = NULL;
+        f->nwarnings = f->nnotes = 0;
+        f->warnings_cap = f->notes_cap = 0;
+    }
     for (size_t k = 0; k < f->ntests; k++) {
         free(f->tests[k].kind);
         free(f->tests[k].label);
@@ -96,8 +124,7 @@ static void free_results(bh_fit *f)
     free(f->hat);
     free(f->fitted);
     free(f->resid);
-    f->warnings = f->notes = NULL;
-    f->nwarnings = f->nnotes = f->ntests = 0;
+    f->ntests = 0;
     f->tests = NULL;
     f->boot = NULL;
     f->u = f->scores = f->hat = f->fitted = f->resid = NULL;
@@ -131,7 +158,7 @@ void bh_fit_free(bh_fit *f)
     free(f->conf_high);
     free(f->bread);
     free(f->blocks);
-    free_results(f);
+    free_results(f, 0);
     free(f);
 }
 
@@ -164,11 +191,12 @@ static void fill_nan(double *v, size_t k)
         v[i] = NAN;
 }
 
-int bh_fit_recycle(bh_fit *f, size_t p, size_t nblocks)
+/* bh_fit_recycle; with keep_comp the components keep their text. */
+static int recycle(bh_fit *f, size_t p, size_t nblocks, int keep_comp)
 {
     if (!f || f->p != p || f->nblocks != nblocks || (nblocks && !f->blocks))
         return -1;
-    free_results(f);
+    free_results(f, 1);
     f->design = NULL;
     f->linear = 0;
     f->nobs = f->nrows = f->ndropped = f->rank = f->nclusters = f->iterations = 0;
@@ -190,9 +218,37 @@ int bh_fit_recycle(bh_fit *f, size_t p, size_t nblocks)
     if (nblocks)
         memset(f->blocks, 0, nblocks * sizeof *f->blocks);
     /* components back to "" (in place: each holds at least one byte) */
-    for (size_t j = 0; j < p; j++)
+    for (size_t j = 0; j < p && !keep_comp; j++)
         if (f->component[j])
             f->component[j][0] = '\0';
+    return 0;
+}
+
+int bh_fit_recycle(bh_fit *f, size_t p, size_t nblocks)
+{
+    return recycle(f, p, nblocks, 0);
+}
+
+int bh_fit_recycle_rows(bh_fit *f, size_t p, size_t nblocks, size_t rows)
+{
+    if (!f || f->p != p || f->nblocks != nblocks || (nblocks && !f->blocks))
+        return -1;
+    /* Taken out before bh_fit_recycle frees the per-row arrays, put back
+     * after when they are large enough. */
+    int keep = f->rows_cap >= rows && f->rows_cap > 0;
+    double *kept[5] = {f->fitted, f->resid, f->u, f->hat, f->scores};
+    size_t cap = f->rows_cap;
+    if (keep)
+        f->fitted = f->resid = f->u = f->hat = f->scores = NULL;
+    recycle(f, p, nblocks, 1);
+    if (!keep)
+        return 1;
+    f->fitted = kept[0];
+    f->resid = kept[1];
+    f->u = kept[2];
+    f->hat = kept[3];
+    f->scores = kept[4];
+    f->rows_cap = cap;
     return 0;
 }
 
@@ -213,8 +269,10 @@ bh_status bh_fit_set_string(char **field, const char *value)
     return BH_OK;
 }
 
-/* Append a formatted string to a list (warnings and notes share it). */
-static bh_status push_fmt(char ***list, size_t *n, const char *fmt, va_list ap)
+/* Append a formatted string to a list (warnings and notes share it) of
+ * *n messages with *cap entries allocated (a recycled fit's: entries past
+ * *n are NULL or strings of at least MSG_ROOM bytes, written again here). */
+static bh_status push_fmt(char ***list, size_t *n, size_t *cap, const char *fmt, va_list ap)
 {
     va_list ap2;
     va_copy(ap2, ap);
@@ -223,20 +281,30 @@ static bh_status push_fmt(char ***list, size_t *n, const char *fmt, va_list ap)
         va_end(ap2);
         return BH_EINTERNAL;
     }
-    char *msg = malloc((size_t)k + 1);
-    if (!msg) {
+    size_t need = (size_t)k + 1, room = need > MSG_ROOM ? need : MSG_ROOM;
+    if (*n >= *cap) {
+        char **w = realloc(*list, (*n + 1) * sizeof *w);
+        if (!w) {
+            va_end(ap2);
+            return BH_ENOMEM;
+        }
+        *list = w;
+        w[*n] = NULL;
+        *cap = *n + 1;
+    }
+    char **slot = &(*list)[*n];
+    /* a kept string holds MSG_ROOM bytes, or its text when longer */
+    if (*slot && need > MSG_ROOM && need > strlen(*slot) + 1) {
+        free(*slot);
+        *slot = NULL;
+    }
+    if (!*slot && !(*slot = malloc(room))) {
         va_end(ap2);
         return BH_ENOMEM;
     }
-    vsnprintf(msg, (size_t)k + 1, fmt, ap2);
+    vsnprintf(*slot, need, fmt, ap2);
     va_end(ap2);
-    char **w = realloc(*list, (*n + 1) * sizeof *w);
-    if (!w) {
-        free(msg);
-        return BH_ENOMEM;
-    }
-    *list = w;
-    w[(*n)++] = msg;
+    (*n)++;
     return BH_OK;
 }
 
@@ -244,7 +312,7 @@ bh_status bh_fit_warn(bh_fit *fit, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    bh_status s = push_fmt(&fit->warnings, &fit->nwarnings, fmt, ap);
+    bh_status s = push_fmt(&fit->warnings, &fit->nwarnings, &fit->warnings_cap, fmt, ap);
     va_end(ap);
     return s;
 }
@@ -253,7 +321,7 @@ bh_status bh_fit_note(bh_fit *fit, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    bh_status s = push_fmt(&fit->notes, &fit->nnotes, fmt, ap);
+    bh_status s = push_fmt(&fit->notes, &fit->nnotes, &fit->notes_cap, fmt, ap);
     va_end(ap);
     return s;
 }

@@ -24,8 +24,9 @@ static void column_clear(bh_column *c)
     free(c->na);
     free(c->num);
     free(c->code);
+    size_t nl = c->levels_cap > c->nlevels ? c->levels_cap : c->nlevels;
     if (c->levels)
-        for (size_t k = 0; k < c->nlevels; k++)
+        for (size_t k = 0; k < nl; k++)
             free(c->levels[k]);
     free(c->levels);
     free(c->first_text);

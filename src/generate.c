@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "blackhole/atomicfile.h"
+#include "blackhole/buf.h"
 #include "blackhole/ran.h"
 
 typedef struct {
@@ -198,9 +199,11 @@ static int reserve_eta(bh_generate_workspace *w, size_t n)
 {
     if (n <= w->cap_eta)
         return 1;
-    if (!grow_d(&w->eta, n) || !grow_d(&w->u, n))
+    /* room for more: the lead count is drawn */
+    size_t nc = n + n / 4 + 16;
+    if (!grow_d(&w->eta, nc) || !grow_d(&w->u, nc))
         return 0;
-    w->cap_eta = n;
+    w->cap_eta = nc;
     return 1;
 }
 
@@ -950,6 +953,206 @@ static int refill_reps(bh_generate_workspace *w, bh_frame *f, int keep)
     return 1;
 }
 
+/* ---- the lead-level frame refilled in place ----
+ *
+ * Its row count is drawn, so its columns keep memory for more rows than
+ * they hold (bh_column.cap, levels_cap, level_room): a refill grows them
+ * when a data set is larger than any before (with room to spare) and
+ * otherwise writes every value, code and level string where the last data
+ * set had its own.  The frame is the one build_leads makes for this data
+ * set, names aside. */
+
+/* Room for n rows in column c (contents not kept); c->n becomes n. */
+static int col_rows(bh_column *c, size_t n)
+{
+    size_t have = c->cap > c->n ? c->cap : c->n;
+    if (n > have) {
+        size_t nc = n + n / 8 + 16;
+        unsigned char *na = realloc(c->na, nc);
+        if (!na)
+            return 0;
+        c->na = na;
+        if (c->type == BH_COL_NUMERIC) {
+            double *v = realloc(c->num, nc * sizeof *v);
+            if (!v)
+                return 0;
+            c->num = v;
+        } else {
+            int *v = realloc(c->code, nc * sizeof *v);
+            if (!v)
+                return 0;
+            c->code = v;
+        }
+        have = nc;
+    }
+    c->cap = have;
+    c->n = n;
+    return 1;
+}
+
+/* Level strings 0..nl-1 of c allocated with room for room - 1
+ * characters, written in place afterwards (bh_reserve_strings). */
+static int col_levels(bh_column *c, size_t nl, size_t room)
+{
+    size_t have = c->levels_cap > c->nlevels ? c->levels_cap : c->nlevels;
+    if (!bh_reserve_strings(&c->levels, &have, &c->level_room, nl, room))
+        return 0;
+    c->levels_cap = have;
+    return 1;
+}
+
+/* Whether f has the columns build_leads makes (names aside), in its order
+ * and of its types, and (keep) only numeric columns after them. */
+static int leads_shape(const bh_generate_workspace *w, const bh_frame *f, int keep)
+{
+    size_t nc = bh_generate_ncol(w->s, BH_LEVEL_LEADS);
+    if (nc < 3 || f->ncol < nc)
+        return 0;
+    for (size_t j = 0; j < f->ncol; j++) {
+        const bh_column *c = &f->cols[j];
+        if (j >= nc && !keep)
+            break;
+        int cat = j < 3;
+        if (c->n != f->nrow || !c->na || c->type != (cat ? BH_COL_CATEGORICAL : BH_COL_NUMERIC) ||
+            (cat ? !c->code || !c->levels : !c->num))
+            return 0;
+    }
+    return 1;
+}
+
+/* Column c: ids PREFIX + zero-padded 1..n (add_ids's column). */
+static int refill_ids(bh_column *c, const char *prefix, size_t n)
+{
+    int width = snprintf(NULL, 0, "%zu", n);
+    if (!col_rows(c, n) || !col_levels(c, n, strlen(prefix) + (size_t)width + 1))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        format_id(c->levels[i], prefix, width, i + 1);
+        c->code[i] = (int)i;
+    }
+    memset(c->na, 0, n);
+    c->nlevels = n;
+    return 1;
+}
+
+/* Column c: each lead's unit id (add_unit_ids's column); make_ids has run. */
+static int refill_unit_ids(bh_generate_workspace *w, bh_column *c, size_t n)
+{
+    size_t nl = 0;
+    for (size_t i = 0; i < n; i++)
+        nl += i == 0 || w->parent[i] != w->parent[i - 1];
+    size_t room = w->nreps ? strlen(w->idptr[0]) + 1 : 1;  /* one width */
+    if (!col_rows(c, n) || !col_levels(c, nl, room))
+        return 0;
+    size_t l = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t u = w->parent[i];
+        if (i == 0 || u != w->parent[i - 1])
+            strcpy(c->levels[l++], w->idptr[u]);
+        c->code[i] = (int)l - 1;
+    }
+    memset(c->na, 0, n);
+    c->nlevels = nl;
+    return 1;
+}
+
+/* Column c: the group of each lead's unit (add_group's column). */
+static int refill_lead_group(bh_generate_workspace *w, bh_column *c, size_t n)
+{
+    const bh_dgp *d = &w->s->dgp;
+    size_t G = d->nlevels, room = 1;
+    for (size_t g = 0; g < G; g++) {
+        size_t L = strlen(d->levels[g]) + 1;
+        room = L > room ? L : room;
+        w->grank[g] = 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        w->grank[w->group[w->parent[i]]] = 1;
+    /* present levels in sorted order, as add_group finds them */
+    size_t nl = 0;
+    for (size_t g = 0; g < G; g++) {
+        if (!w->grank[g])
+            continue;
+        size_t at = nl;
+        while (at > 0 && bh_level_cmp(w->glev[at - 1], d->levels[g]) > 0) {
+            w->glev[at] = w->glev[at - 1];
+            at--;
+        }
+        w->glev[at] = d->levels[g];
+        nl++;
+    }
+    if (!col_rows(c, n) || !col_levels(c, nl, room))
+        return 0;
+    for (size_t l = 0; l < nl; l++) {
+        strcpy(c->levels[l], w->glev[l]);
+        for (size_t g = 0; g < G; g++)
+            if (w->glev[l] == d->levels[g])
+                w->grank[g] = (int)l;
+    }
+    for (size_t i = 0; i < n; i++)
+        c->code[i] = w->grank[w->group[w->parent[i]]];
+    memset(c->na, 0, n);
+    c->nlevels = nl;
+    return 1;
+}
+
+/* Write the drawn lead-level data set into f (leads_shape): the frame
+ * build_leads would make, except for names the caller changed and, with
+ * keep, the numeric columns after the generated ones, which keep their
+ * values (rows beyond the last data set's are missing).  BH_ENOMEM (f is
+ * then the caller's to free) or BH_OK. */
+static bh_status refill_leads(bh_generate_workspace *w, bh_frame *f, int keep, bh_error *err)
+{
+    const bh_study *s = w->s;
+    const bh_dgp *d = &s->dgp;
+    size_t n = w->nleads, nc = bh_generate_ncol(s, BH_LEVEL_LEADS);
+    bh_status r = make_ids(w, d->id_prefix, w->nreps, err);
+    if (r != BH_OK)
+        return r;
+    if (!refill_ids(&f->cols[0], d->lead_id_prefix, n) || !refill_unit_ids(w, &f->cols[1], n) ||
+        !refill_lead_group(w, &f->cols[2], n))
+        return bh_error_set(err, BH_ENOMEM, "out of memory");
+    size_t j = 3;
+    for (size_t k = 0; k < d->nlead_copy; k++, j++) {
+        bh_column *c = &f->cols[j];
+        if (!col_rows(c, n))
+            return bh_error_set(err, BH_ENOMEM, "out of memory");
+        /* the values bh_frame_add_numeric stores from unit_column's */
+        if ((r = unit_column(w, d->lead_copy[k], 1, c->num, c->na, err)) != BH_OK)
+            return r;
+    }
+    for (size_t k = 0; k < d->nnodes; k++) {
+        const bh_dgp_node *x = &d->nodes[k];
+        const nodebuf *b = &w->nb[k];
+        if (x->data != BH_LEVEL_LEADS)
+            continue;
+        size_t cnt = (x->kind == BH_DGP_VAR) + x->nitems + x->ncomp;
+        for (size_t q = 0; q < cnt; q++)
+            if (!col_rows(&f->cols[j + q], n))
+                return bh_error_set(err, BH_ENOMEM, "out of memory");
+        if (x->kind == BH_DGP_VAR)
+            refill_num(&f->cols[j++], b->val, b->na[0], n);
+        for (size_t q = 0; q < x->nitems; q++)
+            refill_num(&f->cols[j++], b->sub[q], b->na[q], n);
+        for (size_t q = 0; q < x->ncomp; q++)
+            refill_num(&f->cols[j++], b->sub[q], NULL, n);
+    }
+    if (!keep)
+        bh_frame_drop_columns(f, nc);
+    for (j = nc; j < f->ncol; j++) {
+        bh_column *c = &f->cols[j];
+        size_t old = c->n;
+        if (!col_rows(c, n))
+            return bh_error_set(err, BH_ENOMEM, "out of memory");
+        for (size_t i = old; i < n; i++) {
+            c->na[i] = 1;
+            c->num[i] = NAN;
+        }
+    }
+    f->nrow = n;
+    return BH_OK;
+}
+
 static bh_status build_leads(bh_generate_workspace *w, bh_frame **out, bh_error *err)
 {
     const bh_study *s = w->s;
@@ -1100,11 +1303,16 @@ bh_status bh_generate_ws_reuse(bh_generate_workspace *w, const bh_generate_optio
         }
     }
     if (leads) {
-        /* the lead count is drawn, so frames rarely match: built anew */
-        bh_frame_free(*leads);
-        *leads = NULL;
-        if (r == BH_OK && want_leads)
-            r = build_leads(w, leads, err);
+        /* the lead count is drawn: the frame is refilled with room to
+         * grow (refill_leads), or built anew when it is not one of ours */
+        if (r == BH_OK && want_leads && *leads && leads_shape(w, *leads, o->keep_appended)) {
+            r = refill_leads(w, *leads, o->keep_appended, err);
+        } else {
+            bh_frame_free(*leads);
+            *leads = NULL;
+            if (r == BH_OK && want_leads)
+                r = build_leads(w, leads, err);
+        }
     }
     if (r != BH_OK) {
         bh_frame_free(*reps);

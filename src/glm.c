@@ -178,6 +178,10 @@ struct bh_glm_workspace {
     int *pflag;
     glm_lane *lanes;
     size_t nlanes;
+    /* binary_stats' radix sort counters (4 x 65536 each), one per sort of
+     * sort_both, allocated on first use and kept: refits (simulations)
+     * allocate none */
+    size_t *rcnt[2];
 };
 
 /* ---- families and links ---------------------------------------------- */
@@ -562,6 +566,8 @@ void bh_glm_workspace_free(bh_glm_workspace *ws)
     free(ws->ppl);
     free(ws->pflag);
     free(ws->pwr);
+    free(ws->rcnt[0]);
+    free(ws->rcnt[1]);
     for (size_t k = 1; k < ws->nlanes; k++) {
         free(ws->lanes[k].buf);
         free(ws->lanes[k].buf2);
@@ -2061,15 +2067,18 @@ static uint64_t fkey(double f)
     return u >> 63 ? ~u : u | (UINT64_C(1) << 63);
 }
 
+enum { RADIX_COUNTS = 4 * 65536 };
+
 /* Stable ascending sort of m elements of es bytes (es a multiple of 8)
  * whose first member is the double key: LSD radix sort on 16-bit digits of
- * fkey, skipping digits all keys share; tmp: m elements of scratch.
- * Returns 0 when the counters cannot be allocated (nothing done). */
-static int radix_sort(void *v, size_t m, size_t es, void *tmp)
+ * fkey, skipping digits all keys share; tmp: m elements of scratch; counts:
+ * RADIX_COUNTS counters of scratch, or NULL (allocated here).  Returns 0
+ * when the counters cannot be allocated (nothing done). */
+static int radix_sort(void *v, size_t m, size_t es, void *tmp, size_t *counts)
 {
     if (m < 2)
         return 1;
-    size_t *cnt = malloc(4 * 65536 * sizeof *cnt);
+    size_t *cnt = counts ? counts : malloc(RADIX_COUNTS * sizeof *cnt);
     if (!cnt)
         return 0;
     memset(cnt, 0, 4 * 65536 * sizeof *cnt);
@@ -2104,7 +2113,8 @@ static int radix_sort(void *v, size_t m, size_t es, void *tmp)
     }
     if (src != (unsigned char *)v)
         memcpy(v, src, m * es);
-    free(cnt);
+    if (cnt != counts)
+        free(cnt);
     return 1;
 }
 
@@ -2115,7 +2125,7 @@ static int radix_sort(void *v, size_t m, size_t es, void *tmp)
 static void sort_fyw(fyw *v, size_t m)
 {
     fyw *tmp = m > 1 ? malloc(m * sizeof *tmp) : NULL;
-    if (m > 1 && !(tmp && radix_sort(v, m, sizeof *v, tmp)))
+    if (m > 1 && !(tmp && radix_sort(v, m, sizeof *v, tmp, NULL)))
         qsort(v, m, sizeof *v, cmp_fyw);
     free(tmp);
 }
@@ -2126,39 +2136,44 @@ static int cmp_dbl(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Ascending sort of v[0..m) (no NaN); tmp: m doubles of scratch.  Equal
- * keys are equal values, so the order is unique. */
-static void sort_dbl(double *v, size_t m, double *tmp)
+/* Ascending sort of v[0..m) (no NaN); tmp: m doubles of scratch; cnt:
+ * radix counters or NULL.  Equal keys are equal values, so the order is
+ * unique. */
+static void sort_dbl(double *v, size_t m, double *tmp, size_t *cnt)
 {
-    if (!radix_sort(v, m, sizeof *v, tmp))
+    if (!radix_sort(v, m, sizeof *v, tmp, cnt))
         qsort(v, m, sizeof *v, cmp_dbl);
 }
 
 typedef struct {
     double *v, *tmp;
     size_t m;
+    size_t *cnt;
 } sort_job;
 
 static void *sort_thread(void *arg)
 {
     sort_job *j = arg;
-    sort_dbl(j->v, j->m, j->tmp);
+    sort_dbl(j->v, j->m, j->tmp, j->cnt);
     return NULL;
 }
 
 /* Sort a[0..ma) and b[0..mb) (scratch: tmp, ma + mb doubles), the first on
  * a thread of its own when the design has several blocks and may use
  * threads (each sort's result is unique, so this changes no number). */
-static void sort_both(const bh_glm_workspace *ws, double *a, size_t ma,
+static void sort_both(bh_glm_workspace *ws, double *a, size_t ma,
                       double *b, size_t mb, double *tmp)
 {
-    sort_job j = {a, tmp, ma};
+    for (int k = 0; k < 2; k++)
+        if (!ws->rcnt[k])   /* NULL still works: each sort allocates */
+            ws->rcnt[k] = malloc(RADIX_COUNTS * sizeof *ws->rcnt[k]);
+    sort_job j = {a, tmp, ma, ws->rcnt[0]};
     pthread_t th;
     int par = nblocks(ws) > 1 && ws->opt.threads != 1 &&
               pthread_create(&th, NULL, sort_thread, &j) == 0;
     if (!par)
-        sort_dbl(a, ma, tmp);
-    sort_dbl(b, mb, tmp + ma);
+        sort_dbl(a, ma, tmp, ws->rcnt[0]);
+    sort_dbl(b, mb, tmp + ma, ws->rcnt[1]);
     if (par)
         pthread_join(th, NULL);
 }

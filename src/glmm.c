@@ -28,6 +28,8 @@
 #include <gsl/gsl_sf_erf.h>
 #include <gsl/gsl_sf_gamma.h>
 
+#include "blackhole/buf.h"
+
 /* lme4's isSingular() tolerance on theta. */
 #define GLMM_SINGULAR_TOL 1e-4
 /* Relative steps of the gradient differences: forward for the Newton
@@ -154,21 +156,129 @@ typedef struct {
     double *gz, *glw;         /* K standard-normal nodes, log weights     */
     double *A, *A1, *pik;     /* nt x K                                   */
     int pirls_fail;
+    /* newton_dir's eigenproblem: npar x npar matrices and vectors, and one
+     * GSL eigen workspace per size k met (ew[k], k <= newcap) */
+    double *nA, *nV, *nev;
+    size_t *nidx;
+    gsl_eigen_symmv_workspace **ew;
+    size_t newcap;
 } glmm_ws;
 
-static void ws_free(glmm_ws *s)
+/* The buffers of bh_glmm_fit, kept between fits (simulations), each group
+ * with its capacity in elements; grown with room to spare, never shrunk.
+ * The problem's arrays live in s (borrowed there, owned here). */
+struct bh_glmm_workspace {
+    glmm_ws s;
+    size_t cap_col, cap_X, cap_n, cap_t, cap_l, cap_tK, cap_m, cap_pa, cap_pb;
+    size_t gh_k;              /* K whose nodes gz, glw hold (0: none)     */
+    size_t *pa, *pb;          /* nestedness candidates (two groupings)    */
+    /* per parameter (m, m x m) */
+    double *phi, *g, *H, *V, *work, *gsave, *Hc;
+    unsigned char *fixed, *none;
+    size_t *pos;
+    /* the starting GLM: workspace (rows, columns) and result, recycled */
+    bh_glm_workspace *gws;
+    size_t gn, gp;
+    bh_fit *g0;
+};
+
+/* Headroom for sizes that vary between data sets (rows, groups). */
+static size_t roomy(size_t len)
 {
+    return len + len / 8 + 1;
+}
+
+/* Arrays v[0..k) of at least len doubles each, sharing the capacity *cap:
+ * kept when it suffices, else all allocated again (contents not kept).
+ * 0 when out of memory (*cap = 0; every array NULL or allocated). */
+static int reserve_doubles(double **const *v, size_t k, size_t *cap, size_t len)
+{
+    if (*cap >= len && *cap > 0)
+        return 1;
+    size_t nc = roomy(len);
+    *cap = 0;
+    for (size_t i = 0; i < k; i++) {
+        free(*v[i]);
+        if (!(*v[i] = malloc(nc * sizeof **v[i])))
+            return 0;
+    }
+    *cap = nc;
+    return 1;
+}
+
+bh_glmm_workspace *bh_glmm_workspace_alloc(void)
+{
+    return calloc(1, sizeof(bh_glmm_workspace));
+}
+
+void bh_glmm_workspace_free(bh_glmm_workspace *w)
+{
+    if (!w)
+        return;
+    glmm_ws *s = &w->s;
     free(s->col);
     free(s->X);
-    free(s->parent);
     double **arr[] = {&s->xb, &s->l1, &s->d2, &s->W, &s->W1, &s->rr, &s->ut,
                       &s->ul, &s->ut0, &s->ul0, &s->utb, &s->ulb, &s->stt,
                       &s->stl, &s->fac, &s->objt, &s->objo, &s->Gt, &s->Ht,
                       &s->St, &s->LLt, &s->sch, &s->rhs, &s->At, &s->Gl,
                       &s->Hl, &s->Sl, &s->Bl, &s->gz, &s->glw, &s->A, &s->A1,
-                      &s->pik};
+                      &s->pik, &s->nA, &s->nV, &s->nev};
     for (size_t k = 0; k < sizeof arr / sizeof arr[0]; k++)
         free(*arr[k]);
+    free(s->nidx);
+    for (size_t k = 0; s->ew && k <= s->newcap; k++)
+        if (s->ew[k])
+            gsl_eigen_symmv_free(s->ew[k]);
+    free(s->ew);
+    free(w->pa);
+    free(w->pb);
+    double *pm[] = {w->phi, w->g, w->H, w->V, w->work, w->gsave, w->Hc};
+    for (size_t k = 0; k < sizeof pm / sizeof pm[0]; k++)
+        free(pm[k]);
+    free(w->fixed);
+    free(w->none);
+    free(w->pos);
+    bh_glm_workspace_free(w->gws);
+    bh_fit_free(w->g0);
+    free(w);
+}
+
+/* The per-parameter buffers for m parameters (their contents not kept). */
+static int reserve_params(bh_glmm_workspace *w, size_t m)
+{
+    glmm_ws *s = &w->s;
+    if (w->cap_m >= m && w->cap_m > 0)
+        return 1;
+    size_t c = m ? m : 1;
+    double **dv[] = {&w->phi, &w->g, &w->gsave, &s->nev};
+    double **mv[] = {&w->H, &w->V, &w->Hc, &s->nA, &s->nV};
+    for (size_t k = 0; k < s->newcap + 1 && s->ew; k++)
+        if (s->ew[k])
+            gsl_eigen_symmv_free(s->ew[k]);
+    free(s->ew);
+    free(w->work);
+    free(w->fixed);
+    free(w->none);
+    free(w->pos);
+    free(s->nidx);
+    w->cap_m = 0;
+    s->newcap = 0;
+    s->ew = NULL;
+    w->work = NULL;
+    w->fixed = w->none = NULL;
+    w->pos = s->nidx = NULL;
+    size_t one = 0, sq = 0;
+    if (!reserve_doubles(dv, sizeof dv / sizeof *dv, &one, c) ||
+        !reserve_doubles(mv, sizeof mv / sizeof *mv, &sq, c * c) ||
+        !(w->work = malloc(5 * c * sizeof *w->work)) || !(w->fixed = malloc(c)) ||
+        !(w->none = malloc(c)) || !(w->pos = malloc(c * sizeof *w->pos)) ||
+        !(s->nidx = malloc(c * sizeof *s->nidx)) ||
+        !(s->ew = calloc(c + 1, sizeof *s->ew)))
+        return 0;
+    s->newcap = c;
+    w->cap_m = c;
+    return 1;
 }
 
 static double log_Phi(double x)
@@ -629,21 +739,27 @@ static void hessian(glmm_ws *s, const double *phi, const double *g0,
 
 /* Modified Newton direction -H^-1 g over the free parameters, with
  * |eigenvalues| bounded below.  Returns 0, or -1 on failure. */
-static int newton_dir(size_t m, const double *H, const double *g,
+static int newton_dir(glmm_ws *s, size_t m, const double *H, const double *g,
                       const unsigned char *fixed, double *dir)
 {
-    size_t k = 0, *idx = malloc(m * sizeof *idx);
-    if (!idx)
-        return -1;
+    size_t k = 0, *idx = s->nidx;
     for (size_t j = 0; j < m; j++)
         if (!fixed[j])
             idx[k++] = j;
-    gsl_matrix *A = gsl_matrix_alloc(k, k), *V = gsl_matrix_alloc(k, k);
-    gsl_vector *ev = gsl_vector_alloc(k);
-    gsl_eigen_symmv_workspace *ew = gsl_eigen_symmv_alloc(k);
+    if (k == 0 || k > s->newcap)   /* GSL has no empty matrices */
+        return -1;
+    /* views with the layout gsl_matrix_alloc(k, k) and gsl_vector_alloc(k)
+     * give (tda k, stride 1) on the workspace's buffers: the same
+     * eigenproblem, solved the same way */
+    gsl_matrix_view Av = gsl_matrix_view_array(s->nA, k, k);
+    gsl_matrix_view Vv = gsl_matrix_view_array(s->nV, k, k);
+    gsl_vector_view evv = gsl_vector_view_array(s->nev, k);
+    gsl_matrix *A = &Av.matrix, *V = &Vv.matrix;
+    gsl_vector *ev = &evv.vector;
+    if (!s->ew[k] && !(s->ew[k] = gsl_eigen_symmv_alloc(k)))
+        return -1;
+    gsl_eigen_symmv_workspace *ew = s->ew[k];
     int rc = -1;
-    if (!A || !V || !ev || !ew)
-        goto done;
     for (size_t a = 0; a < k; a++)
         for (size_t b = 0; b < k; b++)
             gsl_matrix_set(A, a, b, H[idx[a] * m + idx[b]]);
@@ -664,12 +780,6 @@ static int newton_dir(size_t m, const double *H, const double *g,
     }
     rc = 0;
 done:
-    gsl_matrix_free(A);
-    gsl_matrix_free(V);
-    gsl_vector_free(ev);
-    if (ew)
-        gsl_eigen_symmv_free(ew);
-    free(idx);
     return rc;
 }
 
@@ -686,7 +796,7 @@ static size_t optimise(glmm_ws *s, double *phi, const unsigned char *fixed,
     save_modes(s);
     for (it = 0; it < s->opt.maxiter; it++) {
         hessian(s, phi, g, fixed, 0, GLMM_FD_NEWTON, H, work);
-        if (newton_dir(m, H, g, fixed, dir))
+        if (newton_dir(s, m, H, g, fixed, dir))
             break;
         double dec = 0;
         for (size_t j = 0; j < m; j++)
@@ -792,15 +902,6 @@ static int nested_in(const bh_grouping *a, const bh_grouping *b, size_t n,
     return 1;
 }
 
-static char *xstrdup(const char *s)
-{
-    size_t L = strlen(s) + 1;
-    char *c = malloc(L);
-    if (c)
-        memcpy(c, s, L);
-    return c;
-}
-
 void bh_glmm_re_free(bh_glmm_re *re)
 {
     if (!re)
@@ -808,8 +909,9 @@ void bh_glmm_re_free(bh_glmm_re *re)
     for (size_t k = 0; k < re->ngroupings; k++) {
         bh_glmm_group *g = &re->g[k];
         free(g->name);
+        size_t nl = g->cap > g->ngroups ? g->cap : g->ngroups;
         if (g->labels)
-            for (size_t j = 0; j < g->ngroups; j++)
+            for (size_t j = 0; j < nl; j++)
                 free(g->labels[j]);
         free(g->labels);
         free(g->mode);
@@ -875,6 +977,62 @@ static bh_status nomem(bh_error *err)
 bh_status bh_glmm_fit(const bh_design *d, const bh_glmm_options *opt,
                       bh_fit **out, bh_glmm_re **reout, bh_error *err)
 {
+    return bh_glmm_fit_ws(d, opt, NULL, out, reout, err);
+}
+
+/* The random-effect result: opt->recycle_re refilled when it has L
+ * groupings (*reused set), else a new one; NULL when out of memory. */
+static bh_glmm_re *re_prepare(const bh_glmm_options *opt, size_t L, int *reused)
+{
+    bh_glmm_re *re = opt->recycle_re;
+    *reused = re && re->ngroupings == L && re->g;
+    if (*reused)
+        return re;
+    if (!(re = calloc(1, sizeof *re)))
+        return NULL;
+    if (!(re->g = calloc(L ? L : 1, sizeof *re->g))) {
+        free(re);
+        return NULL;
+    }
+    re->ngroupings = L;
+    return re;
+}
+
+/* Group k of the random-effect result for grouping gr: name, labels
+ * (copies, written where the last fit's were) and room for the modes and
+ * conditional SDs.  0 when out of memory. */
+static int re_group_fill(bh_glmm_group *G, const bh_grouping *gr)
+{
+    if (bh_fit_set_string(&G->name, gr->name))
+        return 0;
+    size_t ng = gr->ngroups, room = 1;
+    for (size_t j = 0; j < ng; j++) {
+        size_t L = strlen(gr->labels[j] ? gr->labels[j] : "") + 1;
+        room = L > room ? L : room;
+    }
+    size_t have = G->cap > G->ngroups ? G->cap : G->ngroups, before = have;
+    G->ngroups = 0;   /* labels past it stay owned (cap) */
+    int ok = bh_reserve_strings(&G->labels, &have, &G->label_room, ng, room);
+    G->cap = have;
+    if (ok && (have != before || !G->mode || !G->cond_sd)) {
+        /* the values have as many entries as labels */
+        free(G->mode);
+        free(G->cond_sd);
+        G->mode = malloc(have * sizeof *G->mode);
+        G->cond_sd = malloc(have * sizeof *G->cond_sd);
+        ok = G->mode && G->cond_sd;
+    }
+    if (!ok)
+        return 0;
+    for (size_t j = 0; j < ng; j++)
+        strcpy(G->labels[j], gr->labels[j] ? gr->labels[j] : "");
+    G->ngroups = ng;
+    return 1;
+}
+
+bh_status bh_glmm_fit_ws(const bh_design *d, const bh_glmm_options *opt, bh_glmm_workspace *w,
+                         bh_fit **out, bh_glmm_re **reout, bh_error *err)
+{
     *out = NULL;
     if (reout)
         *reout = NULL;
@@ -889,11 +1047,21 @@ bh_status bh_glmm_fit(const bh_design *d, const bh_glmm_options *opt,
     if (st)
         return st;
 
-    glmm_ws S;
-    memset(&S, 0, sizeof S);
-    glmm_ws *s = &S;
+    bh_glmm_workspace *own = NULL;
+    if (!w && !(w = own = bh_glmm_workspace_alloc()))
+        return nomem(err);
+    /* The arrays stay in the workspace; the problem's fields start as in
+     * a zeroed state (what the computation accumulates or tests). */
+    glmm_ws *s = &w->s;
+    s->pe = s->nt = s->nl = s->npar = 0;
+    s->top = s->leaf = NULL;
+    s->parent = NULL;
+    s->lconst = 0;
+    s->theta[0] = s->theta[1] = 0;
+    s->pirls_fail = 0;
     bh_fit *fit = NULL, *g0 = NULL;
     bh_glmm_re *re = NULL;
+    int recycled = 0, reused = 0;
     double *phi = NULL, *g = NULL, *H = NULL, *work = NULL, *V = NULL;
     unsigned char *fixed = NULL;
     size_t n = d->n, p = d->p;
@@ -910,28 +1078,22 @@ bh_status bh_glmm_fit(const bh_design *d, const bh_glmm_options *opt,
     s->kre[0] = 0;
     s->kre[1] = 1;
     if (s->L == 2) {
-        size_t *par = malloc(d->re[1].ngroups * sizeof *par);
-        size_t *par2 = malloc(d->re[0].ngroups * sizeof *par2);
-        if (!par || !par2) {
-            free(par);
-            free(par2);
-            return nomem(err);
-        }
+        size_t *par = w->pa = bh_reserve(w->pa, &w->cap_pa, d->re[1].ngroups, sizeof *par);
+        size_t *par2 = w->pb = bh_reserve(w->pb, &w->cap_pb, d->re[0].ngroups, sizeof *par2);
+        if (!par || !par2)
+            goto nomem;
         if (nested_in(&d->re[1], &d->re[0], n, par)) {
             s->parent = par;
-            free(par2);
         } else if (nested_in(&d->re[0], &d->re[1], n, par2)) {
             s->parent = par2;
-            free(par);
             s->kre[0] = 1;
             s->kre[1] = 0;
         } else {
-            free(par);
-            free(par2);
-            return bh_error_set(err, BH_EUSAGE,
-                                "glmm: the groupings %s and %s are crossed, "
-                                "not nested; only nested random intercepts "
-                                "are supported", d->re[0].name, d->re[1].name);
+            st = bh_error_set(err, BH_EUSAGE,
+                              "glmm: the groupings %s and %s are crossed, "
+                              "not nested; only nested random intercepts "
+                              "are supported", d->re[0].name, d->re[1].name);
+            goto fail;
         }
         s->leaf = d->re[s->kre[1]].code;
         s->nl = d->re[s->kre[1]].ngroups;
@@ -946,10 +1108,27 @@ bh_status bh_glmm_fit(const bh_design *d, const bh_glmm_options *opt,
     go.link = opt->link;
     go.response = opt->response;
     go.colnames = opt->colnames;
-    if ((st = bh_glm_fit(d, &go, NULL, &g0, err)))
+    if (!w->gws || w->gn < n || w->gp < p) {
+        /* grown to the largest problem seen: bh_glm_fit's results do not
+         * depend on the workspace's size (it works in fixed chunks) */
+        size_t gn = n > w->gn ? roomy(n) : w->gn, gp = p > w->gp ? p : w->gp;
+        bh_glm_workspace_free(w->gws);
+        w->gn = w->gp = 0;
+        if (!(w->gws = bh_glm_workspace_alloc(gn, gp)))
+            goto nomem;
+        w->gn = gn;
+        w->gp = gp;
+    }
+    go.recycle = w->g0;
+    st = bh_glm_fit(d, &go, w->gws, &g0, err);
+    if (g0 != w->g0) {
+        /* the last start was not reused (shape changed): this one is kept */
+        bh_fit_free(w->g0);
+        w->g0 = g0;
+    }
+    if (st)
         goto fail;
-    s->col = malloc((p ? p : 1) * sizeof *s->col);
-    if (!s->col)
+    if (!(s->col = bh_reserve(s->col, &w->cap_col, p, sizeof *s->col)))
         goto nomem;
     for (size_t j = 0; j < p; j++)
         if (!g0->aliased[j])
@@ -957,43 +1136,57 @@ bh_status bh_glmm_fit(const bh_design *d, const bh_glmm_options *opt,
     size_t pe = s->pe, m = pe + s->L;
     s->npar = m;
     size_t nt = s->nt, nl = s->nl ? s->nl : 1, K = s->K;
-    s->X = malloc((n * pe > 0 ? n * pe : 1) * sizeof *s->X);
+    /* The workspace's buffers, grown when too small; those the fit
+     * expects zeroed (calloc'ed in a fit of its own) are cleared. */
     double **na[] = {&s->xb, &s->l1, &s->d2, &s->W, &s->W1, &s->rr};
-    for (size_t k = 0; k < sizeof na / sizeof na[0]; k++)
-        if (!(*na[k] = malloc(n * sizeof **na[k])))
-            goto nomem;
     double **ta[] = {&s->ut, &s->ut0, &s->utb, &s->stt, &s->fac, &s->objt,
                      &s->objo, &s->Gt, &s->Ht, &s->St, &s->LLt, &s->sch,
                      &s->rhs, &s->At};
-    for (size_t k = 0; k < sizeof ta / sizeof ta[0]; k++)
-        if (!(*ta[k] = calloc(nt, sizeof **ta[k])))
-            goto nomem;
     double **la[] = {&s->ul, &s->ul0, &s->ulb, &s->stl, &s->Gl, &s->Hl,
                      &s->Sl, &s->Bl};
-    for (size_t k = 0; k < sizeof la / sizeof la[0]; k++)
-        if (!(*la[k] = calloc(nl, sizeof **la[k])))
-            goto nomem;
-    if (!s->X || !(s->gz = malloc(K * sizeof *s->gz)) ||
-        !(s->glw = malloc(K * sizeof *s->glw)) ||
-        !(s->A = malloc(nt * K * sizeof *s->A)) ||
-        !(s->A1 = malloc(nt * K * sizeof *s->A1)) ||
-        !(s->pik = malloc(nt * K * sizeof *s->pik)) ||
-        !(phi = calloc(m, sizeof *phi)) || !(g = calloc(m, sizeof *g)) ||
-        !(H = calloc(m * m, sizeof *H)) || !(V = calloc(m * m, sizeof *V)) ||
-        !(work = calloc(5 * m, sizeof *work)) ||
-        !(fixed = calloc(m, 1)))
+    double **ka[] = {&s->A, &s->A1, &s->pik};
+    double **xa[] = {&s->X};
+    if (!reserve_doubles(xa, 1, &w->cap_X, n * pe) ||
+        !reserve_doubles(na, sizeof na / sizeof *na, &w->cap_n, n) ||
+        !reserve_doubles(ta, sizeof ta / sizeof *ta, &w->cap_t, nt) ||
+        !reserve_doubles(la, sizeof la / sizeof *la, &w->cap_l, nl) ||
+        !reserve_doubles(ka, sizeof ka / sizeof *ka, &w->cap_tK, nt * K) ||
+        !reserve_params(w, m))
         goto nomem;
+    for (size_t k = 0; k < sizeof ta / sizeof ta[0]; k++)
+        memset(*ta[k], 0, nt * sizeof **ta[k]);
+    for (size_t k = 0; k < sizeof la / sizeof la[0]; k++)
+        memset(*la[k], 0, nl * sizeof **la[k]);
+    phi = w->phi;
+    g = w->g;
+    H = w->H;
+    V = w->V;
+    work = w->work;
+    fixed = w->fixed;
+    memset(phi, 0, m * sizeof *phi);
+    memset(g, 0, m * sizeof *g);
+    memset(H, 0, m * m * sizeof *H);
+    memset(V, 0, m * m * sizeof *V);
+    memset(work, 0, 5 * m * sizeof *work);
+    memset(fixed, 0, m);
     for (size_t j = 0; j < pe; j++) {
         memcpy(s->X + j * n, d->x + s->col[j] * n, n * sizeof *s->X);
         phi[j] = g0->beta[s->col[j]];
     }
-    if (K > 1) {
+    if (K > 1 && w->gh_k != K) {
+        /* the rule's nodes and log weights, kept for the next fit */
+        double **kv[] = {&s->gz, &s->glw};
+        size_t kc = 0;
+        w->gh_k = 0;
+        if (!reserve_doubles(kv, 2, &kc, K))
+            goto nomem;
         if ((st = bh_glmm_gauss_hermite(K, s->gz, s->glw, err)))
             goto fail;
         for (size_t k = 0; k < K; k++) {
             s->glw[k] = log(s->glw[k] / sqrt(M_PI));
             s->gz[k] *= M_SQRT2;
         }
+        w->gh_k = K;
     }
     size_t npos = 0;
     for (size_t i = 0; i < n; i++) {
@@ -1026,36 +1219,28 @@ bh_status bh_glmm_fit(const bh_design *d, const bh_glmm_options *opt,
 
     /* Covariance: 2 H^-1 over all parameters (a boundary theta included,
      * as lme4's Hessian includes it). */
-    unsigned char *none = calloc(m, 1);
-    if (!none)
-        goto nomem;
+    unsigned char *none = w->none;
+    memset(none, 0, m);
     double maxg = 0;
     for (size_t j = 0; j < m; j++)
         if (!fixed[j])
             maxg = fmax(maxg, fabs(g[j]));
-    double *gsave = calloc(m, sizeof *gsave);
-    if (!gsave) {
-        free(none);
-        goto nomem;
-    }
+    double *gsave = w->gsave;
     memcpy(gsave, g, m * sizeof *g);
     hessian(s, phi, gsave, none, 1, GLMM_FD_VCOV, H, work);
-    free(none);
-    free(gsave);
     D = evaluate(s, phi, g);   /* state back at the estimate */
     int hpd = 1;
     {
+        /* a copy with gsl_matrix_alloc(m, m)'s layout (tda m) */
         gsl_matrix_view Hv = gsl_matrix_view_array(H, m, m);
-        gsl_matrix *Hc = gsl_matrix_alloc(m, m);
-        if (!Hc)
-            goto nomem;
+        gsl_matrix_view Hcv = gsl_matrix_view_array(w->Hc, m, m);
+        gsl_matrix *Hc = &Hcv.matrix;
         gsl_matrix_memcpy(Hc, &Hv.matrix);
         if (gsl_linalg_cholesky_decomp1(Hc) || gsl_linalg_cholesky_invert(Hc))
             hpd = 0;
         else
             for (size_t k = 0; k < m * m; k++)
                 V[k] = 2 * Hc->data[k];
-        gsl_matrix_free(Hc);
     }
     double *Vrx = NULL;
     if (opt->vcov_rx && hpd) {
@@ -1074,14 +1259,20 @@ bh_status bh_glmm_fit(const bh_design *d, const bh_glmm_options *opt,
         free(Vrx);
     }
 
-    /* The fit. */
-    size_t P = p + s->L;
-    fit = bh_fit_alloc(P, n, 1, 0);
-    if (!fit)
+    /* The fit: opt->recycle reused when it has the shape, its per-row
+     * arrays with the workspace's rows (every row used is written). */
+    size_t P = p + s->L, rcap = w->cap_n;
+    if (opt->recycle && bh_fit_recycle_rows(opt->recycle, P, 0, rcap) >= 0) {
+        fit = opt->recycle;
+        recycled = 1;
+    } else if (!(fit = bh_fit_alloc(P, 0, 1, 0)))
         goto nomem;
-    size_t *pos = malloc(m * sizeof *pos);
-    if (!pos)
+    fit->nrows = n;
+    fit->rows_cap = rcap;
+    if ((!fit->fitted && !(fit->fitted = malloc(rcap * sizeof *fit->fitted))) ||
+        (!fit->resid && !(fit->resid = malloc(rcap * sizeof *fit->resid))))
         goto nomem;
+    size_t *pos = w->pos;
     for (size_t j = 0; j < pe; j++)
         pos[j] = s->col[j];
     for (size_t l = 0; l < s->L; l++)
@@ -1096,17 +1287,15 @@ bh_status bh_glmm_fit(const bh_design *d, const bh_glmm_options *opt,
             nm = nb;
         }
         fit->aliased[j] = g0->aliased[j];
-        if (bh_fit_set_string(&fit->term[j], nm)) {
-            free(pos);
+        /* (a recycled fit's components keep their text: set them all) */
+        if (bh_fit_set_string(&fit->term[j], nm) ||
+            (recycled && bh_fit_set_string(&fit->component[j], "")))
             goto nomem;
-        }
     }
     for (size_t k = 0; k < s->L; k++)
         if (bh_fit_set_string(&fit->term[p + k], "sd__(Intercept)") ||
-            bh_fit_set_string(&fit->component[p + k], d->re[k].name)) {
-            free(pos);
+            bh_fit_set_string(&fit->component[p + k], d->re[k].name))
             goto nomem;
-        }
     double sgn[2] = {1, 1};
     for (size_t l = 0; l < s->L; l++)
         sgn[l] = phi[pe + l] < 0 ? -1 : 1;
@@ -1119,7 +1308,6 @@ bh_status bh_glmm_fit(const bh_design *d, const bh_glmm_options *opt,
             fit->vcov[pos[a] * P + pos[b]] = v;
             fit->bread[pos[a] * P + pos[b]] = v;
         }
-    free(pos);
     fit->design = d;
     fit->linear = 0;
     fit->rank = m;
@@ -1134,10 +1322,12 @@ bh_status bh_glmm_fit(const bh_design *d, const bh_glmm_options *opt,
                           : "model-based (Hessian)");
     if (bh_fit_set_string(&fit->family, "binomial") ||
         bh_fit_set_string(&fit->link, bh_link_name(opt->link)) ||
-        bh_fit_set_string(&fit->method, K > 1 ? "agq" : "laplace") ||
-        bh_fit_set_string(&fit->name, "(1)"))
+        bh_fit_set_string(&fit->method, K > 1 ? "agq" : "laplace"))
         goto nomem;
-    if (d->terms && d->terms->formula && d->terms->formula->text &&
+    /* A recycled fit keeps the name and formula its owner gave it. */
+    if (!recycled && bh_fit_set_string(&fit->name, "(1)"))
+        goto nomem;
+    if (!recycled && d->terms && d->terms->formula && d->terms->formula->text &&
         bh_fit_set_string(&fit->formula, d->terms->formula->text))
         goto nomem;
     bh_fit_stats *Sx = &fit->stats;
@@ -1156,10 +1346,8 @@ bh_status bh_glmm_fit(const bh_design *d, const bh_glmm_options *opt,
     }
 
     /* Random-effect side. */
-    if (!(re = calloc(1, sizeof *re)) ||
-        !(re->g = calloc(s->L, sizeof *re->g)))
+    if (!(re = re_prepare(opt, s->L, &reused)))
         goto nomem;
-    re->ngroupings = s->L;
     re->nagq = K;
     re->max_grad = maxg;
     double resid_var = opt->link == BH_LINK_PROBIT ? 1.0 : M_PI * M_PI / 3;
@@ -1177,15 +1365,8 @@ bh_status bh_glmm_fit(const bh_design *d, const bh_glmm_options *opt,
     for (size_t l = 0; l < s->L; l++) {
         const bh_grouping *gr = &d->re[s->kre[l]];
         bh_glmm_group *G = &re->g[s->kre[l]];
-        G->ngroups = gr->ngroups;
-        if (!(G->name = xstrdup(gr->name)) ||
-            !(G->labels = calloc(gr->ngroups + 1, sizeof *G->labels)) ||
-            !(G->mode = malloc((gr->ngroups + 1) * sizeof *G->mode)) ||
-            !(G->cond_sd = malloc((gr->ngroups + 1) * sizeof *G->cond_sd)))
+        if (!re_group_fill(G, gr))
             goto nomem;
-        for (size_t j = 0; j < gr->ngroups; j++)
-            if (!(G->labels[j] = xstrdup(gr->labels[j] ? gr->labels[j] : "")))
-                goto nomem;
         double th = s->theta[l], t0 = s->theta[0], t1 = s->theta[1];
         G->sd = fabs(th);
         G->sd_se = fit->vcov[(p + s->kre[l]) * P + p + s->kre[l]];
@@ -1238,32 +1419,21 @@ bh_status bh_glmm_fit(const bh_design *d, const bh_glmm_options *opt,
             bh_fit_warn(fit, "not estimable (collinear): %s", fit->term[j]))
             goto nomem;
 
-    bh_fit_free(g0);
-    ws_free(s);
-    free(phi);
-    free(g);
-    free(H);
-    free(V);
-    free(work);
-    free(fixed);
+    bh_glmm_workspace_free(own);
     *out = fit;
     if (reout)
         *reout = re;
-    else
+    else if (!reused)
         bh_glmm_re_free(re);
     return BH_OK;
 nomem:
     st = nomem(err);
 fail:
-    bh_fit_free(g0);
-    bh_fit_free(fit);
-    bh_glmm_re_free(re);
-    ws_free(s);
-    free(phi);
-    free(g);
-    free(H);
-    free(V);
-    free(work);
-    free(fixed);
+    /* recycled results stay the caller's, the start fit the workspace's */
+    if (!recycled)
+        bh_fit_free(fit);
+    if (!reused)
+        bh_glmm_re_free(re);
+    bh_glmm_workspace_free(own);
     return st;
 }

@@ -36,6 +36,8 @@
 
 #include <gsl/gsl_cdf.h>
 
+#include "blackhole/buf.h"
+
 typedef long double real;
 
 struct bh_lm_workspace {
@@ -45,6 +47,10 @@ struct bh_lm_workspace {
     real *a;        /* nmax x pmax working matrix, column-major         */
     real *sw;       /* nmax sqrt(weights)                               */
     real *vec;      /* nmax work vector (right-hand side, residuals)    */
+    size_t *done;   /* pmax reflections applied to each column (fused QR) */
+    unsigned char *tok; /* pmax: the column's dot with the next reflection
+                       is in z (fused QR)                              */
+    size_t *js;     /* pmax columns swept by one reflection (fused QR)  */
     /* Both paths. */
     real *hbeta;    /* pmax Householder scalars 2 / v'v                 */
     real *rdiag;    /* pmax diagonal of R                               */
@@ -55,7 +61,9 @@ struct bh_lm_workspace {
     real *z;        /* pmax row work                                    */
     size_t *perm;   /* pmax original column at each working position    */
     /* Double path. */
-    size_t ch;      /* rows per chunk                                   */
+    size_t ch;      /* rows per chunk of the current fit (chunk_rows)   */
+    size_t cap_ch, cap_chunk; /* allocated rows of rl and swc, doubles of
+                       chunk                                           */
     double *rf;     /* pmax x (pmax + 1): R, then Q'y in the last column */
     double *chunk;  /* ch x (pmax + 1) rows of diag(sqrt w) [X y]       */
     double *rid;    /* pmax x pmax R^-1 in double (leverages)           */
@@ -73,6 +81,7 @@ void bh_lm_default_options(bh_lm_options *opt)
     opt->response = 0;
     opt->colnames = NULL;
     opt->path = BH_LM_PATH_AUTO;
+    opt->recycle = NULL;
 }
 
 /* Rows per chunk of the double path: the chunk of diag(sqrt w) [X y]
@@ -106,9 +115,10 @@ bh_lm_workspace *bh_lm_workspace_alloc(size_t n, size_t p)
     ws->rinv = malloc(p1 * p1 * sizeof *ws->rinv);
     ws->z = malloc(p1 * sizeof *ws->z);
     ws->perm = malloc(p1 * sizeof *ws->perm);
-    ws->ch = chunk_rows(n, p);
+    ws->ch = ws->cap_ch = chunk_rows(n, p);
+    ws->cap_chunk = ws->ch * (p1 + 1);
     ws->rf = malloc(p1 * (p1 + 1) * sizeof *ws->rf);
-    ws->chunk = malloc(ws->ch * (p1 + 1) * sizeof *ws->chunk);
+    ws->chunk = malloc(ws->cap_chunk * sizeof *ws->chunk);
     ws->rid = malloc(p1 * p1 * sizeof *ws->rid);
     ws->rl = malloc(ws->ch * sizeof *ws->rl);
     ws->swc = malloc(ws->ch * sizeof *ws->swc);
@@ -122,7 +132,8 @@ bh_lm_workspace *bh_lm_workspace_alloc(size_t n, size_t p)
     return ws;
 }
 
-/* The extended path's n-sized arrays, allocated once per workspace. */
+/* The extended path's arrays (the n-sized ones and the factorisation's
+ * bookkeeping), allocated once per workspace. */
 static int extended_arrays(bh_lm_workspace *ws)
 {
     if (ws->a)
@@ -131,13 +142,21 @@ static int extended_arrays(bh_lm_workspace *ws)
     ws->a = malloc(n1 * p1 * sizeof *ws->a);
     ws->sw = malloc(n1 * sizeof *ws->sw);
     ws->vec = malloc(n1 * sizeof *ws->vec);
-    if (ws->a && ws->sw && ws->vec)
+    ws->done = malloc(p1 * sizeof *ws->done);
+    ws->tok = malloc(p1);
+    ws->js = malloc(p1 * sizeof *ws->js);
+    if (ws->a && ws->sw && ws->vec && ws->done && ws->tok && ws->js)
         return 1;
     free(ws->a);
     free(ws->sw);
     free(ws->vec);
+    free(ws->done);
+    free(ws->tok);
+    free(ws->js);
     ws->a = NULL;
     ws->sw = ws->vec = NULL;
+    ws->done = ws->js = NULL;
+    ws->tok = NULL;
     return 0;
 }
 
@@ -153,6 +172,9 @@ void bh_lm_workspace_free(bh_lm_workspace *ws)
     free(ws->a);
     free(ws->sw);
     free(ws->vec);
+    free(ws->done);
+    free(ws->tok);
+    free(ws->js);
     free(ws->hbeta);
     free(ws->rdiag);
     free(ws->scale);
@@ -263,24 +285,24 @@ static int qr_pick(bh_lm_workspace *ws, qr_track *tr, size_t n, size_t k,
     }
 }
 
-/* Householder QR with dqrdc2's limited pivoting, the same arithmetic as
- * qr_factor_plain below but with fewer passes over the n x p long double
- * matrix (the factorisation is bound by memory traffic): one pass over the
- * rows applies reflection k to every remaining column and, in the same
- * sweep, accumulates each column's dot product with reflection k + 1
- * (chosen beforehand from column k + 1 alone).  Every column still sees
+/* Householder QR with dqrdc2's limited pivoting: the arithmetic of the
+ * column-by-column loop (take column k, rotate it to the end while its
+ * orthogonal norm fails the rank test, form reflection k, apply it to
+ * every later column) with fewer passes over the n x p long double matrix
+ * (the factorisation is bound by memory traffic): one pass over the rows
+ * applies reflection k to every remaining column and, in the same sweep,
+ * accumulates each column's dot product with reflection k + 1 (chosen
+ * beforehand from column k + 1 alone).  Every column still sees
  * reflections 0, 1, ... in order, each dot product is summed over rows in
  * increasing order from zero, and each update is the same expression, so
- * the factor is bit-identical to the column-by-column loop.  Returns the
- * rank, or (size_t)-1 when the bookkeeping cannot be allocated. */
-static size_t qr_factor_fused(bh_lm_workspace *ws, size_t n, size_t p, real tol)
+ * the factor is bit-identical to the column-by-column loop.  The
+ * bookkeeping lives in the workspace (extended_arrays): nothing is
+ * allocated per fit.  Returns the rank; ws->perm maps working positions to
+ * original columns (aliased ones at the end). */
+static size_t qr_factor(bh_lm_workspace *ws, size_t n, size_t p, real tol)
 {
-    qr_track tr = {malloc(p * sizeof *tr.done), calloc(p, 1)};
-    if (!tr.done || !tr.tok) {
-        free(tr.done);
-        free(tr.tok);
-        return (size_t)-1;
-    }
+    qr_track tr = {ws->done, ws->tok};
+    memset(tr.tok, 0, p);
     real *a = ws->a, *t = ws->z, *sc = ws->b;
     for (size_t j = 0; j < p; j++)
         tr.done[j] = 0;
@@ -294,15 +316,7 @@ static size_t qr_factor_fused(bh_lm_workspace *ws, size_t n, size_t p, real tol)
         const real *h = a + k * n, *h1 = a + (k + 1) * n;
         real hb = ws->hbeta[k];
         size_t j0 = k + 1 + (next ? 1 : 0), nj = 0;
-        size_t *js = malloc((p > j0 ? p - j0 : 1) * sizeof *js);
-        if (!js) {
-            for (size_t j = k + 1; j < p; j++)
-                for (; tr.done[j] <= k; tr.done[j]++)
-                    apply_h(a, n, tr.done[j], ws->hbeta[tr.done[j]], a + j * n);
-            k++;
-            have = next;
-            continue;
-        }
+        size_t *js = ws->js;
         for (size_t j = k + 1; j < p; j++) {
             if (tr.done[j] < k) {   /* behind (rotated earlier): catch up */
                 for (; tr.done[j] < k; tr.done[j]++)
@@ -339,7 +353,6 @@ static size_t qr_factor_fused(bh_lm_workspace *ws, size_t n, size_t p, real tol)
             tr.done[js[q]] = k + 1;
             tr.tok[js[q]] = next;
         }
-        free(js);
         /* Columns the sweep skipped (aliased, or already past k) need
          * nothing more here: qr_pick and the catch-up above apply what
          * they miss before they are used. */
@@ -352,69 +365,7 @@ static size_t qr_factor_fused(bh_lm_workspace *ws, size_t n, size_t p, real tol)
     for (size_t j = r; j < p; j++)
         for (; tr.done[j] < r; tr.done[j]++)
             apply_h(a, n, tr.done[j], ws->hbeta[tr.done[j]], a + j * n);
-    free(tr.done);
-    free(tr.tok);
     return r;
-}
-
-/* Householder QR with dqrdc2's limited pivoting.  Returns the rank; ws->perm
- * maps working positions to original columns (aliased ones at the end). */
-static size_t qr_factor_plain(bh_lm_workspace *ws, size_t n, size_t p, real tol)
-{
-    real *a = ws->a;
-    size_t pe = p; /* columns [pe, p) are aliased */
-    size_t k = 0;
-    for (; k < pe && k < n; k++) {
-        real nrm = 0;
-        for (;;) {
-            /* Norm of the candidate's part orthogonal to columns 0..k-1;
-             * computed afresh (no downdating) so the test is exact. */
-            real *c = a + k * n;
-            real s = 0;
-            for (size_t i = k; i < n; i++)
-                s += c[i] * c[i];
-            nrm = sqrtl(s);
-            /* Columns are equilibrated: the original norm is 1, or 0 for a
-             * column of zeros, which is aliased as well. */
-            real orig = ws->scale[ws->perm[k]] > 0 ? 1.0L : 0.0L;
-            if (orig > 0 && nrm >= tol * orig)
-                break;
-            if (k + 1 >= pe) {
-                pe = k;
-                break;
-            }
-            /* Rotate column k to the end of the active block. */
-            size_t pk = ws->perm[k];
-            for (size_t i = 0; i < n; i++)
-                ws->vec[i] = c[i];
-            memmove(a + k * n, a + (k + 1) * n,
-                    (pe - k - 1) * n * sizeof *a);
-            memcpy(a + (pe - 1) * n, ws->vec, n * sizeof *a);
-            memmove(ws->perm + k, ws->perm + k + 1,
-                    (pe - k - 1) * sizeof *ws->perm);
-            ws->perm[pe - 1] = pk;
-            pe--;
-        }
-        if (k >= pe)
-            break;
-        real *c = a + k * n;
-        real alpha = c[k] > 0 ? -nrm : nrm;
-        real vk = c[k] - alpha;
-        /* v'v = nrm^2 - 2 alpha c_k + alpha^2 = 2 nrm (nrm + |c_k|). */
-        real vtv = 2 * nrm * (nrm + fabsl(c[k]));
-        c[k] = vk;
-        ws->hbeta[k] = 2 / vtv;
-        ws->rdiag[k] = alpha;
-        for (size_t j = k + 1; j < p; j++)
-            apply_h(a, n, k, ws->hbeta[k], a + j * n);
-    }
-    return k < pe ? k : pe;
-}
-
-static size_t qr_factor(bh_lm_workspace *ws, size_t n, size_t p, real tol)
-{
-    size_t r = qr_factor_fused(ws, n, p, tol);
-    return r != (size_t)-1 ? r : qr_factor_plain(ws, n, p, tol);
 }
 
 /* ---- double path ----------------------------------------------------- */
@@ -774,8 +725,26 @@ bh_status bh_lm_fit(const bh_design *d, const bh_lm_options *opt,
                             "lm: workspace for %zu x %zu is too small for %zu x %zu",
                             ws->nmax, ws->pmax, n, p);
     }
+    /* The chunks of this problem, as a workspace of its own size would cut
+     * them (the sums, and so the bits, depend on the cut): a larger
+     * workspace gives the same numbers. */
+    ws->ch = chunk_rows(n, p);
+    if (ws->ch > ws->cap_ch) {
+        free(ws->rl);
+        free(ws->swc);
+        ws->rl = malloc(ws->ch * sizeof *ws->rl);
+        ws->swc = malloc(ws->ch * sizeof *ws->swc);
+        ws->cap_ch = ws->rl && ws->swc ? ws->ch : 0;
+    }
+    if (ws->ch * (p + 1) > ws->cap_chunk)
+        ws->chunk = bh_reserve(ws->chunk, &ws->cap_chunk, ws->ch * (p + 1), sizeof *ws->chunk);
+    if (!ws->cap_ch || !ws->chunk) {
+        bh_lm_workspace_free(own);
+        return bh_error_set(err, BH_ENOMEM, "lm: out of memory (%zu x %zu)", n, p);
+    }
     bh_status st = BH_OK;
     bh_fit *fit = NULL;
+    int recycled = 0;
     size_t r = p;
     bh_lm_path path = BH_LM_PATH_EXTENDED;
 
@@ -823,11 +792,25 @@ bh_status bh_lm_fit(const bh_design *d, const bh_lm_options *opt,
         goto done;
     }
 
-    fit = bh_fit_alloc(p, n, 1, 1);
-    if (!fit) {
+    /* The per-row arrays have the workspace's rows, so that the next fit
+     * with this workspace can take them back from a recycled result;
+     * every row used is written below. */
+    size_t rcap = ws->nmax ? ws->nmax : 1;
+    if (opt->recycle && bh_fit_recycle_rows(opt->recycle, p, 1, rcap) >= 0) {
+        fit = opt->recycle;
+        recycled = 1;
+    } else if (!(fit = bh_fit_alloc(p, 0, 1, 1))) {
         st = bh_error_set(err, BH_ENOMEM, "lm: out of memory");
         goto done;
     }
+    fit->nrows = n;
+    fit->rows_cap = rcap;
+    double **rowv[] = {&fit->fitted, &fit->resid, &fit->u, &fit->hat};
+    for (size_t k = 0; k < sizeof rowv / sizeof *rowv; k++)
+        if (!*rowv[k] && !(*rowv[k] = malloc(rcap * sizeof **rowv[k]))) {
+            st = bh_error_set(err, BH_ENOMEM, "lm: out of memory");
+            goto done;
+        }
     for (size_t k = r; k < p; k++)
         fit->aliased[ws->perm[k]] = 1;
 
@@ -880,11 +863,6 @@ bh_status bh_lm_fit(const bh_design *d, const bh_lm_options *opt,
             ri[c * p + k] *= ws->scale[ws->perm[k]];
 
     /* Residuals, fitted values, scores, leverages, sums of squares. */
-    fit->hat = malloc(n * sizeof *fit->hat);
-    if (!fit->hat) {
-        st = bh_error_set(err, BH_ENOMEM, "lm: out of memory");
-        goto done;
-    }
     int extended = path == BH_LM_PATH_EXTENDED;
     if (!extended)
         fast_leverage(d, ws, fit->hat);
@@ -934,6 +912,9 @@ bh_status bh_lm_fit(const bh_design *d, const bh_lm_options *opt,
         fit->beta[j] = fit->aliased[j] ? NAN : (double)ws->beta[j];
         if ((st = bh_fit_set_string(&fit->term[j],
                                     bh_design_colname(d, opt->colnames, j, nb, sizeof nb))))
+            goto nomem;
+        /* single equation (a recycled fit's components keep their text) */
+        if (recycled && (st = bh_fit_set_string(&fit->component[j], "")))
             goto nomem;
     }
     real rdf = nobs - (real)r;
@@ -992,10 +973,12 @@ bh_status bh_lm_fit(const bh_design *d, const bh_lm_options *opt,
     snprintf(fit->vcov_type, sizeof fit->vcov_type, "classical");
     if ((st = bh_fit_set_string(&fit->family, "gaussian")) ||
         (st = bh_fit_set_string(&fit->link, "identity")) ||
-        (st = bh_fit_set_string(&fit->method, d->w ? "wls" : "ols")) ||
-        (st = bh_fit_set_string(&fit->name, "(1)")))
+        (st = bh_fit_set_string(&fit->method, d->w ? "wls" : "ols")))
         goto nomem;
-    if (d->terms && d->terms->formula && d->terms->formula->text &&
+    /* A recycled fit keeps the name and formula its owner gave it. */
+    if (!recycled && (st = bh_fit_set_string(&fit->name, "(1)")))
+        goto nomem;
+    if (!recycled && d->terms && d->terms->formula && d->terms->formula->text &&
         (st = bh_fit_set_string(&fit->formula, d->terms->formula->text)))
         goto nomem;
 
@@ -1082,7 +1065,8 @@ nomem:
 done:
     bh_lm_workspace_free(own);
     if (st) {
-        bh_fit_free(fit);
+        if (!recycled) /* a recycled fit stays the caller's */
+            bh_fit_free(fit);
         return st;
     }
     *out = fit;

@@ -40,11 +40,20 @@ static int use_lm(const bh_model_spec *s, bh_link link)
     return s->family == BH_FAM_GAUSSIAN && link == BH_LINK_IDENTITY && !s->firth;
 }
 
-/* recycle: an earlier fit for bh_glm_fit to reuse, or NULL (still the
- * caller's unless it comes back as *fit). */
+/* What repeated fits keep between calls: the estimators' workspaces (NULL:
+ * each estimator allocates its own) and the previous result to recycle
+ * (NULL, or still the caller's unless it comes back as *fit). */
+typedef struct {
+    bh_glm_workspace *gws;
+    bh_lm_workspace *lws;
+    bh_dirichlet_workspace *dws;
+    bh_glmm_workspace *mws;
+    bh_fit *recycle;
+    bh_glmm_re *recycle_re;     /* the random effects likewise */
+} est_ws;
+
 static bh_status estimate(const bh_model_spec *spec, const bh_design *d, bh_link link,
-                          bh_glm_workspace *gws, bh_fit *recycle, bh_fit **fit,
-                          bh_glmm_re **re, bh_error *err)
+                          const est_ws *ew, bh_fit **fit, bh_glmm_re **re, bh_error *err)
 {
     if (d->nre > 0) {
         /* (1 | g) terms: the mixed-effects model */
@@ -60,7 +69,9 @@ static bh_status estimate(const bh_model_spec *spec, const bh_design *d, bh_link
         mo.link = link;
         if (spec->nagq)
             mo.nagq = spec->nagq;
-        return bh_glmm_fit(d, &mo, fit, re, err);
+        mo.recycle = ew->recycle;
+        mo.recycle_re = ew->recycle_re;
+        return bh_glmm_fit_ws(d, &mo, ew->mws, fit, re, err);
     }
     if (spec->family == BH_FAM_DIRICHLET) {
         if (d->m < 2)
@@ -86,7 +97,8 @@ static bh_status estimate(const bh_model_spec *spec, const bh_design *d, bh_link
                                     spec->base);
             o.base = k;
         }
-        return bh_dirichlet_fit(d, &o, NULL, fit, err);
+        o.recycle = ew->recycle;
+        return bh_dirichlet_fit(d, &o, ew->dws, fit, err);
     }
     if (spec->nagq > 1)
         return bh_error_set(err, BH_EUSAGE,
@@ -96,7 +108,8 @@ static bh_status estimate(const bh_model_spec *spec, const bh_design *d, bh_link
         bh_lm_default_options(&lo);
         if (spec->rank_tol > 0)
             lo.tol = spec->rank_tol;
-        return bh_lm_fit(d, &lo, NULL, fit, err);
+        lo.recycle = ew->recycle;
+        return bh_lm_fit(d, &lo, ew->lws, fit, err);
     }
     bh_glm_options go;
     bh_glm_default_options(&go);
@@ -112,8 +125,8 @@ static bh_status estimate(const bh_model_spec *spec, const bh_design *d, bh_link
                                                  spec->vcov.kind == BH_VCOV_HC3));
     go.trace = spec->trace;
     go.trace_ctx = spec->trace_ctx;
-    go.recycle = recycle;
-    return bh_glm_fit(d, &go, gws, fit, err);
+    go.recycle = ew->recycle;
+    return bh_glm_fit(d, &go, ew->gws, fit, err);
 }
 
 /* Wald tests under the model's covariance.  A covariance too small for the
@@ -206,14 +219,14 @@ static void design_options(const bh_model_spec *spec, const prelude *pr, bh_desi
 }
 
 /* Everything after the design: estimation, notes, covariance, table,
- * tests, bootstrap.  m->design is set; m->fit and m->re are filled.  gws
- * and vws: workspaces kept between repeated fits, or NULL. */
-static bh_status fit_rest(const bh_model_spec *spec, const prelude *pr, bh_glm_workspace *gws,
-                          bh_vcov_workspace *vws, bh_fit *recycle, bh_model *m,
-                          bh_error *err)
+ * tests, bootstrap.  m->design is set; m->fit and m->re are filled.  ew
+ * and vws: what is kept between repeated fits, or NULL. */
+static bh_status fit_rest(const bh_model_spec *spec, const prelude *pr, const est_ws *ew,
+                          bh_vcov_workspace *vws, bh_model *m, bh_error *err)
 {
     bh_status s;
-    if ((s = estimate(spec, m->design, pr->link, gws, recycle, &m->fit, &m->re, err)) != BH_OK)
+    est_ws none = {0};
+    if ((s = estimate(spec, m->design, pr->link, ew ? ew : &none, &m->fit, &m->re, err)) != BH_OK)
         return s;
     for (size_t k = 0; m->re && k < m->re->ngroupings; k++) {
         const bh_glmm_group *g = &m->re->g[k];
@@ -265,7 +278,7 @@ static bh_status fit_model(const bh_frame *data, bh_frame **own, const bh_model_
             : bh_design_build(pr.f, data, &dopt, &m->design, err);
     bh_formula_free(pr.f);
     if (s == BH_OK)
-        s = fit_rest(spec, &pr, NULL, NULL, NULL, m, err);
+        s = fit_rest(spec, &pr, NULL, NULL, m, err);
     if (s != BH_OK) {
         bh_model_free(m);
         return s;
@@ -285,6 +298,11 @@ struct bh_model_workspace {
     bh_model m;                 /* design kept (its buffers reused), fit replaced */
     bh_glm_workspace *gws;
     size_t gn, gp;              /* the GLM workspace's rows and columns */
+    bh_lm_workspace *lws;       /* least squares, likewise */
+    size_t ln, lp;
+    bh_dirichlet_workspace *dws; /* Dirichlet regression, likewise */
+    size_t dn, dp, dpz, dk;
+    bh_glmm_workspace *mws;     /* mixed models (grows by itself) */
     bh_vcov_workspace *vws;     /* the covariance's buffers, kept */
 };
 
@@ -305,15 +323,18 @@ bh_model_workspace *bh_model_workspace_alloc(const bh_model_spec *spec)
     return ws;
 }
 
-/* The fit of the previous call, given back (or, with spare, kept there
- * for the next GLM fit to reuse). */
-static void ws_clear_fit(bh_model_workspace *ws, bh_fit **spare)
+/* The results of the previous call, given back (or, with spare and
+ * spare_re, kept there for the next fit to reuse). */
+static void ws_clear_fit(bh_model_workspace *ws, bh_fit **spare, bh_glmm_re **spare_re)
 {
     if (spare)
         *spare = ws->m.fit;
     else
         bh_fit_free(ws->m.fit);
-    bh_glmm_re_free(ws->m.re);
+    if (spare_re)
+        *spare_re = ws->m.re;
+    else
+        bh_glmm_re_free(ws->m.re);
     ws->m.fit = NULL;
     ws->m.re = NULL;
 }
@@ -322,23 +343,53 @@ void bh_model_workspace_free(bh_model_workspace *ws)
 {
     if (!ws)
         return;
-    ws_clear_fit(ws, NULL);
+    ws_clear_fit(ws, NULL, NULL);
     bh_design_free(ws->m.design);
     bh_formula_free(ws->pr.f);
     bh_glm_workspace_free(ws->gws);
+    bh_lm_workspace_free(ws->lws);
+    bh_dirichlet_workspace_free(ws->dws);
+    bh_glmm_workspace_free(ws->mws);
     bh_vcov_workspace_free(ws->vws);
     free(ws);
 }
 
-/* Whether estimate() takes bh_glm_fit for this spec and design. */
-static int uses_glm(const bh_model_spec *spec, const bh_design *d, bh_link link)
+/* Which estimator estimate() takes for this spec and design. */
+typedef enum { EST_OTHER, EST_GLM, EST_LM, EST_DIRICHLET, EST_GLMM } est_kind;
+
+static est_kind estimator_of(const bh_model_spec *spec, const bh_design *d, bh_link link)
 {
-    return d->nre == 0 && spec->family != BH_FAM_DIRICHLET && spec->nagq <= 1 &&
-           !use_lm(spec, link);
+    if (d->nre > 0)
+        return EST_GLMM;
+    if (spec->family == BH_FAM_DIRICHLET)
+        return d->m >= 2 ? EST_DIRICHLET : EST_OTHER;
+    if (spec->nagq > 1)
+        return EST_OTHER;
+    return use_lm(spec, link) ? EST_LM : EST_GLM;
+}
+
+/* Grown sizes: the largest problem seen, with room for a quarter more rows
+ * (the rows vary with listwise deletion and drawn lead counts), so that a
+ * workspace is rarely allocated again.  The estimators' results do not
+ * depend on their workspace's size. */
+static size_t grow_rows(size_t need, size_t have)
+{
+    return need <= have ? have : need + need / 4;
+}
+
+static size_t grow_to(size_t need, size_t have)
+{
+    return need > have ? need : have;
+}
+
+/* The Dirichlet fit's precision columns (as bh_dirichlet_fit counts them). */
+static size_t dirichlet_pz(const bh_model_spec *spec, const bh_design *d)
+{
+    return spec->param == BH_DIRICHLET_ALTERNATIVE ? (d->z ? d->pz : 1) : 0;
 }
 
 static bh_status fit_ws(bh_model_workspace *ws, const bh_frame *data, bh_fit *spare,
-                        bh_error *err)
+                        bh_glmm_re *spare_re, bh_error *err)
 {
     if (ws->pst != BH_OK) {
         if (err)
@@ -353,12 +404,12 @@ static bh_status fit_ws(bh_model_workspace *ws, const bh_frame *data, bh_fit *sp
     if (s != BH_OK)
         return s;
     const bh_design *d = ws->m.design;
-    bh_glm_workspace *gws = NULL;
-    if (uses_glm(&ws->spec, d, ws->pr.link)) {
+    est_ws ew = {.recycle = spare, .recycle_re = spare_re};
+    switch (estimator_of(&ws->spec, d, ws->pr.link)) {
+    case EST_GLM:
         if (!ws->gws || ws->gn < d->n || ws->gp < d->p) {
-            /* grown to the largest problem seen: the results do not depend
-             * on the workspace's size (bh_glm_fit works in fixed chunks) */
-            size_t n = d->n > ws->gn ? d->n : ws->gn, p = d->p > ws->gp ? d->p : ws->gp;
+            /* bh_glm_fit works in fixed chunks */
+            size_t n = grow_rows(d->n, ws->gn), p = grow_to(d->p, ws->gp);
             bh_glm_workspace_free(ws->gws);
             ws->gn = ws->gp = 0;
             if (!(ws->gws = bh_glm_workspace_alloc(n, p)))
@@ -366,26 +417,69 @@ static bh_status fit_ws(bh_model_workspace *ws, const bh_frame *data, bh_fit *sp
             ws->gn = n;
             ws->gp = p;
         }
-        gws = ws->gws;
+        ew.gws = ws->gws;
+        break;
+    case EST_LM:
+        if (!ws->lws || ws->ln < d->n || ws->lp < d->p) {
+            /* bh_lm_fit cuts its chunks by the problem's own size */
+            size_t n = grow_rows(d->n, ws->ln), p = grow_to(d->p, ws->lp);
+            bh_lm_workspace_free(ws->lws);
+            ws->ln = ws->lp = 0;
+            if (!(ws->lws = bh_lm_workspace_alloc(n, p)))
+                return bh_error_set(err, BH_ENOMEM, "lm: out of memory (%zu x %zu)", n, p);
+            ws->ln = n;
+            ws->lp = p;
+        }
+        ew.lws = ws->lws;
+        break;
+    case EST_DIRICHLET: {
+        size_t pz = dirichlet_pz(&ws->spec, d);
+        if (!ws->dws || ws->dn < d->n || ws->dp < d->p || ws->dpz < pz || ws->dk < d->m) {
+            size_t n = grow_rows(d->n, ws->dn), p = grow_to(d->p, ws->dp);
+            size_t z = grow_to(pz, ws->dpz), k = grow_to(d->m, ws->dk);
+            bh_dirichlet_workspace_free(ws->dws);
+            ws->dn = ws->dp = ws->dpz = ws->dk = 0;
+            if (!(ws->dws = bh_dirichlet_workspace_alloc(n, p, z, k)))
+                return bh_error_set(err, BH_ENOMEM,
+                                    "dirichlet: out of memory (%zu rows, %zu columns, %zu "
+                                    "shares)", n, p, k);
+            ws->dn = n;
+            ws->dp = p;
+            ws->dpz = z;
+            ws->dk = k;
+        }
+        ew.dws = ws->dws;
+        break;
+    }
+    case EST_GLMM:
+        if (!ws->mws && !(ws->mws = bh_glmm_workspace_alloc()))
+            return bh_error_set(err, BH_ENOMEM, "glmm: out of memory");
+        ew.mws = ws->mws;
+        break;
+    case EST_OTHER:
+        break;
     }
     if (!ws->vws && !(ws->vws = bh_vcov_workspace_alloc()))
         return bh_error_set(err, BH_ENOMEM, "out of memory");
-    return fit_rest(&ws->spec, &ws->pr, gws, ws->vws, spare, &ws->m, err);
+    return fit_rest(&ws->spec, &ws->pr, &ew, ws->vws, &ws->m, err);
 }
 
 bh_status bh_model_fit_ws(bh_model_workspace *ws, const bh_frame *data, const bh_model **out,
                           bh_error *err)
 {
     *out = NULL;
-    /* the previous fit's memory is reused by the next GLM result (same
-     * shape), else freed */
+    /* the previous fit's memory is reused by the next result of the same
+     * shape (GLM, least squares, Dirichlet), else freed */
     bh_fit *spare = NULL;
-    ws_clear_fit(ws, &spare);
-    bh_status s = fit_ws(ws, data, spare, err);
+    bh_glmm_re *spare_re = NULL;
+    ws_clear_fit(ws, &spare, &spare_re);
+    bh_status s = fit_ws(ws, data, spare, spare_re, err);
     if (ws->m.fit != spare)
         bh_fit_free(spare);
+    if (ws->m.re != spare_re)
+        bh_glmm_re_free(spare_re);
     if (s != BH_OK) {
-        ws_clear_fit(ws, NULL);
+        ws_clear_fit(ws, NULL, NULL);
         return s;
     }
     *out = &ws->m;

@@ -96,6 +96,7 @@ struct bh_vcov_workspace {
     double *B, *M, *V, *G, *S;
     long double *T;
     size_t cidx, cB, cM, cV, cG, cS, cT;
+    bh_wald_workspace *wald;    /* the robust overall F of linear models */
 };
 
 bh_vcov_workspace *bh_vcov_workspace_alloc(void)
@@ -112,6 +113,7 @@ static void ws_release(bh_vcov_workspace *ws)
     free(ws->G);
     free(ws->S);
     free(ws->T);
+    bh_wald_workspace_free(ws->wald);
 }
 
 void bh_vcov_workspace_free(bh_vcov_workspace *ws)
@@ -330,7 +332,11 @@ bh_status bh_vcov_compute_ws(bh_fit *fit, const bh_vcov_spec *spec,
      * restrictions than clusters - 1): reported as missing. */
     if (fit->linear && spec->kind != BH_VCOV_CLASSICAL && !isnan(fit->stats.fstat)) {
         bh_wald_result w;
-        if (bh_wald_overall(fit, &w, NULL) == BH_OK) {
+        /* a kept workspace gets its test's buffers too (made on first use;
+         * without them the test allocates its own) */
+        if (ws != &own && !ws->wald)
+            ws->wald = bh_wald_workspace_alloc();
+        if (bh_wald_overall_ws(fit, ws->wald, &w, NULL) == BH_OK) {
             fit->stats.fstat = w.f;
             fit->stats.f_df1 = w.df1;
             fit->stats.f_df2 = w.df2;

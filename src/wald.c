@@ -11,6 +11,7 @@
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_linalg.h>
 
+#include "blackhole/buf.h"
 #include "blackhole/strutil.h"
 
 /* Printable name of coefficient j: "term", or "component:term". */
@@ -189,18 +190,52 @@ void bh_hypothesis_free(bh_hypothesis *h)
     memset(h, 0, sizeof *h);
 }
 
+/* The buffers of one test, each with its capacity in elements. */
+struct bh_wald_workspace {
+    double *M, *d, *tmp, *x, *L, *r;
+    size_t cM, cd, ctmp, cx, cL, cr;
+};
+
+bh_wald_workspace *bh_wald_workspace_alloc(void)
+{
+    return calloc(1, sizeof(bh_wald_workspace));
+}
+
+static void ws_release(bh_wald_workspace *ws)
+{
+    free(ws->M);
+    free(ws->d);
+    free(ws->tmp);
+    free(ws->x);
+    free(ws->L);
+    free(ws->r);
+}
+
+void bh_wald_workspace_free(bh_wald_workspace *ws)
+{
+    if (!ws)
+        return;
+    ws_release(ws);
+    free(ws);
+}
+
+/* The test with its buffers in ws (grown to q and p there).  M and x are
+ * GSL views of q x q and q doubles with the layout gsl_matrix_alloc and
+ * gsl_vector_alloc give (tda = q, stride 1): the same factorisation. */
 static bh_status wald(const bh_fit *fit, const double *L, const double *r, size_t q,
-                      bh_wald_result *out, bh_error *err)
+                      bh_wald_workspace *ws, bh_wald_result *out, bh_error *err)
 {
     size_t p = fit->p;
-    gsl_matrix *M = gsl_matrix_alloc(q, q);
-    double *d = malloc(q * sizeof *d), *tmp = malloc(p * sizeof *tmp);
-    if (!M || !d || !tmp) {
-        gsl_matrix_free(M);
-        free(d);
-        free(tmp);
+    if (q == 0)   /* GSL has no empty matrices */
+        return bh_error_set(err, BH_EUSAGE, "no restrictions to test");
+    double *Mb = ws->M = bh_reserve(ws->M, &ws->cM, q * q, sizeof *Mb);
+    double *d = ws->d = bh_reserve(ws->d, &ws->cd, q, sizeof *d);
+    double *tmp = ws->tmp = bh_reserve(ws->tmp, &ws->ctmp, p, sizeof *tmp);
+    double *xb = ws->x = bh_reserve(ws->x, &ws->cx, q, sizeof *xb);
+    if (!Mb || !d || !tmp || !xb)
         return bh_error_set(err, BH_ENOMEM, "out of memory");
-    }
+    gsl_matrix_view Mv = gsl_matrix_view_array(Mb, q, q);
+    gsl_matrix *M = &Mv.matrix;
     /* d = L b - r and M = L V L' over the estimable coefficients. */
     for (size_t a = 0; a < q; a++) {
         const double *la = L + a * p;
@@ -238,54 +273,62 @@ static bh_status wald(const bh_fit *fit, const double *L, const double *r, size_
                           fit->nclusters ? fit->nclusters - 1 : fit->rank);
     } else {
         gsl_vector_view dv = gsl_vector_view_array(d, q);
-        gsl_vector *x = gsl_vector_alloc(q);
-        if (!x)
-            st = bh_error_set(err, BH_ENOMEM, "out of memory");
-        else {
-            gsl_linalg_cholesky_solve(M, &dv.vector, x);
-            double W = 0;
-            for (size_t a = 0; a < q; a++)
-                W += d[a] * gsl_vector_get(x, a);
-            gsl_vector_free(x);
-            out->chi2 = W;
-            out->df1 = (double)q;
-            out->f = W / (double)q;
-            out->df2 = fit->df_inference;
-            out->p_value = isinf(fit->df_inference)
-                               ? gsl_cdf_chisq_Q(W, (double)q)
-                               : gsl_cdf_fdist_Q(out->f, (double)q, fit->df_inference);
-        }
+        gsl_vector_view xv = gsl_vector_view_array(xb, q);
+        gsl_vector *x = &xv.vector;
+        gsl_linalg_cholesky_solve(M, &dv.vector, x);
+        double W = 0;
+        for (size_t a = 0; a < q; a++)
+            W += d[a] * gsl_vector_get(x, a);
+        out->chi2 = W;
+        out->df1 = (double)q;
+        out->f = W / (double)q;
+        out->df2 = fit->df_inference;
+        out->p_value = isinf(fit->df_inference)
+                           ? gsl_cdf_chisq_Q(W, (double)q)
+                           : gsl_cdf_fdist_Q(out->f, (double)q, fit->df_inference);
     }
-    gsl_matrix_free(M);
-    free(d);
-    free(tmp);
     return st;
 }
 
 bh_status bh_wald_test(const bh_fit *fit, const bh_hypothesis *h, bh_wald_result *out,
                        bh_error *err)
 {
-    return wald(fit, h->L, h->r, h->q, out, err);
+    bh_wald_workspace own = {0};
+    bh_status st = wald(fit, h->L, h->r, h->q, &own, out, err);
+    ws_release(&own);
+    return st;
 }
 
 bh_status bh_wald_overall(const bh_fit *fit, bh_wald_result *out, bh_error *err)
 {
+    return bh_wald_overall_ws(fit, NULL, out, err);
+}
+
+bh_status bh_wald_overall_ws(const bh_fit *fit, bh_wald_workspace *ws, bh_wald_result *out,
+                             bh_error *err)
+{
+    bh_wald_workspace own = {0};
+    if (!ws)
+        ws = &own;   /* released at the end */
     size_t p = fit->p, q = 0;
-    double *L = calloc(p * p + 1, sizeof *L), *r = calloc(p + 1, sizeof *r);
+    double *L = ws->L = bh_reserve(ws->L, &ws->cL, p * p + 1, sizeof *L);
+    double *r = ws->r = bh_reserve(ws->r, &ws->cr, p + 1, sizeof *r);
+    bh_status st;
     if (!L || !r) {
-        free(L);
-        free(r);
-        return bh_error_set(err, BH_ENOMEM, "out of memory");
+        st = bh_error_set(err, BH_ENOMEM, "out of memory");
+        goto done;
     }
+    memset(L, 0, (p * p + 1) * sizeof *L);
+    memset(r, 0, (p + 1) * sizeof *r);
     for (size_t j = 0; j < p; j++) {
         if (strcmp(fit->term[j], "(Intercept)") == 0 || (fit->aliased && fit->aliased[j]))
             continue;
         L[q * p + j] = 1;
         q++;
     }
-    bh_status st = q ? wald(fit, L, r, q, out, err)
-                     : bh_error_set(err, BH_EUSAGE, "no coefficients besides the intercept");
-    free(L);
-    free(r);
+    st = q ? wald(fit, L, r, q, ws, out, err)
+           : bh_error_set(err, BH_EUSAGE, "no coefficients besides the intercept");
+done:
+    ws_release(&own);
     return st;
 }

@@ -32,6 +32,14 @@ double bht_lre(double got, double want);
 void bht_context(char *buf, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+struct bh_fit;
+
+/* Assert that two fits hold the same results bit for bit: shape, names,
+ * flags, estimates, covariance, bread, coefficient table, statistics,
+ * per-row arrays (fitted, residuals, score multipliers, leverages,
+ * scores), warnings and notes.  what names the case. */
+void bht_assert_same_fit(const struct bh_fit *a, const struct bh_fit *b, const char *what);
+
 /* A fixture: rows of comma-separated cells, '#' comment lines skipped, the
  * first non-comment line is the header.  No quoting (fixtures avoid it). */
 typedef struct {

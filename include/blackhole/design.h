@@ -39,6 +39,17 @@ typedef struct {
     size_t *code;             /* n group codes 0..ngroups-1                 */
     size_t ngroups;
     char **labels;            /* ngroups labels, in frame level order       */
+    /* Memory kept for the next build into this grouping (a design rebuilt
+     * by bh_design_rebuild refills its groupings in place): */
+    size_t cap_code;          /* entries allocated in code                  */
+    size_t cap_labels;        /* entries allocated in labels when more than
+                                 ngroups: those past ngroups are NULL or
+                                 owned strings kept for the next build
+                                 (bh_grouping_free frees them); 0 =
+                                 ngroups                                  */
+    size_t label_room;        /* bytes allocated in every non-NULL entry of
+                                 labels (up to cap_labels); 0 = each holds
+                                 its text exactly                         */
 } bh_grouping;
 
 typedef struct bh_design {

@@ -126,6 +126,17 @@ typedef struct {
     const double *start;       /* all coefficients (fit order) or NULL    */
     const char *const *colnames;  /* X names when the design has no terms */
     const char *const *zcolnames; /* Z names likewise                     */
+    bh_fit *recycle;           /* an earlier result to reuse (simulations):
+                                  returned, reset by bh_fit_recycle_rows
+                                  (per-row arrays kept when they have the
+                                  workspace's rows, name and formula as the
+                                  caller set them), when it has the same
+                                  coefficients and components; otherwise
+                                  (also for the explicit scores of an
+                                  intercept-free alternative model) it is
+                                  left alone and the caller frees it
+                                  (whenever *out != recycle, also on
+                                  error).  Default NULL.                  */
 } bh_dirichlet_options;
 
 void bh_dirichlet_default_options(bh_dirichlet_options *opt);

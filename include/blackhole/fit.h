@@ -96,6 +96,11 @@ typedef struct bh_fit {
     char **notes;             /* estimator-specific facts worth printing
                                  (groups, ICC, transformations applied)    */
     size_t nnotes;
+    size_t warnings_cap, notes_cap; /* entries allocated in warnings and
+                                 notes when more than nwarnings, nnotes (a
+                                 recycled fit keeps its message strings
+                                 there for the next; bh_fit_free frees
+                                 them); 0 = as many as messages           */
 
     bh_fit_test *tests;       /* hypothesis tests requested for this model  */
     size_t ntests;
@@ -111,10 +116,12 @@ typedef struct bh_fit {
     double *hat;              /* n leverages, or NULL                       */
     double *fitted;           /* n x m fitted values (response scale)       */
     double *resid;            /* n x m response residuals                   */
-    size_t rows_cap;          /* rows allocated in fitted, resid, u and hat
-                                 when set (bh_glm_result: its workspace's
-                                 size, so a recycled fit can give them
-                                 back); 0 = not known                     */
+    size_t rows_cap;          /* rows allocated in fitted, resid (times
+                                 the responses), u (times nblocks), hat
+                                 and scores (times p) when set
+                                 (bh_glm_result: its workspace's size, so
+                                 a recycled fit can give them back);
+                                 0 = not known                            */
 } bh_fit;
 
 /* Allocate a fit for p coefficients with statistics, estimates and the
@@ -132,9 +139,22 @@ void bh_fit_free(bh_fit *fit);
  * memory (repeated fits in simulations allocate nothing for it): the
  * p-arrays and the name strings are kept (the strings keep their text
  * until set again), statistics, estimates and the covariance become NAN,
- * warnings, notes, tests, the bootstrap and the per-row arrays are freed.
+ * warnings and notes are emptied (their memory kept for the next ones:
+ * warnings_cap, notes_cap), tests, the bootstrap and the per-row arrays
+ * are freed.
  * Returns 0, or -1 (fit untouched) when its shape differs. */
 int bh_fit_recycle(bh_fit *fit, size_t p, size_t nblocks);
+
+/* bh_fit_recycle for an estimator that fills the per-row arrays itself
+ * (repeated fits of one model: same responses, p and blocks): when the
+ * fit's rows_cap is at least rows, its non-NULL fitted, resid, u, hat and
+ * scores are kept (their contents stale, to be overwritten for the rows
+ * used) with rows_cap, and 0 is returned; otherwise they are freed
+ * (rows_cap 0) and 1 is returned.  Unlike bh_fit_recycle, the components
+ * keep their text as well (the estimator sets every one: with the same
+ * text nothing is allocated).  -1 (fit untouched) when its shape
+ * differs. */
+int bh_fit_recycle_rows(bh_fit *fit, size_t p, size_t nblocks, size_t rows);
 
 /* Set a string field (copies; keeps the field when it already holds that
  * text). Returns BH_ENOMEM on failure. */

@@ -41,6 +41,18 @@ typedef struct {
     size_t first_text_line;
     char *first_text;
     size_t file_column;    /* 1-based column position in the source file */
+    /* Memory kept by a column refilled in place (bh_generate_ws_reuse),
+     * all 0 in columns built once: */
+    size_t cap;            /* rows allocated in na and num or code when
+                              more than n; 0 = n                         */
+    size_t levels_cap;     /* entries allocated in levels when more than
+                              nlevels: those past nlevels are NULL or
+                              owned strings kept for the next refill
+                              (freed with the column); 0 = nlevels      */
+    size_t level_room;     /* bytes allocated in every non-NULL entry of
+                              levels (up to levels_cap) when set, so a
+                              refill writes level text in place; 0 =
+                              each holds its text exactly               */
 } bh_column;
 
 typedef struct {

@@ -57,14 +57,19 @@ bh_status bh_generate_ws(bh_generate_workspace *w, const bh_generate_options *o,
  * since.  A unit-level frame of the same number of units (and the same
  * groups present) is overwritten in place, without allocating: its
  * appended columns are dropped, renamed columns keep their new names.
- * Other frames are freed and built anew (the lead-level frame always:
- * its row count is drawn).  The data are those bh_generate_ws gives.  On
- * error both frames are freed and set to NULL.
+ * The lead-level frame, whose row count is drawn, is refilled in place
+ * whatever its rows: its columns keep memory for more rows and level
+ * strings than they hold (bh_column.cap, levels_cap, level_room), grown
+ * with room to spare when a data set is larger than any before, so that
+ * in steady state nothing is allocated.  Other frames are freed and built
+ * anew.  The data are those bh_generate_ws gives.  On error both frames
+ * are freed and set to NULL.
  * With o->keep_appended, a frame refilled in place keeps its appended
  * columns, values untouched (stale: the caller's to overwrite, as
- * simulate does with the scale composites, without allocating); a frame
- * built anew has none.  Columns at or past bh_generate_ncol are the
- * appended ones. */
+ * simulate does with the scale composites, without allocating; a
+ * lead-level frame keeps numeric ones only, resized to its rows, new rows
+ * missing); a frame built anew has none.  Columns at or past
+ * bh_generate_ncol are the appended ones. */
 bh_status bh_generate_ws_reuse(bh_generate_workspace *w, const bh_generate_options *o,
                                bh_frame **reps, bh_frame **leads, bh_error *err);
 

@@ -72,6 +72,20 @@ typedef struct {
                                  fixed theta (lme4 use.hessian = FALSE)   */
     size_t response;          /* response column of the design (0)        */
     const char *const *colnames; /* names when the design has no terms   */
+    bh_fit *recycle;          /* an earlier result to reuse (simulations):
+                                 returned, reset by bh_fit_recycle_rows
+                                 (its fitted values and residuals kept
+                                 when they have the workspace's rows, name
+                                 and formula as the caller set them), when
+                                 it has the same number of coefficients;
+                                 otherwise left alone, the caller's to
+                                 free (whenever *out != recycle, also on
+                                 error).  Default NULL.                   */
+    struct bh_glmm_re *recycle_re; /* an earlier random-effect result to
+                                 refill in place (its labels, modes and
+                                 SDs where they fit) when it has as many
+                                 groupings; returned as *re, or left the
+                                 caller's likewise.  Default NULL.        */
 } bh_glmm_options;
 
 void bh_glmm_default_options(bh_glmm_options *opt);
@@ -91,9 +105,17 @@ typedef struct {
     double *cond_sd;          /* ngroups conditional SDs (sqrt of ranef's
                                  condVar: diag of Lambda (I + Lambda Z'WZ
                                  Lambda)^-1 Lambda at the optimum)         */
+    size_t cap;               /* entries allocated in labels, mode and
+                                 cond_sd when more than ngroups (a result
+                                 refilled through recycle_re): labels past
+                                 ngroups are NULL or owned strings kept for
+                                 the next fit; 0 = ngroups                 */
+    size_t label_room;        /* bytes allocated in every non-NULL label
+                                 (up to cap) when set; 0 = each holds its
+                                 text exactly                              */
 } bh_glmm_group;
 
-typedef struct {
+typedef struct bh_glmm_re {
     size_t ngroupings;
     bh_glmm_group *g;         /* in design order (d->re)                   */
     double icc_total;         /* all SDs together over the latent scale    */
@@ -113,6 +135,22 @@ void bh_glmm_re_free(bh_glmm_re *re);
  * definite at the end. */
 bh_status bh_glmm_fit(const bh_design *d, const bh_glmm_options *opt,
                       bh_fit **out, bh_glmm_re **re, bh_error *err);
+
+/* Repeated fits (simulations): the buffers of bh_glmm_fit, the starting
+ * GLM's workspace and result, the eigen workspaces of the Newton steps and
+ * the quadrature rule, grown to the largest problem seen and kept.  With
+ * options.recycle and recycle_re set to the previous results, a fit of a
+ * problem no larger than those before allocates nothing (except with
+ * vcov_rx).  Not shared between threads. */
+typedef struct bh_glmm_workspace bh_glmm_workspace;
+bh_glmm_workspace *bh_glmm_workspace_alloc(void);
+void bh_glmm_workspace_free(bh_glmm_workspace *ws);
+
+/* bh_glmm_fit with its buffers in ws (NULL: allocated for the call): the
+ * same numbers, statuses and messages. */
+bh_status bh_glmm_fit_ws(const bh_design *d, const bh_glmm_options *opt,
+                         bh_glmm_workspace *ws, bh_fit **out, bh_glmm_re **re,
+                         bh_error *err);
 
 /* Gauss-Hermite rule for the weight exp(-x^2) with k nodes (1..100):
  * nodes ascending and weights, by the Golub-Welsch eigenvalue method

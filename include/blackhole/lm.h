@@ -66,6 +66,15 @@ typedef struct {
     const char *const *colnames; /* p term names used when the design has no
                                  terms (hand-built designs); NULL: "x1".. */
     bh_lm_path path;          /* BH_LM_PATH_AUTO (default)                   */
+    bh_fit *recycle;          /* an earlier result to reuse (simulations):
+                                 bh_lm_fit returns it, reset by
+                                 bh_fit_recycle_rows (its per-row arrays
+                                 kept when they have the workspace's rows,
+                                 its name and formula as the caller set
+                                 them), when it has the same number of
+                                 coefficients; otherwise it is left alone
+                                 and the caller frees it (whenever *out !=
+                                 recycle, also on error).  Default NULL. */
 } bh_lm_options;
 
 /* Default rank tolerance: a column is aliased when the norm of its part

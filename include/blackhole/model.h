@@ -99,8 +99,12 @@ void bh_model_free(bh_model *m);
 
 /* Repeated fits of one spec to data sets with the same columns
  * (simulations): the spec is checked and its formula parsed once, the
- * design's buffers and the GLM workspace are kept between fits (grown to
- * the largest problem seen).  The spec's strings are borrowed for the
+ * design's buffers (groupings included), the estimator's workspace (GLM,
+ * least squares, Dirichlet or mixed model) and the covariance's are kept
+ * between fits (grown to the largest problem seen, with room to spare),
+ * and each result is recycled into the next: once the buffers have grown,
+ * a fit allocates nothing (but for the spec's Wald tests and bootstrap,
+ * and warnings that list collinear columns).  The spec's strings are borrowed for the
  * workspace's life.  NULL when out of memory; a spec error (bad formula,
  * link, ...) is not detected here but returned by every bh_model_fit_ws.
  * Not shared between threads. */

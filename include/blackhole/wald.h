@@ -50,4 +50,15 @@ bh_status bh_wald_test(const bh_fit *fit, const bh_hypothesis *h,
  * overall F of a linear model under any covariance (Stata's robust F). */
 bh_status bh_wald_overall(const bh_fit *fit, bh_wald_result *out, bh_error *err);
 
+/* Scratch memory for repeated tests (simulations): with it
+ * bh_wald_overall_ws gives what bh_wald_overall gives and allocates
+ * nothing once the workspace has grown to the problem.  One per thread. */
+typedef struct bh_wald_workspace bh_wald_workspace;
+bh_wald_workspace *bh_wald_workspace_alloc(void);
+void bh_wald_workspace_free(bh_wald_workspace *ws);
+
+/* bh_wald_overall with its buffers in ws (NULL: allocated for the call). */
+bh_status bh_wald_overall_ws(const bh_fit *fit, bh_wald_workspace *ws, bh_wald_result *out,
+                             bh_error *err);
+
 #endif

@@ -455,3 +455,57 @@ Test(design, one_million_rows_fast)
     free(s);
     bh_frame_free(fr);
 }
+
+static void assert_same_grouping(const bh_grouping *a, const bh_grouping *b, size_t n,
+                                 const char *what)
+{
+    cr_assert_str_eq(a->name, b->name, "%s", what);
+    cr_assert_eq(a->ngroups, b->ngroups, "%s", what);
+    for (size_t k = 0; k < a->ngroups; k++)
+        cr_assert_str_eq(a->labels[k], b->labels[k], "%s", what);
+    cr_assert(n == 0 || !memcmp(a->code, b->code, n * sizeof *a->code), "%s: codes", what);
+}
+
+/* A rebuilt design refills its cluster and random-effect groupings in
+ * place, over data of different rows and groups (fewer, more, other):
+ * they equal those of a fresh build, and their memory is kept. */
+Test(design, rebuild_refills_groupings)
+{
+    bh_frame *all = load_data(), *few = load_data_rows(5), *mid = load_data_rows(9);
+    bh_design_options opt;
+    bh_design_default_options(&opt);
+    opt.cluster = "g";
+    const char *text = "y ~ x + (1 | g/f)";
+    bh_formula *f;
+    bh_error err = {0};
+    cr_assert_eq(bh_formula_parse(text, &f, &err), BH_OK, "%s", err.msg);
+    bh_design *d = build(all, text, &opt);
+    const bh_frame *seq[] = {few, all, mid, all, few, mid, all};
+    const char *const *lab = NULL;
+    const size_t *code = NULL;
+    for (size_t k = 0; k < sizeof seq / sizeof *seq; k++) {
+        cr_assert_eq(bh_design_rebuild(f, seq[k], &opt, d, &err), BH_OK, "%s", err.msg);
+        bh_design *fresh = build(seq[k], text, &opt);
+        char what[32];
+        snprintf(what, sizeof what, "data set %zu", k);
+        cr_assert_eq(d->n, fresh->n, "%s", what);
+        assert_same_grouping(d->cluster, fresh->cluster, d->n, what);
+        cr_assert_eq(d->nre, fresh->nre);
+        for (size_t r = 0; r < d->nre; r++)
+            assert_same_grouping(&d->re[r], &fresh->re[r], d->n, what);
+        if (k == 1) {
+            lab = (const char *const *)d->re[1].labels;
+            code = d->re[1].code;
+        } else if (k > 1) {
+            /* the largest data set came first: nothing grows after it */
+            cr_assert_eq((const char *const *)d->re[1].labels, lab, "%s: labels kept", what);
+            cr_assert_eq(d->re[1].code, code, "%s: codes kept", what);
+        }
+        bh_design_free(fresh);
+    }
+    bh_design_free(d);
+    bh_formula_free(f);
+    bh_frame_free(all);
+    bh_frame_free(few);
+    bh_frame_free(mid);
+}

@@ -772,3 +772,75 @@ Test(dirichlet, non_convergence_is_flagged)
     bh_design_free(d);
     bh_frame_free(fr);
 }
+
+/* ---- recycled results (simulations) -------------------------------------- */
+
+/* Repeated fits through one workspace, each reusing the previous result
+ * (bh_dirichlet_options.recycle, as simulations do), over designs of
+ * different sizes, parametrisations, precision models and BFGS settings:
+ * every fit equals a fresh one bit for bit, the result is reused whenever
+ * it has the shape, and the R reference models still match R. */
+Test(dirichlet, recycled_fits_equal_fresh_fits)
+{
+    bh_frame *f1 = frame_from(FX "dir_data.csv");
+    bh_frame *f2 = frame_from(FX "dir_zero.csv");
+    bh_design *da = design(f1, "y1 + y2 + y3 ~ x1 * x2", "g");
+    bh_design *dz = design(f1, "y1 + y2 + y3 ~ x1 * x2 | z", "g");
+    bh_design *db = design(f2, "y1 + y2 + y3 ~ x1 + x2", NULL);
+    struct {
+        const bh_design *d;
+        bh_dirichlet_param param;
+        int squeeze;
+        bh_dirichlet_bfgs bfgs;
+        const char *model;    /* in dir_coef.csv, or NULL */
+        int cluster;
+    } seq[] = {
+        {da, BH_DIRICHLET_COMMON, 0, BH_DIRICHLET_BFGS_AUTO, "common", 1},
+        {da, BH_DIRICHLET_ALTERNATIVE, 0, BH_DIRICHLET_BFGS_AUTO, "alt_phi1", 1},
+        {da, BH_DIRICHLET_ALTERNATIVE, 0, BH_DIRICHLET_BFGS_AUTO, "alt_phi1", 1},
+        {db, BH_DIRICHLET_COMMON, 1, BH_DIRICHLET_BFGS_AUTO, NULL, 0},
+        {da, BH_DIRICHLET_COMMON, 0, BH_DIRICHLET_BFGS_ALWAYS, "common", 1},
+        {da, BH_DIRICHLET_COMMON, 0, BH_DIRICHLET_BFGS_ALWAYS, "common", 1},
+        {dz, BH_DIRICHLET_ALTERNATIVE, 0, BH_DIRICHLET_BFGS_AUTO, "alt_phiz", 1},
+        {db, BH_DIRICHLET_COMMON, 1, BH_DIRICHLET_BFGS_AUTO, NULL, 0},
+        {da, BH_DIRICHLET_COMMON, 0, BH_DIRICHLET_BFGS_AUTO, "common", 1},
+    };
+    size_t nseq = sizeof seq / sizeof *seq, reused = 0;
+    bh_dirichlet_workspace *ws = bh_dirichlet_workspace_alloc(400, 4, 2, 3);
+    cr_assert_not_null(ws);
+    bh_fit *prev = NULL;
+    for (size_t k = 0; k < nseq; k++) {
+        bh_dirichlet_options o;
+        bh_dirichlet_default_options(&o);
+        o.param = seq[k].param;
+        o.squeeze = seq[k].squeeze;
+        o.bfgs = seq[k].bfgs;
+        bh_fit *fresh = fit_ok(seq[k].d, &o, NULL);
+        o.recycle = prev;
+        size_t pp = prev ? prev->p : 0, pb = prev ? prev->nblocks : 0;
+        bh_fit *f = fit_ok(seq[k].d, &o, ws);
+        if (prev && pp == f->p && pb == f->nblocks) {
+            cr_expect_eq(f, prev, "step %zu: the previous result is reused", k);
+            reused++;
+        }
+        if (prev && f != prev)
+            bh_fit_free(prev);
+        char what[32];
+        snprintf(what, sizeof what, "step %zu", k);
+        /* the caller names a recycled result (bh_model_fit does) */
+        cr_assert_eq(bh_fit_set_string(&f->formula, fresh->formula), BH_OK);
+        bht_assert_same_fit(f, fresh, what);
+        if (seq[k].model)
+            check_model(f, seq[k].model, seq[k].cluster);
+        bh_fit_free(fresh);
+        prev = f;
+    }
+    cr_expect_geq(reused, 3);
+    bh_fit_free(prev);
+    bh_dirichlet_workspace_free(ws);
+    bh_design_free(da);
+    bh_design_free(dz);
+    bh_design_free(db);
+    bh_frame_free(f1);
+    bh_frame_free(f2);
+}

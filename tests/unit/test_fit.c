@@ -113,3 +113,50 @@ Test(fit, summarize_bad_level)
     cr_expect_eq(bh_fit_summarize(f, 0.0, &err), BH_EUSAGE);
     bh_fit_free(f);
 }
+
+/* A recycled fit keeps its per-row arrays when they have the rows asked
+ * for (and frees them otherwise), keeps the components' text, and writes
+ * its next warnings and notes into the strings of the last ones, long
+ * messages included. */
+Test(fit, recycle_rows_and_messages)
+{
+    bh_fit *f = bh_fit_alloc(3, 10, 1, 1);
+    cr_assert_not_null(f);
+    f->rows_cap = 10;
+    f->hat = malloc(10 * sizeof *f->hat);
+    cr_assert_eq(bh_fit_set_string(&f->component[1], "share_a"), BH_OK);
+    cr_assert_eq(bh_fit_warn(f, "first %d", 1), BH_OK);
+    cr_assert_eq(bh_fit_note(f, "a note"), BH_OK);
+    double *fitted = f->fitted, *hat = f->hat;
+    char *w0 = f->warnings[0];
+    cr_assert_eq(bh_fit_recycle_rows(f, 4, 1, 10), -1, "another shape is refused");
+    cr_assert_eq(bh_fit_recycle_rows(f, 3, 1, 8), 0);
+    cr_assert_eq(f->fitted, fitted);
+    cr_assert_eq(f->hat, hat);
+    cr_assert_eq(f->rows_cap, 10);
+    cr_assert_str_eq(f->component[1], "share_a");
+    cr_assert_eq(f->nwarnings, 0);
+    cr_assert_eq(f->nnotes, 0);
+    cr_assert(isnan(f->beta[0]) && isnan(f->vcov[4]));
+    cr_assert_eq(bh_fit_warn(f, "second, a little longer: %s", "x"), BH_OK);
+    cr_assert_eq(f->warnings[0], w0, "the string is written again");
+    cr_assert_str_eq(f->warnings[0], "second, a little longer: x");
+    char big[600];
+    memset(big, 'z', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    cr_assert_eq(bh_fit_warn(f, "%s", big), BH_OK);
+    cr_assert_eq(bh_fit_warn(f, "third"), BH_OK);
+    cr_assert_eq(f->nwarnings, 3);
+    cr_assert_str_eq(f->warnings[1], big);
+    /* too few rows: the arrays are given back */
+    cr_assert_eq(bh_fit_recycle_rows(f, 3, 1, 11), 1);
+    cr_assert_null(f->fitted);
+    cr_assert_null(f->hat);
+    cr_assert_eq(f->rows_cap, 0);
+    cr_assert_eq(bh_fit_warn(f, "%s and more", big), BH_OK);
+    cr_assert_str_eq(f->warnings[0] + sizeof big - 1, " and more");
+    /* bh_fit_recycle resets the components */
+    cr_assert_eq(bh_fit_recycle(f, 3, 1), 0);
+    cr_assert_str_eq(f->component[1], "");
+    bh_fit_free(f);   /* ASan: every kept string freed once */
+}

@@ -419,3 +419,102 @@ Test(glmm, errors)
                  BH_EUSAGE);
     free_case(&c);
 }
+
+/* ---- recycled results (simulations) ------------------------------------- */
+
+static void assert_same_re(const bh_glmm_re *a, const bh_glmm_re *b, const char *what)
+{
+    cr_assert_eq(a->ngroupings, b->ngroupings, "%s", what);
+    cr_assert_eq(a->nagq, b->nagq, "%s", what);
+    cr_assert(!memcmp(&a->icc_total, &b->icc_total, sizeof(double)) &&
+              !memcmp(&a->max_grad, &b->max_grad, sizeof(double)), "%s: ICC, gradient", what);
+    for (size_t k = 0; k < a->ngroupings; k++) {
+        const bh_glmm_group *x = &a->g[k], *y = &b->g[k];
+        cr_assert_str_eq(x->name, y->name, "%s", what);
+        cr_assert_eq(x->ngroups, y->ngroups, "%s", what);
+        cr_assert_eq(x->singular, y->singular, "%s", what);
+        cr_assert(!memcmp(&x->sd, &y->sd, sizeof(double)) &&
+                  !memcmp(&x->sd_se, &y->sd_se, sizeof(double)) &&
+                  !memcmp(&x->icc, &y->icc, sizeof(double)), "%s: %s SD", what, x->name);
+        for (size_t j = 0; j < x->ngroups; j++)
+            cr_assert_str_eq(x->labels[j], y->labels[j], "%s", what);
+        cr_assert(!memcmp(x->mode, y->mode, x->ngroups * sizeof(double)) &&
+                  !memcmp(x->cond_sd, y->cond_sd, x->ngroups * sizeof(double)),
+                  "%s: %s modes", what, x->name);
+    }
+}
+
+/* Repeated fits through one workspace, each reusing the previous fit and
+ * random-effect result (options.recycle, recycle_re, as simulations do),
+ * over data sets of different sizes, groupings (one and two), links,
+ * quadrature and a singular fit: every result equals a fresh bh_glmm_fit
+ * bit for bit, results are reused when they have the shape, and the lme4
+ * references still match. */
+Test(glmm, recycled_fits_equal_fresh_fits, .timeout = 240)
+{
+    struct {
+        const char *data, *formula, *weights, *ref;
+        bh_link link;
+        size_t nagq;
+    } seq[] = {
+        {FX "leads.csv", LEADS_F " + (1 | rep_id)", NULL, "lap", BH_LINK_LOGIT, 1},
+        {FX "leads.csv", LEADS_F " + (1 | rep_id)", NULL, "agq10", BH_LINK_LOGIT, 10},
+        {FX "leads.csv", LEADS_F " + (1 | rep_id)", NULL, "lap", BH_LINK_LOGIT, 1},
+        {FX "leads.csv", LEADS_F " + (1 | firm/rep_id)", NULL, "nested", BH_LINK_LOGIT, 1},
+        {FX "leads.csv", LEADS_F " + (1 | firm/rep_id)", NULL, "nested", BH_LINK_LOGIT, 1},
+        {FX "leads.csv", LEADS_F " + (1 | rep_id)", NULL, "lap", BH_LINK_LOGIT, 1},
+        {FX "leads.csv", LEADS_F " + (1 | rep_id)", NULL, "probit", BH_LINK_PROBIT, 1},
+        {FX "trials.csv", "prop ~ x + (1 | g)", "trials", "trials", BH_LINK_LOGIT, 1},
+        {FX "singular.csv", "y ~ x + (1 | g)", NULL, "singular", BH_LINK_LOGIT, 1},
+        {FX "singular.csv", "y ~ x + (1 | g)", NULL, "singular", BH_LINK_LOGIT, 1},
+        {FX "leads.csv", LEADS_F " + (1 | rep_id)", NULL, "agq10", BH_LINK_LOGIT, 10},
+    };
+    size_t nseq = sizeof seq / sizeof *seq, reused = 0;
+    bh_glmm_workspace *ws = bh_glmm_workspace_alloc();
+    cr_assert_not_null(ws);
+    bh_fit *prev = NULL;
+    bh_glmm_re *prev_re = NULL;
+    for (size_t k = 0; k < nseq; k++) {
+        gcase c;
+        bh_error e;
+        bh_glmm_options o;
+        bh_glmm_default_options(&o);
+        o.link = seq[k].link;
+        o.nagq = seq[k].nagq;
+        cr_assert_eq(fit_case(&c, seq[k].data, seq[k].formula, seq[k].weights, &o, &e), BH_OK,
+                     "%s", e.msg);
+        o.recycle = prev;
+        o.recycle_re = prev_re;
+        size_t pp = prev ? prev->p : 0, pg = prev_re ? prev_re->ngroupings : 0;
+        bh_fit *f = NULL;
+        bh_glmm_re *re = NULL;
+        cr_assert_eq(bh_glmm_fit_ws(c.d, &o, ws, &f, &re, &e), BH_OK, "%s", e.msg);
+        if (prev && pp == f->p) {
+            cr_expect_eq(f, prev, "step %zu: the previous fit is reused", k);
+            reused++;
+        }
+        if (prev_re && pg == re->ngroupings)
+            cr_expect_eq(re, prev_re, "step %zu: the random effects are refilled", k);
+        if (prev && f != prev)
+            bh_fit_free(prev);
+        if (prev_re && re != prev_re)
+            bh_glmm_re_free(prev_re);
+        char what[48];
+        snprintf(what, sizeof what, "step %zu (%s)", k, seq[k].ref);
+        /* the caller names a recycled result (bh_model_fit does) */
+        cr_assert_eq(bh_fit_set_string(&f->formula, c.fit->formula), BH_OK);
+        bht_assert_same_fit(f, c.fit, what);
+        assert_same_re(re, c.re, what);
+        gcase r = c;
+        r.fit = f;
+        r.re = re;
+        check_case(seq[k].ref, &r, 0);
+        free_case(&c);
+        prev = f;
+        prev_re = re;
+    }
+    cr_expect_geq(reused, 5);
+    bh_fit_free(prev);
+    bh_glmm_re_free(prev_re);
+    bh_glmm_workspace_free(ws);
+}

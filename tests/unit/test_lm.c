@@ -177,12 +177,11 @@ static size_t rcase_term(const bh_fit *fit, const char *term)
     return 0;
 }
 
-/* Coefficients, aliasing and fit statistics against R (lm_coef.csv,
- * lm_stats.csv), relative tolerance 1e-8 (R's own QR is double). */
-static void rcase_check(const char *name, double tol)
+/* Coefficients, aliasing and fit statistics of a fit of case `name`
+ * against R (lm_coef.csv, lm_stats.csv), relative tolerance 1e-8 (R's own
+ * QR is double). */
+static void rcase_compare(const char *name, const bh_fit *fit)
 {
-    lmt_design *t = rcase_design(name);
-    bh_fit *fit = lmt_fit(t, tol);
     bht_fixture *co = bht_fixture_read("tests/fixtures/lm/lm_coef.csv");
     size_t nterm = 0;
     for (size_t i = 0; i < co->nrow; i++) {
@@ -223,6 +222,13 @@ static void rcase_check(const char *name, double tol)
         bht_assert_rel(got, want, 1e-8, "(%s %s)", name, k);
     }
     bht_fixture_free(sf);
+}
+
+static void rcase_check(const char *name, double tol)
+{
+    lmt_design *t = rcase_design(name);
+    bh_fit *fit = lmt_fit(t, tol);
+    rcase_compare(name, fit);
     bh_fit_free(fit);
     lmt_free(t);
 }
@@ -358,4 +364,83 @@ Test(lm_errors, workspace_reuse)
     bh_lm_workspace_free(ws);
     lmt_free(a);
     lmt_free(b);
+}
+
+/* ---- recycled results (simulations) ------------------------------------ */
+
+/* Repeated fits through one workspace, each reusing the previous result
+ * (bh_lm_options.recycle, as simulations do), over designs of different
+ * sizes, weights, ranks and both paths (NIST Longley and the collinear case
+ * take the extended one): every fit equals a fresh one bit for bit, the
+ * result is reused whenever it has the coefficients, and the R reference
+ * cases still match R. */
+Test(lm_recycle, recycled_fits_equal_fresh_fits)
+{
+    const char *cases[] = {"gen",    "gen",       "mtcars",  "mtcars",       "gen_w",
+                           "gen_w0", "gen_alias", "longley", "longley",      "gen_freq",
+                           "gen",    "norris",    "norris",  "mtcars_noint", "gen_alias"};
+    enum { NC = sizeof cases / sizeof *cases };
+    lmt_design *t[NC];
+    size_t nmax = 0, pmax = 0;
+    for (size_t k = 0; k < NC; k++) {
+        int nist = !strcmp(cases[k], "longley") || !strcmp(cases[k], "norris");
+        t[k] = nist ? nist_design(cases[k], 1, !strcmp(cases[k], "norris") ? 1 : 0)
+                    : rcase_design(cases[k]);
+        nmax = t[k]->d.n > nmax ? t[k]->d.n : nmax;
+        pmax = t[k]->d.p > pmax ? t[k]->d.p : pmax;
+    }
+    bh_lm_workspace *ws = bh_lm_workspace_alloc(nmax, pmax);
+    cr_assert_not_null(ws);
+    bh_fit *prev = NULL;
+    size_t reused = 0;
+    for (size_t k = 0; k < NC; k++) {
+        bh_lm_options opt;
+        bh_lm_default_options(&opt);
+        opt.colnames = (const char *const *)t[k]->names;
+        opt.recycle = prev;
+        size_t prev_p = prev ? prev->p : 0;
+        bh_fit *f = NULL, *fresh = NULL;
+        bh_error err;
+        cr_assert_eq(bh_lm_fit(&t[k]->d, &opt, ws, &f, &err), BH_OK, "%s: %s", cases[k],
+                     err.msg);
+        if (prev && prev_p == f->p) {
+            cr_expect_eq(f, prev, "%s: the previous result is reused", cases[k]);
+            reused++;
+        }
+        if (prev && f != prev)
+            bh_fit_free(prev);
+        opt.recycle = NULL;
+        cr_assert_eq(bh_lm_fit(&t[k]->d, &opt, NULL, &fresh, &err), BH_OK, "%s", err.msg);
+        /* the caller names a recycled result (bh_model_fit does) */
+        cr_assert_eq(bh_fit_set_string(&f->formula, fresh->formula), BH_OK);
+        bht_assert_same_fit(f, fresh, cases[k]);
+        if (!strcmp(cases[k], "gen_alias") || !strcmp(cases[k], "longley"))
+            cr_expect_eq(bh_lm_workspace_path(ws), BH_LM_PATH_EXTENDED, "%s", cases[k]);
+        if (strcmp(cases[k], "longley") && strcmp(cases[k], "norris"))
+            rcase_compare(cases[k], f);
+        bh_fit_free(fresh);
+        prev = f;
+    }
+    cr_expect_geq(reused, 4);
+    bh_fit_free(prev);
+    bh_lm_workspace_free(ws);
+    for (size_t k = 0; k < NC; k++)
+        lmt_free(t[k]);
+}
+
+/* An error leaves the recycled result with the caller, who frees it. */
+Test(lm_recycle, error_leaves_recycled_fit_to_caller)
+{
+    lmt_design *t = rcase_design("gen");
+    bh_fit *prev = lmt_fit(t, 0), *f = NULL;
+    bh_lm_options opt;
+    bh_lm_default_options(&opt);
+    opt.colnames = (const char *const *)t->names;
+    opt.recycle = prev;
+    t->d.y[3] = NAN;
+    bh_error err;
+    cr_expect_eq(bh_lm_fit(&t->d, &opt, NULL, &f, &err), BH_EDATA);
+    cr_expect_null(f);
+    bh_fit_free(prev);   /* ASan: still the caller's, freed once */
+    lmt_free(t);
 }

@@ -463,6 +463,50 @@ Test(simulate, generate_reuse_matches_fresh)
     bh_study_free(s);
 }
 
+/* The lead-level frame (its row count drawn) is refilled in place: after
+ * a large data set, smaller ones reuse every column's memory (values,
+ * codes, level strings), and the frames equal fresh ones. */
+Test(simulate, generate_reuse_refills_leads_in_place)
+{
+    bh_study *s = spec();
+    bh_generate_workspace *w = bh_generate_workspace_alloc(s);
+    cr_assert_not_null(w);
+    bh_frame *reps = NULL, *leads = NULL;
+    const size_t ns[] = {1000, 461, 461, 300, 461, 500};
+    bh_error err;
+    const bh_frame *first = NULL;
+    const int *code0 = NULL;
+    const char *lev0 = NULL;
+    for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+        bh_generate_options go;
+        gen_opts(&go, ns[k], 300 + k);
+        cr_assert_eq(bh_generate_ws_reuse(w, &go, &reps, &leads, &err), BH_OK, "%s", err.msg);
+        cr_assert_not_null(leads);
+        if (k == 0)
+            first = leads;
+        else if (k == 1) {
+            /* the first refill gives the level strings their room */
+            cr_assert_eq(leads, first, "the lead frame is refilled");
+            code0 = leads->cols[0].code;
+            lev0 = leads->cols[0].levels[0];
+        } else {
+            /* a thousand units draw more leads than the smaller data sets */
+            cr_assert_eq(leads, first, "data set %zu: the lead frame is refilled", k);
+            cr_assert_eq(leads->cols[0].code, code0, "data set %zu: codes in place", k);
+            cr_assert_eq(leads->cols[0].levels[0], lev0, "data set %zu: ids in place", k);
+        }
+        bh_frame *r2 = NULL, *l2 = NULL;
+        cr_assert_eq(bh_generate(s, &go, &r2, &l2, &err), BH_OK, "%s", err.msg);
+        assert_same_frame(leads, l2);
+        bh_frame_free(r2);
+        bh_frame_free(l2);
+    }
+    bh_frame_free(reps);
+    bh_frame_free(leads);
+    bh_generate_workspace_free(w);
+    bh_study_free(s);
+}
+
 /* As simulate prepares refilled frames: the composites appended to the
  * previous data set are kept (keep_appended) and scored again into their
  * columns (bh_scale_score_into); those are the frames of the plain path,
@@ -529,14 +573,17 @@ static void assert_same_fit(const bh_fit *a, const bh_fit *b, const char *what)
 }
 
 /* One model workspace per model, reused over data sets of different n
- * (growing and shrinking the design and GLM buffers): every fit equals a
- * fresh bh_model_fit bit for bit, for a GLM (fractional logit, HC0), the
- * Dirichlet model, least squares and a lead-level logit with clusters. */
-Test(simulate, model_workspace_matches_fresh_fits, .timeout = 120)
+ * (growing and shrinking the design, estimator and covariance buffers and
+ * recycling each previous result): every fit equals a fresh bh_model_fit
+ * bit for bit, for a GLM (fractional logit, HC0), the Dirichlet model,
+ * least squares (HC1), a lead-level logit with clusters and the lead-level
+ * mixed logit (random intercepts, with its random-effect result). */
+Test(simulate, model_workspace_matches_fresh_fits, .timeout = 240)
 {
     bh_study *s = spec();
-    const char *names[] = {"fractional", "dirichlet_full", "ols", "followup_cluster"};
-    enum { NM = 4 };
+    const char *names[] = {"fractional", "dirichlet_full", "ols", "followup_cluster",
+                           "followup"};
+    enum { NM = 5 };
     bh_model_spec sp[NM];
     char *formula[NM];
     bh_model_workspace *ws[NM];
@@ -552,7 +599,7 @@ Test(simulate, model_workspace_matches_fresh_fits, .timeout = 120)
         cr_assert_not_null(ws[m] = bh_model_workspace_alloc(&sp[m]));
     }
     bh_generate_workspace *w = bh_generate_workspace_alloc(s);
-    const size_t ns[] = {461, 80, 1000, 461, 30};
+    const size_t ns[] = {461, 80, 1000, 461, 30, 461};
     for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
         bh_generate_options go;
         gen_opts(&go, ns[k], 7 + k);
@@ -574,6 +621,18 @@ Test(simulate, model_workspace_matches_fresh_fits, .timeout = 120)
             char what[64];
             snprintf(what, sizeof what, "%s at n = %zu", names[m], ns[k]);
             assert_same_fit(fresh->fit, re->fit, what);
+            bht_assert_same_fit(fresh->fit, re->fit, what);
+            cr_assert_eq(!fresh->re, !re->re, "%s", what);
+            for (size_t g = 0; fresh->re && g < fresh->re->ngroupings; g++) {
+                const bh_glmm_group *x = &fresh->re->g[g], *y = &re->re->g[g];
+                cr_assert_str_eq(x->name, y->name);
+                cr_assert_eq(x->ngroups, y->ngroups, "%s", what);
+                for (size_t j = 0; j < x->ngroups; j++)
+                    cr_assert_str_eq(x->labels[j], y->labels[j], "%s", what);
+                cr_assert(same_bits(x->mode, y->mode, x->ngroups) &&
+                          same_bits(x->cond_sd, y->cond_sd, x->ngroups) &&
+                          same_bits(&x->sd, &y->sd, 1), "%s: random effects differ", what);
+            }
             cr_assert_eq(fresh->design->n, re->design->n);
             cr_assert(same_bits(fresh->design->x, re->design->x,
                                 fresh->design->n * fresh->design->p), "%s: X differs", what);

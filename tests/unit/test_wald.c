@@ -119,3 +119,50 @@ Test(wald, parse_errors_name_the_problem)
     bh_hypothesis_free(&H);
     free_model(&m);
 }
+
+/* The overall test with a workspace kept across fits (simulations) gives
+ * the results of the plain call bit for bit, R's numbers included, and the
+ * covariance's workspace gives the fit's robust F the same way. */
+Test(wald, overall_with_workspace_equals_plain)
+{
+    bht_fixture *fx = bht_fixture_read("tests/fixtures/wald/wald.csv");
+    const char *vc[3] = {"classical", "hc1", "cluster:cyl"};
+    const char *vn[3] = {"classical", "hc1", "cluster"};
+    bh_wald_workspace *ws = bh_wald_workspace_alloc();
+    cr_assert_not_null(ws);
+    for (int rep = 0; rep < 2; rep++)
+        for (int v = 0; v < 3; v++) {
+            model m;
+            fit_mtcars(&m, vc[v]);
+            bh_wald_result a, b;
+            bh_error ea, eb;
+            bh_status sa = bh_wald_overall(m.fit, &a, &ea);
+            bh_status sb = bh_wald_overall_ws(m.fit, ws, &b, &eb);
+            cr_assert_eq(sa, sb, "%s", vn[v]);
+            if (sa != BH_OK) {
+                cr_assert_str_eq(ea.msg, eb.msg);
+                free_model(&m);
+                continue;
+            }
+            cr_assert(!memcmp(&a, &b, sizeof a), "%s: results differ", vn[v]);
+            for (size_t i = 0; i < fx->nrow; i++)
+                if (!strcmp(bht_fixture_str(fx, i, "vcov"), vn[v]) &&
+                    atoi(bht_fixture_str(fx, i, "hyp")) == 4)
+                    bht_assert_rel(b.f, bht_fixture_num(fx, i, "F"), 1e-9, "%s", vn[v]);
+            /* the robust F of the covariance with a kept workspace */
+            if (v == 1) {
+                bh_vcov_workspace *vws = bh_vcov_workspace_alloc();
+                bh_vcov_spec vs;
+                cr_assert_eq(bh_vcov_parse("hc1", &vs, &ea), BH_OK);
+                bh_fit_stats before = m.fit->stats;
+                cr_assert_eq(bh_vcov_compute_ws(m.fit, &vs, vws, &ea), BH_OK, "%s", ea.msg);
+                cr_assert(!memcmp(&before, &m.fit->stats, sizeof before));
+                cr_assert_eq(bh_vcov_compute_ws(m.fit, &vs, vws, &ea), BH_OK, "%s", ea.msg);
+                cr_assert(!memcmp(&before, &m.fit->stats, sizeof before));
+                bh_vcov_workspace_free(vws);
+            }
+            free_model(&m);
+        }
+    bh_wald_workspace_free(ws);
+    bht_fixture_free(fx);
+}

@@ -1,6 +1,8 @@
 /* testutil.c - see testutil.h. */
 #include "testutil.h"
 
+#include "blackhole/fit.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -184,6 +186,69 @@ void bht_rmtree(const char *dir)
     snprintf(cmd, L, "chmod -R u+w '%s'; rm -rf '%s'", dir, dir);
     if (system(cmd) != 0) { /* best effort */ }
     free(cmd);
+}
+
+static int same_mem(const void *a, const void *b, size_t bytes)
+{
+    return bytes == 0 || (a && b && memcmp(a, b, bytes) == 0);
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+void bht_assert_same_fit(const bh_fit *a, const bh_fit *b, const char *what)
+{
+    cr_assert_eq(a->p, b->p, "%s: p", what);
+    cr_assert_eq(a->nrows, b->nrows, "%s: rows", what);
+    cr_assert_eq(a->nblocks, b->nblocks, "%s: blocks", what);
+    size_t p = a->p, n = a->nrows, nb = a->nblocks, m = nb > 1 ? nb : 1;
+    cr_assert_eq(a->nobs, b->nobs, "%s: nobs", what);
+    cr_assert_eq(a->ndropped, b->ndropped, "%s: ndropped", what);
+    cr_assert_eq(a->rank, b->rank, "%s: rank", what);
+    cr_assert_eq(a->linear, b->linear, "%s: linear", what);
+    cr_assert_eq(a->converged, b->converged, "%s: converged", what);
+    cr_assert_eq(a->iterations, b->iterations, "%s: iterations", what);
+    cr_assert_eq(a->nclusters, b->nclusters, "%s: clusters", what);
+    cr_assert(same_str(a->family, b->family) && same_str(a->link, b->link) &&
+              same_str(a->method, b->method) && same_str(a->name, b->name) &&
+              same_str(a->formula, b->formula) && same_str(a->vcov_type, b->vcov_type),
+              "%s: names differ", what);
+    for (size_t j = 0; j < p; j++) {
+        cr_assert(same_str(a->term[j], b->term[j]), "%s: term %zu", what, j);
+        cr_assert(same_str(a->component[j], b->component[j]), "%s: component %zu", what, j);
+    }
+    cr_assert(same_mem(a->aliased, b->aliased, p), "%s: aliasing differs", what);
+    const double *va[] = {a->beta, a->se, a->statistic, a->p_value, a->conf_low, a->conf_high};
+    const double *vb[] = {b->beta, b->se, b->statistic, b->p_value, b->conf_low, b->conf_high};
+    for (size_t k = 0; k < sizeof va / sizeof *va; k++)
+        cr_assert(same_mem(va[k], vb[k], p * sizeof(double)), "%s: coefficient table column "
+                  "%zu differs", what, k);
+    cr_assert(same_mem(a->vcov, b->vcov, p * p * sizeof(double)), "%s: vcov differs", what);
+    cr_assert(same_mem(a->bread, b->bread, p * p * sizeof(double)), "%s: bread differs", what);
+    cr_assert(same_mem(&a->stats, &b->stats, sizeof a->stats), "%s: statistics differ", what);
+    cr_assert(same_mem(&a->dispersion, &b->dispersion, sizeof(double)) &&
+              same_mem(&a->df_inference, &b->df_inference, sizeof(double)) &&
+              same_mem(&a->level, &b->level, sizeof(double)), "%s: dispersion, df", what);
+    cr_assert(same_mem(a->fitted, b->fitted, n * m * sizeof(double)), "%s: fitted", what);
+    cr_assert(same_mem(a->resid, b->resid, n * m * sizeof(double)), "%s: residuals", what);
+    cr_assert_eq(!a->u, !b->u, "%s: score multipliers", what);
+    cr_assert(!a->u || same_mem(a->u, b->u, n * nb * sizeof(double)), "%s: u differs", what);
+    cr_assert_eq(!a->hat, !b->hat, "%s: leverages", what);
+    cr_assert(!a->hat || same_mem(a->hat, b->hat, n * sizeof(double)), "%s: hat", what);
+    cr_assert_eq(!a->scores, !b->scores, "%s: scores", what);
+    cr_assert(!a->scores || same_mem(a->scores, b->scores, n * p * sizeof(double)),
+              "%s: scores differ", what);
+    for (size_t k = 0; k < nb; k++)
+        cr_assert(a->blocks[k].ncol == b->blocks[k].ncol &&
+                  a->blocks[k].coef0 == b->blocks[k].coef0, "%s: block %zu", what, k);
+    cr_assert_eq(a->nwarnings, b->nwarnings, "%s: warnings", what);
+    for (size_t k = 0; k < a->nwarnings; k++)
+        cr_assert_str_eq(a->warnings[k], b->warnings[k], "%s", what);
+    cr_assert_eq(a->nnotes, b->nnotes, "%s: notes", what);
+    for (size_t k = 0; k < a->nnotes; k++)
+        cr_assert_str_eq(a->notes[k], b->notes[k], "%s", what);
 }
 
 void bht_context(char *buf, size_t n, const char *fmt, ...)
