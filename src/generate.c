@@ -894,6 +894,31 @@ static int reps_shape(const bh_generate_workspace *w, const bh_frame *f, size_t 
            f->cols[1].na;
 }
 
+/* The group levels present among n rows (units, or leads through
+ * parent), sorted as add_group sorts them, into w->glev (w->grank marks
+ * them); their count. */
+static size_t present_levels(bh_generate_workspace *w, size_t n, const size_t *parent)
+{
+    const bh_dgp *d = &w->s->dgp;
+    for (size_t g = 0; g < d->nlevels; g++)
+        w->grank[g] = 0;
+    for (size_t i = 0; i < n; i++)
+        w->grank[w->group[parent ? parent[i] : i]] = 1;
+    size_t nl = 0;
+    for (size_t g = 0; g < d->nlevels; g++) {
+        if (!w->grank[g])
+            continue;
+        size_t at = nl;
+        while (at > 0 && bh_level_cmp(w->glev[at - 1], d->levels[g]) > 0) {
+            w->glev[at] = w->glev[at - 1];
+            at--;
+        }
+        w->glev[at] = d->levels[g];
+        nl++;
+    }
+    return nl;
+}
+
 /* Write the drawn data set into f, a frame of build_reps's shape for the
  * same n (reps_shape): the ids are those of any data set of n units; the
  * group column keeps its levels when the same groups are present (else 0
@@ -906,22 +931,7 @@ static int refill_reps(bh_generate_workspace *w, bh_frame *f, int keep)
     const bh_dgp *d = &w->s->dgp;
     size_t n = w->nreps, G = d->nlevels;
     /* the present levels in frame order, as add_group finds them */
-    for (size_t g = 0; g < G; g++)
-        w->grank[g] = 0;
-    for (size_t i = 0; i < n; i++)
-        w->grank[w->group[i]] = 1;
-    size_t nl = 0;
-    for (size_t g = 0; g < G; g++) {
-        if (!w->grank[g])
-            continue;
-        size_t at = nl;
-        while (at > 0 && bh_level_cmp(w->glev[at - 1], d->levels[g]) > 0) {
-            w->glev[at] = w->glev[at - 1];
-            at--;
-        }
-        w->glev[at] = d->levels[g];
-        nl++;
-    }
+    size_t nl = present_levels(w, n, NULL);
     bh_column *gc = &f->cols[1];
     if (gc->nlevels != nl)
         return 0;
@@ -1064,23 +1074,9 @@ static int refill_lead_group(bh_generate_workspace *w, bh_column *c, size_t n)
     for (size_t g = 0; g < G; g++) {
         size_t L = strlen(d->levels[g]) + 1;
         room = L > room ? L : room;
-        w->grank[g] = 0;
     }
-    for (size_t i = 0; i < n; i++)
-        w->grank[w->group[w->parent[i]]] = 1;
     /* present levels in sorted order, as add_group finds them */
-    size_t nl = 0;
-    for (size_t g = 0; g < G; g++) {
-        if (!w->grank[g])
-            continue;
-        size_t at = nl;
-        while (at > 0 && bh_level_cmp(w->glev[at - 1], d->levels[g]) > 0) {
-            w->glev[at] = w->glev[at - 1];
-            at--;
-        }
-        w->glev[at] = d->levels[g];
-        nl++;
-    }
+    size_t nl = present_levels(w, n, w->parent);
     if (!col_rows(c, n) || !col_levels(c, nl, room))
         return 0;
     for (size_t l = 0; l < nl; l++) {
