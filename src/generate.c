@@ -855,6 +855,20 @@ static void refill_num(bh_column *c, const double *v, const unsigned char *na, s
     }
 }
 
+/* Node x's columns of f, from column j on, overwritten with its values
+ * (b); the column after them. */
+static size_t refill_node(bh_frame *f, size_t j, const bh_dgp_node *x, const nodebuf *b,
+                          size_t n)
+{
+    if (x->kind == BH_DGP_VAR)
+        refill_num(&f->cols[j++], b->val, b->na[0], n);
+    for (size_t q = 0; q < x->nitems; q++)
+        refill_num(&f->cols[j++], b->sub[q], b->na[q], n);
+    for (size_t q = 0; q < x->ncomp; q++)
+        refill_num(&f->cols[j++], b->sub[q], NULL, n);
+    return j;
+}
+
 size_t bh_generate_ncol(const bh_study *s, bh_study_level level)
 {
     const bh_dgp *d = &s->dgp;
@@ -951,12 +965,7 @@ static int refill_reps(bh_generate_workspace *w, bh_frame *f, int keep)
         const nodebuf *b = &w->nb[k];
         if (x->data != BH_LEVEL_REPS)
             continue;
-        if (x->kind == BH_DGP_VAR)
-            refill_num(&f->cols[j++], b->val, b->na[0], n);
-        for (size_t q = 0; q < x->nitems; q++)
-            refill_num(&f->cols[j++], b->sub[q], b->na[q], n);
-        for (size_t q = 0; q < x->ncomp; q++)
-            refill_num(&f->cols[j++], b->sub[q], NULL, n);
+        j = refill_node(f, j, x, b, n);
     }
     if (!keep)
         bh_frame_drop_columns(f, j);
@@ -1126,12 +1135,7 @@ static bh_status refill_leads(bh_generate_workspace *w, bh_frame *f, int keep, b
         for (size_t q = 0; q < cnt; q++)
             if (!col_rows(&f->cols[j + q], n))
                 return bh_error_set(err, BH_ENOMEM, "out of memory");
-        if (x->kind == BH_DGP_VAR)
-            refill_num(&f->cols[j++], b->val, b->na[0], n);
-        for (size_t q = 0; q < x->nitems; q++)
-            refill_num(&f->cols[j++], b->sub[q], b->na[q], n);
-        for (size_t q = 0; q < x->ncomp; q++)
-            refill_num(&f->cols[j++], b->sub[q], NULL, n);
+        j = refill_node(f, j, x, b, n);
     }
     if (!keep)
         bh_frame_drop_columns(f, nc);
