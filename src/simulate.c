@@ -1177,6 +1177,8 @@ typedef struct {
     size_t lines;               /* coefficient lines per replication */
     double *v;                  /* items x lines x 5 */
     unsigned char *ok;          /* per item: v holds its lines */
+    const char *text;           /* replications.csv as this run wrote it, or NULL */
+    size_t len;
 } value_cache;
 
 /* Memory for a value cache at most (more: the summaries parse). */
@@ -1580,7 +1582,7 @@ static bh_status summarize(const char *dir, const design *g, const block *b, siz
         }
         reps_d[d]++;
         /* the block's numbers from the cache while its lines keep in step */
-        const double *cv = vc && vc->ok[b[k].w] ? vc->v + b[k].w * vc->lines * 5 : NULL;
+        const double *cv = vc && vc->ok && vc->ok[b[k].w] ? vc->v + b[k].w * vc->lines * 5 : NULL;
         size_t li = 0;
         const char *pos = b[k].start, *end = b[k].start + b[k].len;
         while (pos < end) {
@@ -1902,7 +1904,12 @@ static bh_status finish(const char *dir, const value_cache *vc, bh_simulate_resu
         return s;
     char *rep_path = join_path(dir, "replications.csv");
     size_t len = 0;
-    char *text = rep_path ? slurp(rep_path, &len) : NULL;
+    /* the file's bytes as this run wrote them, else read back */
+    const char *kept = vc && vc->text ? vc->text : NULL;
+    char *own = kept || !rep_path ? NULL : slurp(rep_path, &len);
+    const char *text = kept ? kept : own;
+    if (kept)
+        len = vc->len;
     block *b = NULL;
     size_t nb = 0, valid = 0;
     bh_simulate_result *res = calloc(1, sizeof *res);
@@ -1930,7 +1937,7 @@ static bh_status finish(const char *dir, const value_cache *vc, bh_simulate_resu
         s = summarize(dir, &g, b, nb, vc, res, err);
 done:
     free(b);
-    free(text);
+    free(own);
     free(rep_path);
     design_free(&g);
     if (s != BH_OK || !out)
@@ -1968,6 +1975,8 @@ typedef struct {
     size_t nitems;              /* work items of the plan (all shards) */
     int cstate;                 /* value cache: 0 not yet sized, 1 kept, -1 off */
     value_cache vc;
+    int textok;                 /* text holds the whole file so far */
+    sbuf text;
 } pool;
 
 /* Keep worker wk's numbers of item w (under P->mu, after its block was
@@ -1984,6 +1993,15 @@ static void pool_keep(pool *P, const bh_simulate_worker *wk, size_t w)
             P->vc.lines = L;
             if (P->vc.v && P->vc.ok)
                 P->cstate = 1;
+        }
+    }
+    if (P->textok) {
+        /* the file's bytes also in memory, while they stay small */
+        sb_mem(&P->text, wk->blk.s, wk->blk.len);
+        if (P->text.oom || P->text.len > VALUE_CACHE_MAX) {
+            free(P->text.s);
+            memset(&P->text, 0, sizeof P->text);
+            P->textok = 0;
         }
     }
     if (P->cstate != 1 || L != P->vc.lines || w >= P->nitems)
@@ -2130,6 +2148,13 @@ bh_status bh_simulate_run(const bh_study *st, const char *study_path,
         free(rep_path);
         goto done;
     }
+    /* A file holding the header alone (a fresh run) is kept in memory as
+     * it grows, so the summaries need not read it back. */
+    struct stat rst;
+    if (fstat(fileno(P.fp), &rst) == 0 && rst.st_size == (off_t)(sizeof REP_HEADER - 1)) {
+        P.textok = 1;
+        sb_mem(&P.text, REP_HEADER, sizeof REP_HEADER - 1);
+    }
     pthread_mutex_init(&P.mu, NULL);
     if (o->progress)
         o->progress(o->progress_ctx, P.done, P.total);
@@ -2157,7 +2182,13 @@ bh_status bh_simulate_run(const bh_study *st, const char *study_path,
         goto done;
     }
     bh_simulate_result *res = NULL;
-    s = finish(dir, P.cstate == 1 ? &P.vc : NULL, &res, err);
+    value_cache none = {0, NULL, NULL, NULL, 0};
+    value_cache *vc = P.cstate == 1 ? &P.vc : &none;
+    if (P.textok && !P.text.oom) {
+        vc->text = P.text.s;
+        vc->len = P.text.len;
+    }
+    s = finish(dir, vc, &res, err);
     if (s != BH_OK)
         goto done;
     res->total = P.total;
@@ -2175,6 +2206,7 @@ done:
     free(P.todo);
     free(P.vc.v);
     free(P.vc.ok);
+    free(P.text.s);
     free(dn);
     bh_simulate_plan_free(p);
     return s;
