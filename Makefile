@@ -84,8 +84,16 @@ test: check sanitize
 # Tests run OpenBLAS single-threaded (as the program does by default):
 # results do not depend on the core count, and no BLAS thread pool is
 # started in every process the CLI tests spawn.
-check: $(TESTS) $(PROG)
-	OPENBLAS_NUM_THREADS=1 $(TEST_ENV) BH_BIN=$(abspath $(PROG)) $(abspath $(TESTS)) --jobs 2
+# The allocation counter (tests/alloc_count.c, an LD_PRELOAD library) only
+# without sanitizers, which interpose malloc themselves.
+ALLOC_SO := $(if $(SANFLAGS),,$(BUILD)/tests/alloc_count.so)
+$(BUILD)/tests/alloc_count.so: tests/alloc_count.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -O2 -shared -fPIC -o $@ $<
+
+check: $(TESTS) $(PROG) $(ALLOC_SO)
+	OPENBLAS_NUM_THREADS=1 $(TEST_ENV) BH_BIN=$(abspath $(PROG)) \
+	    BH_ALLOC_SO=$(if $(ALLOC_SO),$(abspath $(ALLOC_SO))) $(abspath $(TESTS)) --jobs 2
 
 # Rewrite the golden CLI outputs after a deliberate change (review the diff).
 golden: $(PROG)

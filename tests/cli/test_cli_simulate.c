@@ -83,6 +83,49 @@ Test(cli_simulate, threads_resume_shards)
     free(d);
 }
 
+/* Issue #8: "no allocation per replication in the hot loop".  The five
+ * models of the study (unit and lead level; GLM, least squares, Dirichlet,
+ * GLMM) run 30 and then 90 replications on one thread under the counter
+ * of tests/alloc_count.c (LD_PRELOAD): the 60 more replications may only
+ * add the few allocations of buffers that grow to a data set larger than
+ * any before (the lead count is drawn), not one per replication (before
+ * the workspaces: ~11,000 per replication).  Skipped in sanitizer builds,
+ * whose allocator the counter cannot wrap. */
+static long allocations(const char *so, const char *dir, int reps)
+{
+    char out[1100], args[2048], cmd[4096];
+    snprintf(out, sizeof out, "%s/count.txt", dir);
+    snprintf(args, sizeof args,
+             "--study analysis/sabnis2013.ini --n 200 --reps %d --truth-n 500 --threads 1 "
+             "--out %s/run%d -q", reps, dir, reps);
+    snprintf(cmd, sizeof cmd, "LD_PRELOAD=%s BH_ALLOC_OUT=%s %s simulate %s", so, out, bht_bin(),
+             args);
+    remove(out);
+    cr_assert_eq(bht_run(cmd, NULL, NULL), 0, "%s", cmd);
+    char *t = bht_slurp(out);
+    cr_assert_not_null(t, "the counter wrote nothing (%s)", out);
+    long n = -1;
+    /* the last process's line (a re-executing CLI writes none before) */
+    for (const char *p = t; (p = strstr(p, "allocations ")) != NULL; p++)
+        n = strtol(p + 12, NULL, 10);
+    free(t);
+    cr_assert_geq(n, 0);
+    return n;
+}
+
+Test(cli_simulate, replications_allocate_nothing, .timeout = 180)
+{
+    const char *so = getenv("BH_ALLOC_SO");
+    if (!so || !*so)
+        cr_skip_test("no allocation counter in this build (sanitizers)");
+    char *dir = bht_tmpdir();
+    long a = allocations(so, dir, 30), b = allocations(so, dir, 90);
+    cr_assert(b - a < 60, "60 more replications made %ld more allocations (%ld for 30, %ld for "
+              "90): some allocation happens per replication", b - a, a, b);
+    bht_rmtree(dir);
+    free(dir);
+}
+
 Test(cli_simulate, table_and_usage_errors)
 {
     char *d = bht_tmpdir();
