@@ -46,6 +46,14 @@ static bh_status parse_u64(const char *name, const char *s, uint64_t *out, bh_er
     return BH_OK;
 }
 
+/* sep, then DIR/base name of path (what bh_generate_write wrote). */
+static void put_written(const char *dir, const char *path, const char *sep)
+{
+    const char *base = strrchr(path, '/');
+    size_t dl = strlen(dir);
+    printf("%s%s%s%s", sep, dir, dl && dir[dl - 1] == '/' ? "" : "/", base ? base + 1 : path);
+}
+
 int bh_cmd_generate(int argc, char **argv)
 {
     bh_error err;
@@ -100,12 +108,14 @@ int bh_cmd_generate(int argc, char **argv)
     printf("blackhole generate: study %s, seed %llu, index %llu, %zu units, effect scale %g\n",
            study->name, (unsigned long long)(o.seed_set ? o.seed : study->seed),
            (unsigned long long)o.index, o.n_reps ? o.n_reps : study->dgp.n, o.effect_scale);
-    printf("wrote into %s: %s", out, study->reps);
+    /* the files as written: DIR and the spec's base names */
+    printf("wrote ");
+    put_written(out, study->reps, "");
     if (study->leads && study->dgp.leads_count)
-        printf(", %s", study->leads);
+        put_written(out, study->leads, ", ");
     if (study->codebook)
-        printf(", %s", study->codebook);
-    printf(" (base names)\n");
+        put_written(out, study->codebook, ", ");
+    printf("\n");
     goto done;
 fail:
     rc = bh_cli_fail("generate", &err);
