@@ -20,8 +20,9 @@ static void ran_tables(bh_ran *r)
 {
     const double R = ZIG_R;
     const double fr = exp(-0.5 * R * R);
-    /* base layer: the rectangle [0, R] x [0, f(R)] plus the tail */
-    const double v = R * fr + 1.2533141373155002512 * erfc(R * 0.70710678118654752440)  /* sqrt(pi / 2), 1 / sqrt(2) */;
+    /* base layer: the rectangle [0, R] x [0, f(R)] plus the tail,
+     * sqrt(pi / 2) erfc(R / sqrt(2)) */
+    const double v = R * fr + 1.2533141373155002512 * erfc(R * 0.70710678118654752440);
     r->zx[0] = v / fr;  /* width of a rectangle of area v and height f(R) */
     r->zx[1] = R;
     for (int i = 1; i < BH_RAN_ZIG_N - 1; i++)
