@@ -136,33 +136,25 @@ double bh_ran_normal(bh_ran *r)
 
 void bh_ran_normal_fill(bh_ran *r, double *x, size_t n)
 {
-    /* The state in four scalars, not an array: an array would live in
-     * memory, and the step's loop-carried chain would then run through
-     * store-to-load forwarding (2x slower here); written back only
-     * around the rare slow path. */
-    uint64_t s0 = r->s[0], s1 = r->s[1], s2 = r->s[2], s3 = r->s[3];
+    /* The state in a local array the compiler keeps in registers (it does
+     * not escape): r->s itself would be reloaded and stored around every
+     * draw, putting the state's loop-carried chain through memory; written
+     * back only around the rare slow path. */
+    uint64_t s[4] = {r->s[0], r->s[1], r->s[2], r->s[3]};
     const double *zx = r->zx;
     for (size_t i = 0; i < n; i++) {
-        uint64_t m = s1 * 5;
-        uint64_t b = ((m << 7) | (m >> 57)) * 9;
-        uint64_t t = s1 << 17;
-        s2 ^= s0;
-        s3 ^= s1;
-        s1 ^= s2;
-        s0 ^= s3;
-        s2 ^= t;
-        s3 = (s3 << 45) | (s3 >> 19);
+        uint64_t b = bh_rng_next64(s);
         unsigned k = (unsigned)(b & 0xff);
         double v = u53(b) * zx[k];
         if (__builtin_expect(v < zx[k + 1], 1)) {
             x[i] = with_sign(v, b);
             continue;
         }
-        r->s[0] = s0, r->s[1] = s1, r->s[2] = s2, r->s[3] = s3;
+        memcpy(r->s, s, sizeof s);
         x[i] = zig_slow(r, b);
-        s0 = r->s[0], s1 = r->s[1], s2 = r->s[2], s3 = r->s[3];
+        memcpy(s, r->s, sizeof s);
     }
-    r->s[0] = s0, r->s[1] = s1, r->s[2] = s2, r->s[3] = s3;
+    memcpy(r->s, s, sizeof s);
 }
 
 void bh_ran_gamma_shape_set(bh_ran_gamma_shape *g, double a)
@@ -237,6 +229,8 @@ static double poisson_ptrs(bh_ran *r, double mu)
 
 double bh_ran_poisson(bh_ran *r, double mu)
 {
+    if (isnan(mu) || isinf(mu))
+        return mu;  /* PTRS would compute with NaN (a mean overflowed) */
     if (mu >= POISSON_PTRS_MIN)
         return poisson_ptrs(r, mu);
     if (!(mu > 0))

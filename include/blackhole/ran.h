@@ -75,7 +75,9 @@ typedef struct {
 void bh_ran_gamma_shape_set(bh_ran_gamma_shape *g, double a);
 double bh_ran_gamma_std(bh_ran *r, const bh_ran_gamma_shape *g);
 
-/* Poisson with mean mu >= 0, as a double (exact for counts below 2^53). */
+/* Poisson with mean mu >= 0, as a double (exact for counts below 2^53);
+ * a mean of NaN or infinity is returned as it is (the caller's overflow
+ * shows in the data), a negative one gives 0. */
 double bh_ran_poisson(bh_ran *r, double mu);
 
 /* Negative binomial with size > 0 and mean mu >= 0 (variance mu + mu^2 /

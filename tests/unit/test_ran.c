@@ -661,6 +661,18 @@ Test(ran, poisson_mean_zero)
     bh_ran_free(r);
 }
 
+/* An overflowed mean (a linear predictor beyond exp's range) comes back as
+ * it is instead of looping (PTRS with NaN arithmetic never accepts). */
+Test(ran, poisson_nonfinite_mean, .timeout = 10)
+{
+    bh_ran *r = ran_at(1, 2, 4);
+    cr_assert(isinf(bh_ran_poisson(r, INFINITY)));
+    cr_assert(isnan(bh_ran_poisson(r, NAN)));
+    cr_assert(isinf(bh_ran_negbin(r, 12, INFINITY)));
+    cr_assert(bh_ran_poisson(r, -3) == 0);
+    bh_ran_free(r);
+}
+
 Test(ran, negbin_distribution)
 {
     enum { N = 50000, K = 3000 };
