@@ -343,6 +343,24 @@ Test(describe, alpha_matches_r)
     bh_frame_free(f);
 }
 
+/* Column c holds composite.csv's "engage" (R): its one missing row
+ * missing, the others to 1e-15. */
+static void assert_composite(const bh_column *c, const bht_fixture *fx)
+{
+    size_t nmiss = 0;
+    for (size_t i = 0; i < fx->nrow; i++) {
+        double want = bht_fixture_num(fx, i, "engage");
+        if (isnan(want)) {
+            cr_assert(c->na[i] && isnan(c->num[i]), "row %zu missing", i + 1);
+            nmiss++;
+        } else {
+            cr_assert(!c->na[i], "row %zu", i + 1);
+            bht_assert_rel(c->num[i], want, 1e-15, "row %zu", i + 1);
+        }
+    }
+    cr_assert_eq(nmiss, 1);
+}
+
 Test(describe, composite_matches_r)
 {
     bh_frame *f = survey();
@@ -355,18 +373,7 @@ Test(describe, composite_matches_r)
     cr_assert_eq(c->type, BH_COL_NUMERIC);
     bht_fixture *fx = bht_fixture_read(FX "composite.csv");
     cr_assert_eq(fx->nrow, f->nrow);
-    size_t nmiss = 0;
-    for (size_t i = 0; i < fx->nrow; i++) {
-        double want = bht_fixture_num(fx, i, "engage");
-        if (isnan(want)) {
-            cr_assert(c->na[i] && isnan(c->num[i]), "row %zu missing", i + 1);
-            nmiss++;
-        } else {
-            cr_assert(!c->na[i]);
-            bht_assert_rel(c->num[i], want, 1e-15, "row %zu", i + 1);
-        }
-    }
-    cr_assert_eq(nmiss, 1);
+    assert_composite(c, fx);
     bht_fixture_free(fx);
     bh_frame_free(f);
 }
@@ -508,18 +515,7 @@ Test(describe, composite_into_matches_r)
         if (pass == 0)
             cr_assert_eq(c->num, mem, "the column's memory is reused");
         cr_assert_str_eq(c->name, "engage");
-        size_t nmiss = 0;
-        for (size_t i = 0; i < fx->nrow; i++) {
-            double want = bht_fixture_num(fx, i, "engage");
-            if (isnan(want)) {
-                cr_assert(c->na[i] && isnan(c->num[i]), "row %zu missing", i + 1);
-                nmiss++;
-            } else {
-                cr_assert(!c->na[i], "row %zu", i + 1);
-                bht_assert_rel(c->num[i], want, 1e-15, "row %zu", i + 1);
-            }
-        }
-        cr_assert_eq(nmiss, 1);
+        assert_composite(c, fx);
         bh_frame_release_column(f, j);
     }
     bht_fixture_free(fx);

@@ -432,6 +432,23 @@ static void assert_same_frame(const bh_frame *a, const bh_frame *b)
     }
 }
 
+/* Frames filled in place (reps, after ready(); NULL: not compared, and
+ * leads) equal those bh_generate makes afresh with the same options. */
+static void same_as_fresh(const bh_study *s, const bh_generate_options *go,
+                          const bh_frame *reps, const bh_frame *leads)
+{
+    bh_frame *r2 = NULL, *l2 = NULL;
+    bh_error err;
+    cr_assert_eq(bh_generate(s, go, &r2, &l2, &err), BH_OK, "%s", err.msg);
+    if (reps) {
+        ready(s, r2, BH_LEVEL_REPS);
+        assert_same_frame(reps, r2);
+    }
+    assert_same_frame(leads, l2);
+    bh_frame_free(r2);
+    bh_frame_free(l2);
+}
+
 /* Frames refilled in place (after the caller renamed and appended columns,
  * as simulate does) equal fresh ones, across sizes that grow and shrink. */
 Test(simulate, generate_reuse_matches_fresh)
@@ -448,14 +465,8 @@ Test(simulate, generate_reuse_matches_fresh)
         go.effect_scale = k % 2 ? 0.5 : 1;
         cr_assert_eq(bh_generate_ws_reuse(w, &go, &reps, &leads, &err), BH_OK, "%s", err.msg);
         ready(s, reps, BH_LEVEL_REPS);
-        bh_frame *r2 = NULL, *l2 = NULL;
-        cr_assert_eq(bh_generate(s, &go, &r2, &l2, &err), BH_OK, "%s", err.msg);
-        ready(s, r2, BH_LEVEL_REPS);
-        assert_same_frame(reps, r2);
         cr_assert_not_null(leads);
-        assert_same_frame(leads, l2);
-        bh_frame_free(r2);
-        bh_frame_free(l2);
+        same_as_fresh(s, &go, reps, leads);
     }
     bh_frame_free(reps);
     bh_frame_free(leads);
@@ -495,11 +506,7 @@ Test(simulate, generate_reuse_refills_leads_in_place)
             cr_assert_eq(leads->cols[0].code, code0, "data set %zu: codes in place", k);
             cr_assert_eq(leads->cols[0].levels[0], lev0, "data set %zu: ids in place", k);
         }
-        bh_frame *r2 = NULL, *l2 = NULL;
-        cr_assert_eq(bh_generate(s, &go, &r2, &l2, &err), BH_OK, "%s", err.msg);
-        assert_same_frame(leads, l2);
-        bh_frame_free(r2);
-        bh_frame_free(l2);
+        same_as_fresh(s, &go, NULL, leads);
     }
     bh_frame_free(reps);
     bh_frame_free(leads);
