@@ -1582,7 +1582,8 @@ static bh_status summarize(const char *dir, const design *g, const block *b, siz
         }
         reps_d[d]++;
         /* the block's numbers from the cache while its lines keep in step */
-        const double *cv = vc && vc->ok && vc->ok[b[k].w] ? vc->v + b[k].w * vc->lines * 5 : NULL;
+        const double *cv = vc && vc->v && vc->ok && vc->ok[b[k].w]
+                               ? vc->v + b[k].w * vc->lines * 5 : NULL;
         size_t li = 0;
         const char *pos = b[k].start, *end = b[k].start + b[k].len;
         while (pos < end) {
@@ -2182,13 +2183,13 @@ bh_status bh_simulate_run(const bh_study *st, const char *study_path,
         goto done;
     }
     bh_simulate_result *res = NULL;
-    value_cache none = {0, NULL, NULL, NULL, 0};
-    value_cache *vc = P.cstate == 1 ? &P.vc : &none;
+    /* the numbers where pool_keep kept them (ok[] is set only then), the
+     * text when the whole file is in memory */
     if (P.textok && !P.text.oom) {
-        vc->text = P.text.s;
-        vc->len = P.text.len;
+        P.vc.text = P.text.s;
+        P.vc.len = P.text.len;
     }
-    s = finish(dir, vc, &res, err);
+    s = finish(dir, &P.vc, &res, err);
     if (s != BH_OK)
         goto done;
     res->total = P.total;
